@@ -1,0 +1,63 @@
+"""The permission matrix: which role may do what. One table, enforced by one DRF permission class.
+
+Views declare `required_perms = {"list": Perm.VIEW_LAYERS, ...}` keyed by action (or a single
+`required_perm`); anything not declared is refused, so a new action is closed until someone opens it.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+
+from rest_framework.permissions import BasePermission
+
+from .choices import Role
+
+
+class Perm(StrEnum):
+    VIEW_LAYERS = "view_layers"  # incidents, cameras (no stream), units, zones, sensors
+    VIEW_CAMERA_STREAM = "view_camera_stream"
+    VIEW_ALPR_READS = "view_alpr_reads"
+    SEARCH_PLATES = "search_plates"
+    ACK_ALERTS = "ack_alerts"
+    VIEW_AUDIT = "view_audit"
+
+
+MATRIX: dict[str, frozenset[Perm]] = {
+    Role.OPERATOR: frozenset(
+        {Perm.VIEW_LAYERS, Perm.VIEW_CAMERA_STREAM, Perm.VIEW_ALPR_READS, Perm.SEARCH_PLATES, Perm.ACK_ALERTS}
+    ),
+    Role.WATCH_COMMANDER: frozenset(
+        {Perm.VIEW_LAYERS, Perm.VIEW_CAMERA_STREAM, Perm.VIEW_ALPR_READS, Perm.SEARCH_PLATES, Perm.ACK_ALERTS}
+    ),
+    Role.PLANNER: frozenset({Perm.VIEW_LAYERS}),
+    Role.AGENCY_ADMIN: frozenset(
+        {Perm.VIEW_LAYERS, Perm.VIEW_CAMERA_STREAM, Perm.VIEW_ALPR_READS, Perm.SEARCH_PLATES, Perm.VIEW_AUDIT}
+    ),
+    Role.AUDITOR: frozenset({Perm.VIEW_AUDIT}),
+}
+
+
+def user_has_perm(user, perm: Perm) -> bool:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    if user.agency_id is None:
+        return False
+    return perm in MATRIX.get(user.role, frozenset())
+
+
+class HasRolePermission(BasePermission):
+    """Authenticated, active, and the role grants what this view's action needs."""
+
+    message = "Your role does not allow this."
+
+    def has_permission(self, request, view) -> bool:
+        if not getattr(request.user, "is_authenticated", False):
+            return False
+        perm = getattr(view, "required_perm", None)
+        per_action = getattr(view, "required_perms", None)
+        if per_action is not None:
+            perm = per_action.get(getattr(view, "action", None), None)
+        if perm is None:
+            return False
+        return user_has_perm(request.user, perm)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AlprConfig(AppConfig):
+    name = "apps.alpr"
+    label = "alpr"

@@ -1,0 +1,25 @@
+from django.db import models
+
+
+class OwnerKind(models.TextChoices):
+    AGENCY = "agency", "Agency"
+    PARTNER = "partner", "Partner (public body, business)"
+    COMMUNITY = "community", "Community registry"
+
+
+class CameraStatus(models.TextChoices):
+    ONLINE = "online", "Online"
+    OFFLINE = "offline", "Offline"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class StreamKind(models.TextChoices):
+    HLS = "hls", "HLS"
+    MJPEG = "mjpeg", "MJPEG"
+    SNAPSHOT = "snapshot", "Snapshot"
+    RTSP = "rtsp", "RTSP"
+
+
+class Sharing(models.TextChoices):
+    LIVE = "live", "Live view allowed"
+    ON_REQUEST = "on_request", "Recorded, on request only"

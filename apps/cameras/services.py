@@ -1,0 +1,86 @@
+"""Writes to the camera registry."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.gis.geos import Point
+from django.utils import timezone
+
+from .choices import CameraStatus, OwnerKind, Sharing, StreamKind
+from .models import Camera
+
+
+def _check_choice(value: str, choices, name: str) -> str:
+    if value not in choices.values:
+        raise ValueError(f"{name} must be one of {', '.join(choices.values)}, got {value!r}")
+    return value
+
+
+def camera_upsert(
+    *,
+    agency_id: int,
+    name: str,
+    location: Point,
+    external_id: str = "",
+    owner_kind: str = OwnerKind.AGENCY,
+    owner_name: str = "",
+    owner_contact: str = "",
+    heading: float | None = None,
+    fov_angle: float = 90,
+    fov_range: float = 60,
+    ptz: bool = False,
+    status: str = CameraStatus.UNKNOWN,
+    stream_url: str = "",
+    stream_kind: str = "",
+    sharing: str = Sharing.LIVE,
+    active: bool = True,
+) -> tuple[Camera, bool]:
+    """Create a camera, or update the one with the same external id (when given) in the agency."""
+    if not name:
+        raise ValueError("name is required")
+    _check_choice(owner_kind, OwnerKind, "owner_kind")
+    _check_choice(status, CameraStatus, "status")
+    _check_choice(sharing, Sharing, "sharing")
+    if stream_kind:
+        _check_choice(stream_kind, StreamKind, "stream_kind")
+    if heading is not None and not 0 <= heading <= 360:
+        raise ValueError(f"heading must be 0..360 degrees, got {heading}")
+    if not 1 <= fov_angle <= 360:
+        raise ValueError(f"fov_angle must be 1..360 degrees, got {fov_angle}")
+    if not 1 <= fov_range <= 2000:
+        raise ValueError(f"fov_range must be 1..2000 metres, got {fov_range}")
+    values = {
+        "name": name,
+        "location": location,
+        "owner_kind": owner_kind,
+        "owner_name": owner_name,
+        "owner_contact": owner_contact,
+        "heading": heading,
+        "fov_angle": fov_angle,
+        "fov_range": fov_range,
+        "ptz": ptz,
+        "status": status,
+        "stream_url": stream_url,
+        "stream_kind": stream_kind,
+        "sharing": sharing,
+        "active": active,
+    }
+    camera = None
+    if external_id:
+        camera = Camera.objects.filter(agency_id=agency_id, external_id=external_id).first()
+    created = camera is None
+    if created:
+        camera = Camera(agency_id=agency_id, external_id=external_id)
+    for field, value in values.items():
+        setattr(camera, field, value)
+    camera.save()
+    return camera, created
+
+
+def camera_set_status(*, camera: Camera, status: str, seen_at: datetime | None = None) -> Camera:
+    _check_choice(status, CameraStatus, "status")
+    camera.status = status
+    if status == CameraStatus.ONLINE:
+        camera.last_seen = seen_at or timezone.now()
+    camera.save(update_fields=["status", "last_seen", "updated_at"])
+    return camera

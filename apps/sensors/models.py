@@ -1,0 +1,52 @@
+"""Gunshot detections and the other alerts an operator must see and acknowledge."""
+from django.conf import settings
+from django.contrib.gis.db import models
+from django.core.validators import MaxValueValidator, MinValueValidator
+
+from apps.core.models import AgencyOwned
+
+from .choices import AlertKind, AlertStatus
+
+
+class GunshotDetection(AgencyOwned):
+    """An acoustic gunshot detection; (`source`, `source_id`) identifies it in the vendor's feed."""
+
+    location = models.PointField(srid=4326)
+    detected_at = models.DateTimeField(db_index=True)
+    rounds = models.PositiveSmallIntegerField(default=1)
+    confidence = models.FloatField(default=1.0, validators=[MinValueValidator(0), MaxValueValidator(1)])
+    source = models.CharField(max_length=64)
+    source_id = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-detected_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["agency", "source", "source_id"], name="gunshot_unique_source_id")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rounds} rounds @ {self.detected_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Alert(AgencyOwned):
+    """Something that needs an operator now: a hotlist hit, a gunshot, a panic button, a sensor."""
+
+    kind = models.CharField(max_length=16, choices=AlertKind.choices, db_index=True)
+    title = models.CharField(max_length=200)
+    detail = models.TextField(blank=True)
+    location = models.PointField(srid=4326, null=True, blank=True)
+    raised_at = models.DateTimeField(db_index=True)
+    status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.OPEN, db_index=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    ack_note = models.TextField(blank=True)
+    gunshot = models.ForeignKey(GunshotDetection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    alpr_read = models.ForeignKey("alpr.AlprRead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-raised_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.title}"

@@ -1,0 +1,19 @@
+from django.db import models
+
+
+class UnitStatus(models.TextChoices):
+    AVAILABLE = "available", "Available"
+    DISPATCHED = "dispatched", "Dispatched"
+    ON_SCENE = "on_scene", "On scene"
+    OUT_OF_SERVICE = "out_of_service", "Out of service"
+
+
+class UnitKind(models.TextChoices):
+    PATROL = "patrol", "Patrol car"
+    MOTOR = "motor", "Motorcycle"
+    BIKE = "bike", "Bicycle"
+    FOOT = "foot", "Foot patrol"
+    K9 = "k9", "K9"
+    SUPERVISOR = "supervisor", "Supervisor"
+    AIR = "air", "Air support"
+    OTHER = "other", "Other"

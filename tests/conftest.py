@@ -1,0 +1,81 @@
+"""Persona fixtures: one user per role in the home agency, one in another agency, and anonymous."""
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from apps.accounts.choices import Role
+
+from . import factories as f
+
+
+@pytest.fixture
+def home(db):
+    return f.agency("SPD", name="Seattle Police Department")
+
+
+@pytest.fixture
+def other_agency(db):
+    return f.agency("KCSO", name="King County Sheriff's Office")
+
+
+def _client_for(user) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user=user)
+    return client
+
+
+@pytest.fixture
+def operator(home):
+    return f.user(agency=home, role=Role.OPERATOR, username="operator")
+
+
+@pytest.fixture
+def commander(home):
+    return f.user(agency=home, role=Role.WATCH_COMMANDER, username="commander")
+
+
+@pytest.fixture
+def planner(home):
+    return f.user(agency=home, role=Role.PLANNER, username="planner")
+
+
+@pytest.fixture
+def auditor(home):
+    return f.user(agency=home, role=Role.AUDITOR, username="auditor")
+
+
+@pytest.fixture
+def outsider(other_agency):
+    return f.user(agency=other_agency, role=Role.OPERATOR, username="outsider")
+
+
+@pytest.fixture
+def operator_client(operator):
+    return _client_for(operator)
+
+
+@pytest.fixture
+def commander_client(commander):
+    return _client_for(commander)
+
+
+@pytest.fixture
+def planner_client(planner):
+    return _client_for(planner)
+
+
+@pytest.fixture
+def auditor_client(auditor):
+    return _client_for(auditor)
+
+
+@pytest.fixture
+def outsider_client(outsider):
+    return _client_for(outsider)
+
+
+@pytest.fixture
+def anon_client():
+    return APIClient()

@@ -1,0 +1,103 @@
+"""Plain factory functions for tests: each makes one valid record with sensible defaults."""
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+from django.utils import timezone
+
+from apps.accounts.models import Agency, User
+from apps.alpr.models import AlprRead, AlprSite, Hotlist, HotlistEntry
+from apps.cameras.models import Camera
+from apps.core.geo import make_point
+from apps.incidents.models import Incident
+from apps.sensors.models import Alert, GunshotDetection
+from apps.units.models import Unit
+from apps.zones.models import Zone
+
+_seq = itertools.count(1)
+
+# Pike Place Market area, Seattle.
+LON, LAT = -122.3422, 47.6097
+PASSWORD = "correct-horse-battery-staple-42"
+
+
+def agency(code: str | None = None, **kw) -> Agency:
+    code = code or f"AG{next(_seq)}"
+    return Agency.objects.create(code=code, name=kw.pop("name", f"Agency {code}"), **kw)
+
+
+def user(*, agency: Agency | None, role: str, username: str | None = None, **kw) -> User:
+    u = User(username=username or f"{role}{next(_seq)}", agency=agency, role=role, **kw)
+    u.set_password(PASSWORD)
+    u.save()
+    return u
+
+
+def incident(*, agency: Agency, lon: float = LON, lat: float = LAT, **kw) -> Incident:
+    kw.setdefault("cad_number", f"CAD-{next(_seq)}")
+    kw.setdefault("type_code", "ROBBERY")
+    kw.setdefault("type_description", "Robbery")
+    kw.setdefault("priority", 1)
+    kw.setdefault("received_at", timezone.now() - timedelta(minutes=5))
+    return Incident.objects.create(agency=agency, location=make_point(lon, lat), **kw)
+
+
+def camera(*, agency: Agency, lon: float = LON, lat: float = LAT, **kw) -> Camera:
+    kw.setdefault("name", f"Camera {next(_seq)}")
+    kw.setdefault("status", "online")
+    kw.setdefault("stream_url", "https://video.example.test/cam.m3u8")
+    kw.setdefault("stream_kind", "hls")
+    cam = Camera(agency=agency, location=make_point(lon, lat), **kw)
+    cam.save()
+    return cam
+
+
+def unit(*, agency: Agency, lon: float | None = LON, lat: float | None = LAT, **kw) -> Unit:
+    kw.setdefault("call_sign", f"U{next(_seq)}")
+    if lon is not None:
+        kw.setdefault("last_location", make_point(lon, lat))
+        kw.setdefault("last_seen", timezone.now())
+    return Unit.objects.create(agency=agency, **kw)
+
+
+def zone(*, agency: Agency, kind: str = "beat", code: str | None = None, bbox=None, **kw) -> Zone:
+    from django.contrib.gis.geos import MultiPolygon, Polygon
+
+    bbox = bbox or (LON - 0.01, LAT - 0.01, LON + 0.01, LAT + 0.01)
+    poly = Polygon.from_bbox(bbox)
+    poly.srid = 4326
+    return Zone.objects.create(
+        agency=agency, kind=kind, code=code or f"Z{next(_seq)}", name=kw.pop("name", "Zone"),
+        geom=MultiPolygon(poly, srid=4326), **kw
+    )
+
+
+def alpr_site(*, agency: Agency, lon: float = LON, lat: float = LAT, **kw) -> AlprSite:
+    kw.setdefault("name", f"ALPR {next(_seq)}")
+    return AlprSite.objects.create(agency=agency, location=make_point(lon, lat), **kw)
+
+
+def hotlist_entry(*, agency: Agency, plate: str, **kw) -> HotlistEntry:
+    hl = kw.pop("hotlist", None) or Hotlist.objects.create(agency=agency, name=f"Hotlist {next(_seq)}")
+    kw.setdefault("reason", "Stolen vehicle")
+    return HotlistEntry.objects.create(hotlist=hl, plate=plate, **kw)
+
+
+def alpr_read(*, agency: Agency, plate: str, lon: float = LON, lat: float = LAT, **kw) -> AlprRead:
+    kw.setdefault("read_at", timezone.now())
+    return AlprRead.objects.create(agency=agency, plate=plate, location=make_point(lon, lat), **kw)
+
+
+def gunshot(*, agency: Agency, lon: float = LON, lat: float = LAT, **kw) -> GunshotDetection:
+    kw.setdefault("detected_at", timezone.now())
+    kw.setdefault("source", "test")
+    kw.setdefault("source_id", f"G{next(_seq)}")
+    return GunshotDetection.objects.create(agency=agency, location=make_point(lon, lat), **kw)
+
+
+def alert(*, agency: Agency, lon: float = LON, lat: float = LAT, **kw) -> Alert:
+    kw.setdefault("kind", "panic")
+    kw.setdefault("title", "Panic button")
+    kw.setdefault("raised_at", timezone.now())
+    return Alert.objects.create(agency=agency, location=make_point(lon, lat), **kw)
