@@ -1,4 +1,9 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
-urlpatterns = [path("admin/", admin.site.urls)]
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include("rtcc_gis.api_urls")),
+    path("demo/", include("apps.demo.urls")),
+    path("", include("apps.core.urls")),
+]

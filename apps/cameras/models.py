@@ -1,11 +1,17 @@
 """The camera registry: agency, partner and community cameras, where they look and who may watch."""
 from django.contrib.gis.db import models
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 
 from apps.core.models import AgencyOwned
 
 from .choices import CameraStatus, OwnerKind, Sharing, StreamKind
 from .geometry import view_polygon
+
+
+def validate_stream_url(value: str) -> None:
+    if value.startswith("/") and not value.startswith("//"):
+        return
+    URLValidator(schemes=["http", "https", "rtsp", "rtsps"])(value)
 
 
 class Camera(AgencyOwned):
@@ -31,7 +37,12 @@ class Camera(AgencyOwned):
     view = models.PolygonField(srid=4326, editable=False)
     status = models.CharField(max_length=16, choices=CameraStatus.choices, default=CameraStatus.UNKNOWN, db_index=True)
     last_seen = models.DateTimeField(null=True, blank=True)
-    stream_url = models.URLField(max_length=500, blank=True)
+    stream_url = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[validate_stream_url],
+        help_text="http(s)/rtsp URL, or a path on this server (starting with /)",
+    )
     stream_kind = models.CharField(max_length=16, choices=StreamKind.choices, blank=True)
     sharing = models.CharField(max_length=16, choices=Sharing.choices, default=Sharing.LIVE)
     active = models.BooleanField(default=True, db_index=True)
