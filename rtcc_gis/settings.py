@@ -145,7 +145,6 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
-    "units-mark-stale": {"task": "apps.units.tasks.units_mark_stale", "schedule": 60.0},
     "cameras-mark-silent-unknown": {"task": "apps.cameras.tasks.cameras_mark_silent_unknown", "schedule": 300.0},
 }
 
@@ -214,7 +213,7 @@ RTCC_PAGE_SIZE = env_int("RTCC_PAGE_SIZE", 500)
 RTCC_MAX_PAGE_SIZE = env_int("RTCC_MAX_PAGE_SIZE", 5000)
 RTCC_CAMERA_SEARCH_RADIUS_M = env_int("RTCC_CAMERA_SEARCH_RADIUS_M", 1500)
 RTCC_UNIT_STALE_SECONDS = env_int("RTCC_UNIT_STALE_SECONDS", 300)
-RTCC_CAMERA_SILENT_SECONDS = env_int("RTCC_CAMERA_SILENT_SECONDS", 3600)
+RTCC_CAMERA_SILENT_SECONDS = env_int("RTCC_CAMERA_SILENT_SECONDS", 86400)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -6,6 +6,8 @@ from django.db.models import QuerySet
 
 def visible_agency_ids(user) -> list[int] | None:
     """Agency ids whose records the user may see; None means every agency (superuser)."""
+    if not getattr(user, "is_authenticated", False):
+        return []
     if user.is_superuser:
         return None
     if user.agency_id is None:

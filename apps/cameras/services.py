@@ -84,3 +84,29 @@ def camera_set_status(*, camera: Camera, status: str, seen_at: datetime | None =
         camera.last_seen = seen_at or timezone.now()
     camera.save(update_fields=["status", "last_seen", "updated_at"])
     return camera
+
+
+class StreamRefused(Exception):
+    """The stream may not be opened; the message says why (shown to the operator)."""
+
+
+def camera_stream_open(*, camera: Camera, user, reason: str = "", incident_id: int | None = None, request=None) -> dict:
+    """Hand out a camera's stream for live viewing, and leave an audit record of who looked and why."""
+    from apps.audit.models import AuditAction
+    from apps.audit.services import audit_record
+
+    if camera.sharing != Sharing.LIVE:
+        raise StreamRefused("this camera's owner shares recorded footage on request only; no live view")
+    if not camera.stream_url:
+        raise StreamRefused("this camera has no stream configured")
+    if not reason.strip() and incident_id is None:
+        raise ValueError("give a reason or the incident you are working")
+    audit_record(
+        user=user,
+        action=AuditAction.CAMERA_STREAM_OPEN,
+        obj=camera,
+        reason=reason.strip(),
+        detail={"incident": incident_id, "stream_kind": camera.stream_kind, "status": camera.status},
+        request=request,
+    )
+    return {"stream_url": camera.stream_url, "stream_kind": camera.stream_kind, "status": camera.status}

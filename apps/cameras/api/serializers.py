@@ -1,0 +1,45 @@
+from rest_framework import serializers
+from rest_framework_gis.serializers import GeoFeatureModelSerializer
+
+from ..models import Camera
+
+
+class CameraSerializer(GeoFeatureModelSerializer):
+    """A camera for the map. The stream URL is never listed: it is handed out, audited, by `stream`."""
+
+    class Meta:
+        model = Camera
+        geo_field = "location"
+        fields = (
+            "id",
+            "name",
+            "external_id",
+            "owner_kind",
+            "owner_name",
+            "location",
+            "heading",
+            "fov_angle",
+            "fov_range",
+            "ptz",
+            "view",
+            "status",
+            "last_seen",
+            "sharing",
+            "stream_kind",
+        )
+
+
+class CameraDetailSerializer(CameraSerializer):
+    class Meta(CameraSerializer.Meta):
+        fields = (*CameraSerializer.Meta.fields, "owner_contact")
+
+
+class StreamRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+    incident = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
+class StreamSerializer(serializers.Serializer):
+    stream_url = serializers.CharField()
+    stream_kind = serializers.CharField()
+    status = serializers.CharField()

@@ -1,0 +1,120 @@
+"""Shared API pieces: layer pagination, the layer filter backend, the base layer view set."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework import exceptions, viewsets
+from rest_framework.filters import BaseFilterBackend
+from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework_gis.pagination import GeoJsonPagination
+
+from apps.accounts.permissions import Perm
+
+from .geo import GeoInputError, parse_bbox
+
+
+def exception_handler(exc, context):
+    """DRF's handler, plus bad geo input and model validation errors as 400s with the reason."""
+    if isinstance(exc, GeoInputError):
+        exc = exceptions.ValidationError({"detail": str(exc)})
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError({"detail": exc.messages})
+    return drf_exception_handler(exc, context)
+
+
+class LayerPagination(GeoJsonPagination):
+    page_size = settings.RTCC_PAGE_SIZE
+    max_page_size = settings.RTCC_MAX_PAGE_SIZE
+
+
+def parse_time_param(name: str, raw: str) -> datetime:
+    """ISO 8601 datetime (naive means the center's time zone) or a plain date."""
+    try:
+        value = parse_datetime(raw)
+        if value is None:
+            day = parse_date(raw) if len(raw) == 10 else None
+            if day is None:
+                raise ValueError("not ISO 8601")
+            value = datetime(day.year, day.month, day.day)
+    except ValueError:
+        raise exceptions.ValidationError({name: f"not a valid ISO 8601 date/time: {raw!r}"}) from None
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    return value
+
+
+def parse_int_param(request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise exceptions.ValidationError({name: f"must be an integer, got {raw!r}"}) from None
+    if not low <= value <= high:
+        raise exceptions.ValidationError({name: f"must be between {low} and {high}, got {value}"})
+    return value
+
+
+class LayerFilterBackend(BaseFilterBackend):
+    """Declarative viewport, time and status filters, driven by attributes on the view:
+
+    bbox_field (in_bbox), time_field (since/until), status_field + status_choices (status=a,b).
+    Bad values are 400s that say what was wrong.
+    """
+
+    def filter_queryset(self, request, queryset, view):
+        params = request.query_params
+        bbox_field = getattr(view, "bbox_field", None)
+        if bbox_field and params.get("in_bbox"):
+            queryset = queryset.filter(**{f"{bbox_field}__intersects": parse_bbox(params["in_bbox"])})
+        time_field = getattr(view, "time_field", None)
+        if time_field:
+            since = params.get("since")
+            until = params.get("until")
+            if since:
+                queryset = queryset.filter(**{f"{time_field}__gte": parse_time_param("since", since)})
+            if until:
+                queryset = queryset.filter(**{f"{time_field}__lt": parse_time_param("until", until)})
+        status_field = getattr(view, "status_field", None)
+        if status_field and params.get("status"):
+            wanted = [s.strip() for s in params["status"].split(",") if s.strip()]
+            allowed = view.status_choices.values
+            unknown = [s for s in wanted if s not in allowed]
+            if unknown:
+                raise exceptions.ValidationError(
+                    {"status": f"unknown status {', '.join(unknown)}; use {', '.join(allowed)}"}
+                )
+            queryset = queryset.filter(**{f"{status_field}__in": wanted})
+        return queryset
+
+
+class LayerViewSet(viewsets.ReadOnlyModelViewSet):
+    """A read-only map layer: GeoJSON list with viewport/time/status filters, and details.
+
+    Subclasses supply `selector(user)` returning what the user may see.
+    """
+
+    pagination_class = LayerPagination
+    filter_backends = [LayerFilterBackend]
+    required_perms = {"list": Perm.VIEW_LAYERS, "retrieve": Perm.VIEW_LAYERS}
+    bbox_field: str | None = None
+    time_field: str | None = None
+    status_field: str | None = None
+    status_choices = None
+
+    def selector(self, user):
+        raise NotImplementedError
+
+    def get_queryset(self):
+        return self.selector(self.request.user)
+
+    def get_object(self):
+        lookup = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, "")
+        if not str(lookup).isdigit():
+            raise exceptions.NotFound(f"{lookup!r} is not a valid id")
+        return super().get_object()

@@ -1,0 +1,26 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions
+
+from apps.accounts.selectors import scope_to_user
+from apps.core.api import LayerViewSet
+
+from ..choices import ZoneKind
+from ..models import Zone
+from .serializers import ZoneSerializer
+
+
+@extend_schema_view(list=extend_schema(parameters=[OpenApiParameter("kind", str, enum=ZoneKind.values)]))
+class ZoneViewSet(LayerViewSet):
+    """Beats, sectors, districts and geofences."""
+
+    serializer_class = ZoneSerializer
+    bbox_field = "geom"
+
+    def selector(self, user):
+        qs = scope_to_user(Zone.objects.all(), user)
+        kind = self.request.query_params.get("kind")
+        if kind:
+            if kind not in ZoneKind.values:
+                raise exceptions.ValidationError({"kind": f"unknown kind {kind!r}; use {', '.join(ZoneKind.values)}"})
+            qs = qs.filter(kind=kind)
+        return qs
