@@ -15,7 +15,7 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # --- system packages --------------------------------------------------------------------------
 apt_pkgs=(postgresql postgresql-contrib postgresql-15-postgis-3 gdal-bin libgdal-dev libgeos-dev libproj-dev
-          binutils redis-server python3-venv)
+          binutils redis-server python3-venv curl)
 [ "$WITH_BROWSER" = 1 ] && apt_pkgs+=(chromium fonts-liberation)
 missing=()
 for p in "${apt_pkgs[@]}"; do

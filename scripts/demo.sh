@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs the demo city: loads it (once), loads the real Seattle layers when ../shared/data is there,
+# then runs the ASGI server, a Celery worker and Celery beat until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+PY="$VENV/bin/python"
+HOST=${DEMO_HOST:-127.0.0.1}
+PORT=${DEMO_PORT:-8000}
+export DEMO_PASSWORD=${DEMO_PASSWORD:-rtcc-demo-2026!}
+export DATABASE_URL=${DATABASE_URL:-postgis://postgres@127.0.0.1:5432/rtcc_gis}
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
+LOGS=var/log
+mkdir -p "$LOGS"
+
+say() { printf '\033[1m[demo]\033[0m %s\n' "$*"; }
+
+"$PY" manage.py load_demo_city --password "$DEMO_PASSWORD"
+
+shared=$("$PY" -c "from django.conf import settings; import django; django.setup(); print(settings.RTCC_SHARED_DATA_DIR)" 2>/dev/null || true)
+if [ -n "$shared" ] && [ -d "$shared" ]; then
+  say "real Seattle data found in $shared: importing it through the agency import command"
+  bash scripts/import_seattle.sh "$shared" || say "some real-data imports reported problems (see above); the demo goes on"
+else
+  say "no real data folder (../shared/data); the simulated demo city is all there is"
+fi
+
+pids=()
+cleanup() {
+  say "stopping"
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+"$VENV/bin/celery" -A rtcc_gis worker --loglevel INFO --concurrency 2 >"$LOGS/celery-worker.log" 2>&1 &
+pids+=($!)
+"$VENV/bin/celery" -A rtcc_gis beat --loglevel INFO --schedule var/celerybeat-schedule >"$LOGS/celery-beat.log" 2>&1 &
+pids+=($!)
+"$VENV/bin/daphne" -b "$HOST" -p "$PORT" rtcc_gis.asgi:application >"$LOGS/asgi.log" 2>&1 &
+pids+=($!)
+
+for _ in $(seq 1 60); do
+  curl -fsS -o /dev/null "http://$HOST:$PORT/accounts/login/" 2>/dev/null && break
+  sleep 0.5
+done
+
+cat <<MSG
+
+  rtcc-gis demo is running.
+    Map:    http://$HOST:$PORT/
+    Admin:  http://$HOST:$PORT/admin/
+    API:    http://$HOST:$PORT/api/incidents/   (schema: /api/schema/)
+    Login:  operator / $DEMO_PASSWORD   (also: commander, planner, auditor, admin)
+    Logs:   $LOGS/  (asgi.log, celery-worker.log, celery-beat.log)
+  Ctrl-C stops it.
+
+MSG
+wait -n "${pids[@]}"
+say "a demo process exited; see $LOGS/"
