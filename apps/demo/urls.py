@@ -1,4 +1,8 @@
 from django.urls import path
 
+from . import views
+
 app_name = "demo"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("cameras/<str:external_id>/snapshot.svg", views.camera_snapshot, name="camera_snapshot"),
+]
