@@ -4,10 +4,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib.gis.geos import Point
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from .choices import CameraStatus, OwnerKind, Sharing, StreamKind
-from .models import Camera
+from .models import Camera, validate_stream_url
 
 
 def _check_choice(value: str, choices, name: str) -> str:
@@ -49,6 +50,14 @@ def camera_upsert(
         raise ValueError(f"fov_angle must be 1..360 degrees, got {fov_angle}")
     if not 1 <= fov_range <= 2000:
         raise ValueError(f"fov_range must be 1..2000 metres, got {fov_range}")
+    if stream_url:
+        # The map hands this URL to operators' browsers; save() does not run field validators.
+        try:
+            validate_stream_url(stream_url)
+        except ValidationError:
+            raise ValueError(
+                f"stream_url must be an http(s)/rtsp URL or a path on this server, got {stream_url!r}"
+            ) from None
     values = {
         "name": name,
         "location": location,
