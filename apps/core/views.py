@@ -1,0 +1,58 @@
+"""The map page: a thin view that hands the front end its configuration through json_script."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render, resolve_url
+from django.urls import get_script_prefix
+from django.views.decorators.csrf import ensure_csrf_cookie
+
+from apps.accounts.permissions import Perm, user_has_perm
+
+# Camera view cones are only drawn from this zoom on; below it they are clutter.
+CAMERA_VIEW_MIN_ZOOM = 16
+# Timed layers look back this far; the API itself has no default window.
+GUNSHOT_LOOKBACK_HOURS = 24
+ALPR_HIT_LOOKBACK_HOURS = 24
+
+
+def map_config(user) -> dict:
+    """Everything main.js needs to start, as plain JSON (no secrets: it is readable in the page)."""
+    leaflet = settings.LEAFLET_CONFIG
+    lat, lon = leaflet["DEFAULT_CENTER"]
+    tiles = [
+        {"name": str(name), "url": url, "attribution": (options or {}).get("attribution", "")}
+        for name, url, options in leaflet.get("TILES", [])
+        if url
+    ]
+    agency = getattr(user, "agency", None)
+    return {
+        "center": [lat, lon],
+        "zoom": leaflet["DEFAULT_ZOOM"],
+        "minZoom": leaflet.get("MIN_ZOOM", 3),
+        "maxZoom": leaflet.get("MAX_ZOOM", 19),
+        "tiles": tiles,
+        "apiBase": f"{get_script_prefix()}api/",
+        "loginUrl": resolve_url(settings.LOGIN_URL),
+        "csrfCookieName": settings.CSRF_COOKIE_NAME,
+        "timeZone": agency.time_zone if agency else settings.TIME_ZONE,
+        "cameraViewMinZoom": CAMERA_VIEW_MIN_ZOOM,
+        "gunshotLookbackHours": GUNSHOT_LOOKBACK_HOURS,
+        "alprHitLookbackHours": ALPR_HIT_LOOKBACK_HOURS,
+        "unitStaleSeconds": settings.RTCC_UNIT_STALE_SECONDS,
+        "maxPageSize": settings.RTCC_MAX_PAGE_SIZE,
+        "user": {
+            "username": user.get_username(),
+            "role": user.role,
+            "roleLabel": user.get_role_display() if user.role else "",
+            "agency": agency.name if agency else "",
+            "perms": sorted(str(p) for p in Perm if user_has_perm(user, p)),
+        },
+    }
+
+
+@login_required
+@ensure_csrf_cookie
+def map_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "map.html", {"config": map_config(request.user)})

@@ -1,0 +1,70 @@
+// Times shown in the agency's time zone, 24-hour (the way dispatch reads them); distances in m/km.
+
+let timeZone;
+
+export function setTimeZone(zone) {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    timeZone = zone;
+  } catch {
+    timeZone = undefined;
+  }
+}
+
+function formatter(options) {
+  return new Intl.DateTimeFormat("en-US", { timeZone, hourCycle: "h23", ...options });
+}
+
+function parseTime(iso) {
+  if (!iso) return null;
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+export function formatTime(iso) {
+  const date = parseTime(iso);
+  if (!date) return "";
+  return formatter({ hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(date);
+}
+
+export function formatDateTime(iso) {
+  const date = parseTime(iso);
+  if (!date) return "";
+  return formatter({
+    month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
+  }).format(date);
+}
+
+export function formatClock(date) {
+  const time = formatter({ hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" }).format(date);
+  const day = formatter({ weekday: "short", month: "short", day: "numeric" }).format(date);
+  return `${day}  ${time}`;
+}
+
+export function ageSeconds(iso, now = Date.now()) {
+  const date = parseTime(iso);
+  return date ? Math.max(0, Math.round((now - date.getTime()) / 1000)) : null;
+}
+
+export function formatAge(iso) {
+  const seconds = ageSeconds(iso);
+  if (seconds === null) return "";
+  if (seconds < 60) return `${seconds}s ago`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ago`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h ${minutes % 60} min ago`;
+  return `${Math.floor(hours / 24)} days ago`;
+}
+
+export function formatDistance(metres) {
+  if (metres === null || metres === undefined || Number.isNaN(Number(metres))) return "";
+  const m = Number(metres);
+  return m < 1000 ? `${Math.round(m)} m` : `${(m / 1000).toFixed(m < 10000 ? 2 : 1)} km`;
+}
+
+export function titleCase(code) {
+  if (!code) return "";
+  const text = String(code).replace(/_/g, " ");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

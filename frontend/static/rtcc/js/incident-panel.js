@@ -1,0 +1,282 @@
+// The side panel for one incident: CAD facts, the cameras ranked for it and the nearest available
+// units. Opening a camera stream is audited server-side, so it always says why (the incident).
+import { ApiError, isAbort } from "./api.js";
+import { clear, el } from "./dom.js";
+import { formatAge, formatDateTime, formatDistance, titleCase } from "./format.js";
+import { priorityClass } from "./layers/incidents.js";
+
+const RANK_LIMIT = 5;
+const SNAPSHOT_REFRESH_MS = 2000;
+
+function rankCameras(results) {
+  // Stable sort: the server's order (distance) stays within each group.
+  const score = (r) => (r.can_see ? 0 : r.in_view ? 1 : 2);
+  return [...results].sort((a, b) => score(a) - score(b));
+}
+
+function section(title, body, className = "") {
+  return el("section", { className: `sp-section ${className}`.trim() }, [el("h3", { text: title }), body]);
+}
+
+function placeholder(text, className = "sp-empty") {
+  return el("div", { className, text });
+}
+
+function fact(label, value, className = "") {
+  if (value === undefined || value === null || value === "") return null;
+  return [el("dt", { text: label }), el("dd", { className, text: value })];
+}
+
+function withCacheBuster(url) {
+  const target = new URL(url, window.location.origin);
+  target.searchParams.set("_", String(Date.now()));
+  return target.toString();
+}
+
+export function createIncidentPanel(root, { api, config, onClose }) {
+  const canStream = config.user.perms.includes("view_camera_stream");
+  let controller = null;
+  let current = null;
+  let stopStream = null;
+
+  function closeStream() {
+    if (stopStream) stopStream();
+    stopStream = null;
+  }
+
+  function hide() {
+    if (controller) controller.abort();
+    controller = null;
+    closeStream();
+    current = null;
+    root.hidden = true;
+    root.classList.remove("open");
+    clear(root);
+    onClose();
+  }
+
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && current) hide();
+  });
+
+  function header(props) {
+    const p = priorityClass(props.priority);
+    return el("header", { className: "sp-header" }, [
+      el("span", { className: `priority-badge priority-${p}`, text: `P${props.priority ?? "?"}` }),
+      el("div", { className: "sp-heading" }, [
+        el("div", { className: "sp-cad mono", text: props.cad_number }),
+        el("div", {
+          className: "sp-type",
+          text: [props.type_code, props.type_description].filter(Boolean).join(" · "),
+        }),
+      ]),
+      el("button", {
+        className: "sp-close",
+        text: "×",
+        attrs: { type: "button", "aria-label": "Close incident panel", title: "Close (Esc)" },
+        on: { click: hide },
+      }),
+    ]);
+  }
+
+  function facts(props, detail) {
+    const assigned = (detail?.assigned_units || []).map((u) => u.call_sign).join(", ");
+    const rows = [
+      fact("Status", titleCase(props.status), `status-chip status-${props.status}`),
+      fact("Address", props.address),
+      fact("Received", props.received_at && `${formatDateTime(props.received_at)} · ${formatAge(props.received_at)}`),
+      fact("Dispatched", formatDateTime(props.dispatched_at)),
+      fact("Beat", props.beat),
+      fact("Assigned", assigned),
+    ].filter(Boolean).flat();
+    return el("dl", { className: "sp-facts" }, rows);
+  }
+
+  function narrative(entries) {
+    if (!entries || entries.length === 0) return placeholder("No narrative.");
+    return el("ol", { className: "narrative" }, entries.map((entry) => el("li", {}, [
+      el("div", { className: "narrative-meta" }, [
+        el("span", { className: "mono", text: formatDateTime(entry.entered_at) }),
+        entry.author ? el("span", { text: entry.author }) : null,
+      ]),
+      el("div", { className: "narrative-text", text: entry.text }),
+    ])));
+  }
+
+  function viewer(stream) {
+    const box = el("div", { className: "stream-viewer" });
+    let timer = null;
+    const kind = stream.stream_kind;
+    if (kind === "snapshot") {
+      const img = el("img", { attrs: { alt: "Camera snapshot", src: withCacheBuster(stream.stream_url) } });
+      timer = window.setInterval(() => { img.src = withCacheBuster(stream.stream_url); }, SNAPSHOT_REFRESH_MS);
+      box.append(img);
+    } else if (kind === "mjpeg") {
+      box.append(el("img", { attrs: { alt: "Camera stream", src: stream.stream_url } }));
+    } else if (kind === "hls") {
+      const video = el("video", { attrs: { controls: true, autoplay: true, muted: true, playsinline: true } });
+      video.muted = true;
+      video.addEventListener("error", () => {
+        box.append(placeholder("This browser cannot play the HLS stream natively.", "stream-note"));
+      });
+      video.src = stream.stream_url;
+      box.append(video);
+    } else if (kind === "rtsp") {
+      const note = "RTSP streams play through the agency's video gateway, not in the browser.";
+      box.append(placeholder(note, "stream-note"));
+      box.append(el("code", { className: "stream-url", text: stream.stream_url }));
+    } else {
+      box.append(placeholder(`Unknown stream type: ${kind || "none"}.`, "stream-note"));
+    }
+    const stop = () => {
+      if (timer) window.clearInterval(timer);
+      for (const media of box.querySelectorAll("img, video")) {
+        media.removeAttribute("src");
+        if (media.load) media.load();
+      }
+      box.remove();
+    };
+    return { box, stop };
+  }
+
+  function cameraItem(result, incident) {
+    const cam = result.camera || {};
+    const tags = el("div", { className: "cr-tags" }, [
+      result.can_see ? el("span", { className: "tag tag-good", text: "Can see" }) : null,
+      !result.can_see && result.in_view ? el("span", { className: "tag tag-warn", text: "In view" }) : null,
+      el("span", { className: `tag owner-${cam.owner_kind}`, text: titleCase(cam.owner_kind) }),
+      cam.status !== "online" ? el("span", { className: "tag tag-muted", text: titleCase(cam.status) }) : null,
+      cam.sharing !== "live" ? el("span", { className: "tag tag-muted", text: "On request" }) : null,
+    ]);
+    const message = el("div", { className: "cr-message" });
+    const item = el("li", {
+      className: `camera-rank-item${result.can_see ? " can-see" : ""}`,
+      dataset: { cameraId: cam.id },
+    }, [
+      el("div", { className: "cr-main" }, [
+        el("span", { className: "cr-name", text: cam.name }),
+        el("span", { className: "cr-distance mono", text: formatDistance(result.distance_m) }),
+      ]),
+      result.reason ? el("div", { className: "cr-reason", text: result.reason }) : null,
+      tags,
+      message,
+    ]);
+    if (cam.sharing === "live" && cam.status !== "offline" && canStream) {
+      const button = el("button", { className: "btn btn-small", text: "Open", attrs: { type: "button" } });
+      tags.append(button);
+      let open = null;
+      button.addEventListener("click", async () => {
+        if (open) {
+          closeStream();
+          return;
+        }
+        closeStream();
+        button.disabled = true;
+        message.textContent = "";
+        try {
+          const stream = await api.postJSON(`cameras/${cam.id}/stream/`, {
+            reason: `Incident ${incident.cad_number} (${incident.type_code || "call"})`,
+            incident: incident.id,
+          });
+          open = viewer(stream);
+          item.append(open.box);
+          item.classList.add("streaming");
+          button.textContent = "Close";
+          stopStream = () => {
+            open.stop();
+            open = null;
+            item.classList.remove("streaming");
+            button.textContent = "Open";
+          };
+        } catch (error) {
+          message.textContent = error instanceof ApiError
+            ? error.detail || error.message
+            : "Could not open the stream.";
+        } finally {
+          button.disabled = false;
+        }
+      });
+    }
+    return item;
+  }
+
+  function unitItem(result) {
+    const unit = result.unit || {};
+    return el("li", { className: "unit-rank-item", dataset: { unitId: unit.id } }, [
+      el("span", { className: `unit-dot status-${unit.status}` }),
+      el("span", { className: "ur-call mono", text: unit.call_sign }),
+      el("span", { className: "ur-kind", text: titleCase(unit.kind) }),
+      el("span", { className: "ur-distance mono", text: formatDistance(result.distance_m) }),
+      el("span", {
+        className: `ur-seen${result.stale ? " stale" : ""}`,
+        text: result.last_seen ? `last fix ${formatAge(result.last_seen)}${result.stale ? " · stale" : ""}` : "",
+      }),
+    ]);
+  }
+
+  async function fill(slot, loader, render) {
+    try {
+      const data = await loader();
+      slot.replaceWith(render(data));
+    } catch (error) {
+      if (isAbort(error)) return;
+      const text = error instanceof ApiError && error.forbidden
+        ? "Not available for your role."
+        : `Could not load (${error.message}).`;
+      slot.replaceWith(placeholder(text, "sp-error"));
+    }
+  }
+
+  return {
+    get incidentId() {
+      return current ? current.id : null;
+    },
+
+    show(feature) {
+      if (controller) controller.abort();
+      closeStream();
+      controller = new AbortController();
+      const { signal } = controller;
+      const props = { ...(feature.properties || {}) };
+      const incident = { id: feature.id, ...props };
+      current = incident;
+
+      const factsSlot = facts(props, null);
+      const camerasSlot = placeholder("Ranking cameras…", "sp-loading");
+      const unitsSlot = placeholder("Finding units…", "sp-loading");
+      const narrativeSlot = placeholder("Loading narrative…", "sp-loading");
+      clear(root).append(
+        header(props),
+        factsSlot,
+        section("Cameras that can see it", camerasSlot, "sp-cameras"),
+        section("Nearest available units", unitsSlot, "sp-units"),
+        section("Narrative", narrativeSlot, "sp-narrative"),
+      );
+      root.dataset.incidentId = String(feature.id);
+      root.hidden = false;
+      root.classList.add("open");
+      root.scrollTop = 0;
+
+      const id = encodeURIComponent(feature.id);
+      fill(camerasSlot, () => api.getJSON(`incidents/${id}/cameras/`, { limit: RANK_LIMIT }, { signal }), (data) => {
+        const results = rankCameras(data.results || []);
+        if (results.length === 0) return placeholder("No camera near this incident.");
+        return el("ol", { className: "camera-rank-list" }, results.map((r) => cameraItem(r, incident)));
+      });
+      fill(unitsSlot, () => api.getJSON(`incidents/${id}/units/`, { limit: RANK_LIMIT }, { signal }), (data) => {
+        const results = data.results || [];
+        if (results.length === 0) return placeholder("No available unit with a position.");
+        return el("ol", { className: "unit-rank-list" }, results.map(unitItem));
+      });
+      fill(narrativeSlot, () => api.getJSON(`incidents/${id}/`, {}, { signal }), (detail) => {
+        if (current && current.id === feature.id) {
+          const props2 = { ...props, ...(detail.properties || detail) };
+          root.querySelector(".sp-facts")?.replaceWith(facts(props2, detail.properties || detail));
+        }
+        return narrative((detail.properties || detail).narrative);
+      });
+    },
+
+    hide,
+  };
+}

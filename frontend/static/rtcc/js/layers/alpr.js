@@ -1,0 +1,87 @@
+// ALPR reader sites, and the plate reads that hit a hotlist (recent ones only).
+import { el, infoCard } from "../dom.js";
+import { formatAge, formatDateTime, titleCase } from "../format.js";
+import { L } from "../leaflet.js";
+import { PAGE_SIZE, elementMarker, hoursAgoIso, pointLatLng, popupOptions, textTooltip } from "./common.js";
+
+export function createAlprSitesLayer({ api }) {
+  const group = L.layerGroup();
+
+  function build(feature) {
+    const latlng = pointLatLng(feature);
+    if (!latlng) return null;
+    const props = feature.properties || {};
+    const marker = elementMarker(latlng, el("span", { className: "alpr-site-glyph" }), {
+      className: `alpr-site-marker kind-${props.kind}`,
+      pane: "alpr",
+    });
+    textTooltip(marker, props.name || "ALPR site");
+    marker.bindPopup(() => infoCard(props.name, [
+      ["Kind", titleCase(props.kind)],
+      ["Faces", props.direction === null || props.direction === undefined ? "" : `${Math.round(props.direction)}°`],
+    ]), popupOptions());
+    return marker;
+  }
+
+  return {
+    id: "alpr-sites",
+    label: "ALPR sites",
+    perm: "view_layers",
+    group,
+    legend: [{ label: "Reader", className: "swatch-square alpr-site" }],
+    async load({ bbox, signal }) {
+      const { features, truncated } = await api.getFeatures(
+        "alpr/sites/", { in_bbox: bbox, page_size: PAGE_SIZE }, { signal },
+      );
+      group.clearLayers();
+      for (const feature of features) {
+        const marker = build(feature);
+        if (marker) group.addLayer(marker);
+      }
+      return { count: features.length, truncated };
+    },
+  };
+}
+
+export function createAlprHitsLayer({ api, config }) {
+  const group = L.layerGroup();
+
+  function build(feature) {
+    const latlng = pointLatLng(feature);
+    if (!latlng) return null;
+    const props = feature.properties || {};
+    const hit = props.hit || {};
+    const chip = el("div", { className: "alpr-hit-chip" }, [
+      el("span", { className: "alpr-hit-plate mono", text: props.plate }),
+      props.state ? el("span", { className: "alpr-hit-state", text: props.state }) : null,
+    ]);
+    const marker = elementMarker(latlng, chip, { className: "alpr-hit-marker", pane: "alpr" });
+    marker.bindPopup(() => infoCard(`${props.plate}${props.state ? ` (${props.state})` : ""}`, [
+      ["Hotlist", hit.hotlist],
+      ["Reason", hit.reason],
+      ["Read", `${formatDateTime(props.read_at)} · ${formatAge(props.read_at)}`],
+      ["Site", typeof props.site === "object" && props.site ? props.site.name : props.site],
+    ], { className: "alpr-card" }), popupOptions());
+    return marker;
+  }
+
+  return {
+    id: "alpr-hits",
+    label: "ALPR hotlist hits",
+    perm: "view_alpr_reads",
+    deniedNote: "Plate reads are not available to your role",
+    group,
+    legend: [{ label: `Last ${config.alprHitLookbackHours} h`, className: "swatch-square alpr-hit" }],
+    async load({ bbox, signal }) {
+      const { features, truncated } = await api.getFeatures("alpr/reads/", {
+        in_bbox: bbox, hits: 1, since: hoursAgoIso(config.alprHitLookbackHours), page_size: PAGE_SIZE,
+      }, { signal });
+      group.clearLayers();
+      for (const feature of features) {
+        const marker = build(feature);
+        if (marker) group.addLayer(marker);
+      }
+      return { count: features.length, truncated };
+    },
+  };
+}
