@@ -22,7 +22,9 @@ def audit_record(
     reason: str = "",
     detail: dict | None = None,
     request=None,
+    agency_id: int | None = None,
 ) -> AuditEvent:
+    """Write one audit event. `agency_id` defaults to the user's agency (give it for system acts)."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or obj.pk
@@ -30,7 +32,7 @@ def audit_record(
     return AuditEvent.objects.create(
         user=user if authenticated else None,
         username=user.get_username() if authenticated else "",
-        agency_id=getattr(user, "agency_id", None) if authenticated else None,
+        agency_id=agency_id or (getattr(user, "agency_id", None) if authenticated else None),
         action=action,
         object_type=object_type,
         object_id=str(object_id),

@@ -23,7 +23,13 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError({"detail": str(exc)})
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError({"detail": exc.messages})
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if isinstance(exc, exceptions.NotAuthenticated) and response is not None:
+        # Session auth has no WWW-Authenticate scheme, so DRF would answer 403; the map needs to
+        # tell "signed out" (go to the login page) from "not allowed" (say so).
+        response.status_code = 401
+        response["WWW-Authenticate"] = 'Session realm="rtcc-gis"'
+    return response
 
 
 class LayerPagination(GeoJsonPagination):
