@@ -4,17 +4,22 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rtcc_gis.settings")
+# Set up Django (apps, models) before importing anything that touches models: the consumers do.
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-websocket_urlpatterns: list = []
+from apps.live.routing import websocket_urlpatterns as live_urlpatterns  # noqa: E402
+
+websocket_urlpatterns: list = [*live_urlpatterns]
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
+        # Origin check first (a page on another site must not ride the session cookie), then the
+        # session user in scope["user"]; each consumer authorizes in connect().
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

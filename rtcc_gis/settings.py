@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "apps.alpr",
     "apps.sensors",
     "apps.demo",
+    "apps.live",
 ]
 
 MIDDLEWARE = [
@@ -137,6 +138,13 @@ CHANNEL_LAYERS = {
     }
 }
 
+# Live map updates (apps.live): stream keys, replay window per feed, unit coalescing, access re-check.
+RTCC_LIVE_KEY_PREFIX = os.environ.get("RTCC_LIVE_KEY_PREFIX", f"{CHANNEL_LAYERS['default']['CONFIG']['prefix']}:live")
+RTCC_LIVE_REPLAY_MAX = env_int("RTCC_LIVE_REPLAY_MAX", 10000)
+RTCC_LIVE_COALESCE_MS = env_int("RTCC_LIVE_COALESCE_MS", 200)
+RTCC_LIVE_ACCESS_TTL = env_int("RTCC_LIVE_ACCESS_TTL", 5)
+RTCC_LIVE_CATCH_UP_SECONDS = env_int("RTCC_LIVE_CATCH_UP_SECONDS", 5)
+
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_TIME_LIMIT = 300
@@ -145,6 +153,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
+    "cameras-check-health": {"task": "apps.cameras.tasks.cameras_check_health", "schedule": 120.0},
     "cameras-mark-silent-unknown": {"task": "apps.cameras.tasks.cameras_mark_silent_unknown", "schedule": 300.0},
 }
 
@@ -213,6 +222,9 @@ RTCC_PAGE_SIZE = env_int("RTCC_PAGE_SIZE", 500)
 RTCC_MAX_PAGE_SIZE = env_int("RTCC_MAX_PAGE_SIZE", 5000)
 RTCC_CAMERA_SEARCH_RADIUS_M = env_int("RTCC_CAMERA_SEARCH_RADIUS_M", 1500)
 RTCC_UNIT_STALE_SECONDS = env_int("RTCC_UNIT_STALE_SECONDS", 300)
+RTCC_FEED_MAX_BYTES = env_int("RTCC_FEED_MAX_BYTES", 5 * 1024 * 1024)
+RTCC_FEED_POLL_TIMEOUT = env_int("RTCC_FEED_POLL_TIMEOUT", 15)
+RTCC_CAMERA_CHECK_TIMEOUT = env_int("RTCC_CAMERA_CHECK_TIMEOUT", 5)
 RTCC_CAMERA_SILENT_SECONDS = env_int("RTCC_CAMERA_SILENT_SECONDS", 86400)
 
 SESSION_COOKIE_HTTPONLY = True

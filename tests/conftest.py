@@ -1,7 +1,10 @@
 """Persona fixtures: one user per role in the home agency, one in another agency, and anonymous."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
+import redis
 from rest_framework.test import APIClient
 
 from apps.accounts.choices import Role
@@ -17,6 +20,32 @@ def home(db):
 @pytest.fixture
 def other_agency(db):
     return f.agency("KCSO", name="King County Sheriff's Office")
+
+
+_LIVE_PREFIX = f"rtcc-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(autouse=True)
+def _private_live_prefix(settings):
+    """Live updates published by tests go to this run's own Redis keys and channel groups, never to
+    the maps of a demo running on the same Redis."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": _LIVE_PREFIX},
+        }
+    }
+    settings.RTCC_LIVE_KEY_PREFIX = f"{_LIVE_PREFIX}:live"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _drop_live_keys():
+    yield
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter(match=f"{_LIVE_PREFIX}*", count=1000):
+        client.delete(key)
 
 
 def _client_for(user) -> APIClient:

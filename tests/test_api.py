@@ -1,4 +1,5 @@
 """The REST API as the map and integrations use it: GeoJSON layers, filters, errors, audit."""
+
 from datetime import timedelta
 
 import pytest
@@ -39,6 +40,7 @@ def world(home, other_agency):
 
 
 # ---- access ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("url", [*LAYERS, "/api/alpr/reads/", "/api/audit/", "/api/schema/", "/api/health/"])
 def test_anonymous_is_refused_everywhere(anon_client, world, url):
@@ -100,6 +102,7 @@ def test_camera_list_never_exposes_stream_urls(operator_client, world):
 
 # ---- filters -----------------------------------------------------------------------------------
 
+
 def test_in_bbox_filters_by_viewport(operator_client, home):
     inside = f.incident(agency=home)
     f.incident(agency=home, lon=-122.20, lat=47.70)
@@ -157,6 +160,7 @@ def test_unknown_and_malformed_ids_are_404(operator_client, world):
 
 # ---- incident → cameras and units ----------------------------------------------------------------
 
+
 def test_incident_cameras_and_units(operator_client, home):
     incident = f.incident(agency=home)
     lon, lat = destination(f.LON, f.LAT, 270, 40)
@@ -191,6 +195,7 @@ def test_incident_detail_has_narrative_and_units(operator_client, home):
 
 # ---- camera streams (audited) ---------------------------------------------------------------------
 
+
 def test_opening_a_stream_is_audited(operator_client, operator, home):
     camera = f.camera(agency=home)
     incident = f.incident(agency=home)
@@ -220,6 +225,7 @@ def test_stream_refusals(operator_client, planner_client, outsider_client, home)
 
 # ---- ALPR (audited) --------------------------------------------------------------------------------
 
+
 def test_plate_search_needs_a_reason_and_is_audited(operator_client, operator, home):
     f.alpr_read(agency=home, plate="ABC1234")
     f.alpr_read(agency=home, plate="XYZ9876")
@@ -240,7 +246,9 @@ def test_read_queries_are_audited_and_hits_filter(operator_client, home):
     from apps.sensors.models import Alert
 
     entry = f.hotlist_entry(agency=home, plate="STOLEN1")
-    hit = alpr_read_record(agency_id=home.pk, plate="stolen 1", read_at=timezone.now(), location=make_point(f.LON, f.LAT))
+    hit, _ = alpr_read_record(
+        agency_id=home.pk, plate="stolen 1", read_at=timezone.now(), location=make_point(f.LON, f.LAT)
+    )
     alpr_read_record(agency_id=home.pk, plate="CLEAN22", read_at=timezone.now(), location=make_point(f.LON, f.LAT))
     assert hit.hit == entry
     alert = Alert.objects.get(alpr_read=hit)
@@ -253,6 +261,7 @@ def test_read_queries_are_audited_and_hits_filter(operator_client, home):
 
 
 # ---- alerts ------------------------------------------------------------------------------------
+
 
 def test_acknowledge_alert(operator_client, commander_client, planner_client, operator, home):
     alert = f.alert(agency=home)
@@ -270,6 +279,7 @@ def test_acknowledge_alert(operator_client, commander_client, planner_client, op
 
 
 # ---- audit trail, schema, health ----------------------------------------------------------------------
+
 
 def test_audit_trail_for_auditors(auditor_client, operator_client, home, other_agency):
     camera = f.camera(agency=home)

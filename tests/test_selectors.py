@@ -1,4 +1,5 @@
 """The spatial questions operators ask: which cameras see this spot, which units are nearest."""
+
 import pytest
 
 from apps.cameras.selectors import cameras_seeing_point
@@ -25,12 +26,22 @@ def scene(home, other_agency):
     away = f.camera(agency=home, name="away", lon=lon, lat=lat, heading=0, fov_angle=60, fov_range=80)
     # In view but offline.
     lon, lat = at(180, 30)
-    offline = f.camera(agency=home, name="offline", lon=lon, lat=lat, heading=0, fov_angle=90, fov_range=80,
-                       status="offline")
+    offline = f.camera(
+        agency=home, name="offline", lon=lon, lat=lat, heading=0, fov_angle=90, fov_range=80, status="offline"
+    )
     # In view, online, but community "on request" only.
     lon, lat = at(90, 25)
-    on_request = f.camera(agency=home, name="on_request", lon=lon, lat=lat, heading=270, fov_angle=90,
-                          fov_range=80, owner_kind="community", sharing="on_request")
+    on_request = f.camera(
+        agency=home,
+        name="on_request",
+        lon=lon,
+        lat=lat,
+        heading=270,
+        fov_angle=90,
+        fov_range=80,
+        owner_kind="community",
+        sharing="on_request",
+    )
     # PTZ 70 m away sees everything within 100 m.
     lon, lat = at(45, 70)
     ptz = f.camera(agency=home, name="ptz", lon=lon, lat=lat, ptz=True, fov_range=100)

@@ -19,6 +19,8 @@ class Perm(StrEnum):
     SEARCH_PLATES = "search_plates"
     ACK_ALERTS = "ack_alerts"
     VIEW_AUDIT = "view_audit"
+    VIEW_FEED_HEALTH = "view_feed_health"
+    MANAGE_FEEDS = "manage_feeds"  # issue push tokens, read dead letters
 
 
 MATRIX: dict[str, frozenset[Perm]] = {
@@ -26,11 +28,26 @@ MATRIX: dict[str, frozenset[Perm]] = {
         {Perm.VIEW_LAYERS, Perm.VIEW_CAMERA_STREAM, Perm.VIEW_ALPR_READS, Perm.SEARCH_PLATES, Perm.ACK_ALERTS}
     ),
     Role.WATCH_COMMANDER: frozenset(
-        {Perm.VIEW_LAYERS, Perm.VIEW_CAMERA_STREAM, Perm.VIEW_ALPR_READS, Perm.SEARCH_PLATES, Perm.ACK_ALERTS}
+        {
+            Perm.VIEW_LAYERS,
+            Perm.VIEW_CAMERA_STREAM,
+            Perm.VIEW_ALPR_READS,
+            Perm.SEARCH_PLATES,
+            Perm.ACK_ALERTS,
+            Perm.VIEW_FEED_HEALTH,
+        }
     ),
     Role.PLANNER: frozenset({Perm.VIEW_LAYERS}),
     Role.AGENCY_ADMIN: frozenset(
-        {Perm.VIEW_LAYERS, Perm.VIEW_CAMERA_STREAM, Perm.VIEW_ALPR_READS, Perm.SEARCH_PLATES, Perm.VIEW_AUDIT}
+        {
+            Perm.VIEW_LAYERS,
+            Perm.VIEW_CAMERA_STREAM,
+            Perm.VIEW_ALPR_READS,
+            Perm.SEARCH_PLATES,
+            Perm.VIEW_AUDIT,
+            Perm.VIEW_FEED_HEALTH,
+            Perm.MANAGE_FEEDS,
+        }
     ),
     Role.AUDITOR: frozenset({Perm.VIEW_AUDIT}),
 }

@@ -80,10 +80,18 @@ class AlprRead(AgencyOwned):
     site = models.ForeignKey(AlprSite, null=True, blank=True, on_delete=models.SET_NULL, related_name="reads")
     image_url = models.URLField(max_length=500, blank=True)
     hit = models.ForeignKey(HotlistEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="hits")
+    dedup_key = models.CharField(
+        max_length=64, blank=True, help_text="hash of plate, time and place: the same read sent twice is one read"
+    )
 
     class Meta:
         ordering = ["-read_at"]
         indexes = [models.Index(fields=["plate", "-read_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agency", "dedup_key"], condition=~models.Q(dedup_key=""), name="alprread_unique_dedup_key"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.plate} @ {self.read_at:%Y-%m-%d %H:%M}"

@@ -37,6 +37,7 @@ class Camera(AgencyOwned):
     view = models.PolygonField(srid=4326, editable=False)
     status = models.CharField(max_length=16, choices=CameraStatus.choices, default=CameraStatus.UNKNOWN, db_index=True)
     last_seen = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     stream_url = models.CharField(
         max_length=500,
         blank=True,

@@ -7,6 +7,8 @@ from django.contrib.gis.geos import Point
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from apps.live.publish import publish
+
 from .choices import CameraStatus, OwnerKind, Sharing, StreamKind
 from .models import Camera, validate_stream_url
 
@@ -92,6 +94,7 @@ def camera_set_status(*, camera: Camera, status: str, seen_at: datetime | None =
     if status == CameraStatus.ONLINE:
         camera.last_seen = seen_at or timezone.now()
     camera.save(update_fields=["status", "last_seen", "updated_at"])
+    publish(layer="cameras", instance=camera)
     return camera
 
 

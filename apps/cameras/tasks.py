@@ -1,8 +1,10 @@
 """Periodic camera housekeeping."""
+
 from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.db import models
 from django.utils import timezone
 
 from .choices import CameraStatus
@@ -16,3 +18,51 @@ def cameras_mark_silent_unknown() -> int:
     return Camera.objects.filter(status=CameraStatus.ONLINE, last_seen__lt=cutoff).update(
         status=CameraStatus.UNKNOWN, updated_at=timezone.now()
     )
+
+
+def _probe(url: str, timeout: float) -> bool:
+    """Does the stream/snapshot URL answer? HEAD first, GET (first bytes) when HEAD is refused."""
+    import urllib.error
+    import urllib.request
+
+    for method in ("HEAD", "GET"):
+        request = urllib.request.Request(url, method=method, headers={"User-Agent": "rtcc-gis camera check"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                if method == "GET":
+                    response.read(1024)
+                return 200 <= response.status < 400
+        except urllib.error.HTTPError as exc:
+            if method == "HEAD" and exc.code in (405, 501):
+                continue
+            return False
+        except (urllib.error.URLError, TimeoutError, ConnectionError, ValueError):
+            return False
+    return False
+
+
+@shared_task(time_limit=600, soft_time_limit=570)
+def cameras_check_health(limit: int = 500) -> dict:
+    """Mark cameras online/offline from whether their http(s) stream or snapshot URL answers.
+
+    Cameras checked longest ago go first, `limit` per run, so a large registry is covered over a few
+    runs. RTSP needs the agency's gateway and server-path URLs are our own: those are left alone.
+    """
+    from .services import camera_set_status
+
+    cameras = (
+        Camera.objects.filter(active=True)
+        .filter(stream_url__regex=r"^https?://")
+        .order_by(models.F("last_checked_at").asc(nulls_first=True))[:limit]
+    )
+    counts = {"online": 0, "offline": 0}
+    for camera in cameras:
+        ok = _probe(camera.stream_url, settings.RTCC_CAMERA_CHECK_TIMEOUT)
+        status = CameraStatus.ONLINE if ok else CameraStatus.OFFLINE
+        now = timezone.now()
+        seen = {"last_seen": now} if ok else {}
+        Camera.objects.filter(pk=camera.pk).update(last_checked_at=now, **seen)
+        if camera.status != status:  # only a change is pushed to the maps
+            camera_set_status(camera=camera, status=status, seen_at=now)
+        counts[status] += 1
+    return counts

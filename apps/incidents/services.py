@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from django.contrib.gis.geos import Point
 from django.db import transaction
 
+from apps.live.publish import publish
 from apps.zones.selectors import zone_containing
 
-from .choices import IncidentStatus
+from .choices import OPEN_STATUSES, IncidentStatus
 from .models import Incident, NarrativeEntry
 
 UPDATABLE = (
@@ -26,8 +28,21 @@ UPDATABLE = (
 )
 
 
+class IncidentChange(NamedTuple):
+    incident: Incident
+    created: bool
+    changed: bool  # False when the record said nothing new
+
+
+def incident_upsert(**kwargs) -> tuple[Incident, bool]:
+    """Create the incident or update the one with this CAD number; returns (incident, created).
+    Takes the keyword arguments of `incident_apply`."""
+    change = incident_apply(**kwargs)
+    return change.incident, change.created
+
+
 @transaction.atomic
-def incident_upsert(
+def incident_apply(
     *,
     agency_id: int,
     cad_number: str,
@@ -42,8 +57,8 @@ def incident_upsert(
     on_scene_at: datetime | None = None,
     closed_at: datetime | None = None,
     source: str = "",
-) -> tuple[Incident, bool]:
-    """Create the incident or update the one with this CAD number; returns (incident, created)."""
+) -> IncidentChange:
+    """Create the incident or update the one with this CAD number, and push it to the maps."""
     if not cad_number:
         raise ValueError("cad_number is required")
     if not 1 <= int(priority) <= 9:
@@ -67,12 +82,71 @@ def incident_upsert(
     created = incident is None
     if created:
         incident = Incident(agency_id=agency_id, cad_number=cad_number)
+    elif not _differs(incident, values):
+        # The same message twice changes nothing (no write, no update pushed to the maps).
+        return IncidentChange(incident, False, False)
     for field in UPDATABLE:
         setattr(incident, field, values[field])
     beat = zone_containing(agency_id=agency_id, point=location, kind="beat")
     incident.beat = beat
     incident.save()
-    return incident, created
+    publish(layer="incidents", instance=incident)
+    return IncidentChange(incident, created, True)
+
+
+def _differs(incident: Incident, values: dict) -> bool:
+    for field, value in values.items():
+        current = getattr(incident, field)
+        if field == "location":
+            if not current.equals_exact(value, tolerance=1e-9):
+                return True
+        elif current != value:
+            return True
+    return False
+
+
+def incident_sync_narrative(*, incident: Incident, lines: list[tuple[datetime, str, str]]) -> int:
+    """Add the (entered_at, text, author) lines the incident does not have yet; returns how many."""
+    have = set(incident.narrative.values_list("entered_at", "text"))
+    new = [
+        NarrativeEntry(incident=incident, entered_at=at, text=text.strip(), author=author[:100])
+        for at, text, author in lines
+        if text.strip() and (at, text.strip()) not in have
+    ]
+    NarrativeEntry.objects.bulk_create(new)
+    return len(new)
+
+
+def incident_assign_units(*, incident: Incident, call_signs: list[str]) -> list[str]:
+    """Assign the agency's units with these call signs; returns the call signs it does not know."""
+    from apps.units.models import Unit
+
+    units = list(Unit.objects.filter(agency_id=incident.agency_id, call_sign__in=call_signs))
+    incident.assigned_units.add(*units)
+    known = {u.call_sign for u in units}
+    return [c for c in call_signs if c not in known]
+
+
+# What an assigned unit's status becomes when its incident reaches a status (CAD semantics).
+_UNIT_STATUS_FOR = {
+    IncidentStatus.DISPATCHED: "dispatched",
+    IncidentStatus.ON_SCENE: "on_scene",
+}
+
+
+def incident_sync_unit_status(*, incident: Incident) -> None:
+    """Assigned units follow their incident: dispatched, on scene, and available again when it
+    closes (unless another open incident still holds them). Out-of-service units are left alone."""
+    from apps.units.services import unit_set_status
+
+    for unit in incident.assigned_units.exclude(status="out_of_service"):
+        if incident.status == IncidentStatus.CLOSED:
+            busy = unit.incidents.filter(status__in=OPEN_STATUSES).exclude(pk=incident.pk).exists()
+            wanted = None if busy else "available"
+        else:
+            wanted = _UNIT_STATUS_FOR.get(incident.status)
+        if wanted and unit.status != wanted:
+            unit_set_status(unit=unit, status=wanted)
 
 
 def incident_add_narrative(*, incident: Incident, text: str, entered_at: datetime, author: str = "") -> NarrativeEntry:

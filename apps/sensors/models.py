@@ -44,9 +44,18 @@ class Alert(AgencyOwned):
     ack_note = models.TextField(blank=True)
     gunshot = models.ForeignKey(GunshotDetection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     alpr_read = models.ForeignKey("alpr.AlprRead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    source = models.CharField(max_length=64, blank=True, help_text="feed that raised it")
+    source_id = models.CharField(max_length=128, blank=True, help_text="the feed's id for it (makes ingest idempotent)")
 
     class Meta:
         ordering = ["-raised_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agency", "source", "source_id"],
+                condition=~models.Q(source_id=""),
+                name="alert_unique_source_id",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.title}"

@@ -10,6 +10,9 @@ class Unit(AgencyOwned):
     """A unit (call sign). Carries its latest position so the map never scans history to draw it."""
 
     call_sign = models.CharField(max_length=32)
+    device_id = models.CharField(
+        max_length=128, blank=True, db_index=True, help_text="AVL device / app id that reports for this unit"
+    )
     kind = models.CharField(max_length=16, choices=UnitKind.choices, default=UnitKind.PATROL)
     status = models.CharField(max_length=16, choices=UnitStatus.choices, default=UnitStatus.AVAILABLE, db_index=True)
     active = models.BooleanField(default=True)

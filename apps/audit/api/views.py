@@ -53,7 +53,9 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     def list(self, request, *args, **kwargs):
         response = super().list(request, *args, **kwargs)
         audit_record(
-            user=request.user, action=AuditAction.AUDIT_QUERY, detail={"query": request.query_params.dict()},
+            user=request.user,
+            action=AuditAction.AUDIT_QUERY,
+            detail={"query": request.query_params.dict()},
             request=request,
         )
         return response

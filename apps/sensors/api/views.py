@@ -51,7 +51,9 @@ class AlertViewSet(LayerViewSet):
         body = AcknowledgeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            alert = alert_acknowledge(alert_id=alert.pk, user=request.user, note=body.validated_data["note"], request=request)
+            alert = alert_acknowledge(
+                alert_id=alert.pk, user=request.user, note=body.validated_data["note"], request=request
+            )
         except AlreadyAcknowledged as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(AlertSerializer(alert).data)

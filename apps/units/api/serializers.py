@@ -11,7 +11,17 @@ class UnitSerializer(GeoFeatureModelSerializer):
     class Meta:
         model = Unit
         geo_field = "last_location"
-        fields = ("id", "call_sign", "kind", "status", "last_location", "last_heading", "last_speed", "last_seen", "stale")
+        fields = (
+            "id",
+            "call_sign",
+            "kind",
+            "status",
+            "last_location",
+            "last_heading",
+            "last_speed",
+            "last_seen",
+            "stale",
+        )
 
     def get_stale(self, unit: Unit) -> bool:
         return unit_is_stale(unit)

@@ -1,0 +1,149 @@
+"""Feeds: the numbered sequence of events one client follows, its channel group and its Redis stream.
+
+Each agency has a feed; superusers follow the `all` feed, which carries every agency's events with
+its own numbering. A feed's Redis stream keeps the recent events for replay; the stream entry id
+`0-<seq>` *is* the event's seq. Redis numbers entries `0-1, 0-2, ...` itself (`XADD ... 0-*`,
+Redis >= 7.0), atomically, so seqs within a feed are gap-free: a consumer that sees seq n+2 after n
+knows exactly which one it is missing and fetches it from the stream.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from . import conf
+from .messages import EventBody
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One numbered event sequence: `agency.<id>` or `all`."""
+
+    name: str
+
+    @property
+    def group(self) -> str:
+        # Channel group names allow only ASCII letters, digits, '-', '_' and '.'.
+        return f"live.{self.name}"
+
+    @property
+    def stream_key(self) -> str:
+        return f"{conf.key_prefix()}:{self.name}"
+
+
+ALL = Feed("all")
+
+
+def agency_feed(agency_id: int) -> Feed:
+    return Feed(f"agency.{int(agency_id)}")
+
+
+def feeds_for_agency(agency_id: int) -> tuple[Feed, ...]:
+    """Every feed an agency's event goes to: the agency's own, and the superusers' `all`."""
+    return (agency_feed(agency_id), ALL)
+
+
+def feed_for_user(*, agency_id: int | None, is_superuser: bool) -> Feed | None:
+    if is_superuser:
+        return ALL
+    if agency_id is None:
+        return None
+    return agency_feed(agency_id)
+
+
+def entry_id(seq: int) -> str:
+    return f"0-{seq}"
+
+
+def seq_of(entry: str | bytes) -> int:
+    text = entry.decode() if isinstance(entry, bytes) else entry
+    ms, _, number = text.partition("-")
+    if ms != "0" or not number.isdigit():
+        raise ValueError(f"{text!r} is not a live stream id (0-<seq>)")
+    return int(number)
+
+
+def parse_client_seq(value: object) -> int | None:
+    """A seq from a client (an integer, its decimal string, or the `0-<seq>` stream id); None if bad."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit() and len(text) <= 19:
+            return int(text)
+        try:
+            return seq_of(text) if len(text) <= 21 else None
+        except ValueError:
+            return None
+    return None
+
+
+# One asyncio Redis client per event loop: the consumers of one server process share its pool
+# (hundreds of maps must not mean hundreds of Redis connections), and a pool cannot cross loops.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
+
+
+def aredis() -> aioredis.Redis:
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = aioredis.Redis.from_url(conf.redis_url(), decode_responses=True)
+        _clients[loop] = client
+    return client
+
+
+async def aclose_redis() -> None:
+    """Close this loop's client (tests and shutdown; the next aredis() call opens a new one)."""
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """Where a feed's stream stands: `head` is the last seq ever issued (0 if none), `first` the
+    oldest seq still kept (None when nothing is kept)."""
+
+    head: int
+    first: int | None
+
+
+async def stream_state(feed: Feed) -> StreamState:
+    try:
+        info = await aredis().xinfo_stream(feed.stream_key)
+    except ResponseError as exc:
+        if "no such key" in str(exc).lower():
+            return StreamState(head=0, first=None)
+        raise
+    first_entry = info.get("first-entry")
+    return StreamState(
+        head=seq_of(info["last-generated-id"]),
+        first=seq_of(first_entry[0]) if first_entry else None,
+    )
+
+
+async def events_between(
+    feed: Feed, after: int, upto: int, batch: int = 500
+) -> AsyncGenerator[tuple[int, EventBody], None]:
+    """Stored events with after < seq <= upto, oldest first, fetched in batches."""
+    start = f"({entry_id(after)}"
+    while True:
+        # decode_responses=True: ids and fields come back as str.
+        entries = cast(
+            list[tuple[str, dict[str, str]]],
+            await aredis().xrange(feed.stream_key, min=start, max=entry_id(upto), count=batch),
+        )
+        for entry, fields in entries:
+            yield seq_of(entry), json.loads(fields["m"])
+        if len(entries) < batch:
+            return
+        start = f"({entries[-1][0]}"
