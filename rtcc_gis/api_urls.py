@@ -28,6 +28,7 @@ urlpatterns = [
     path("", include("apps.sensors.api.urls")),
     path("", include("apps.zones.api.urls")),
     path("", include("apps.audit.api.urls")),
+    path("", include("apps.feeds.api.urls")),
     path("health/", HealthView.as_view(), name="health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]

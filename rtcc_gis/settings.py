@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "apps.cameras",
     "apps.alpr",
     "apps.sensors",
+    "apps.feeds",
     "apps.demo",
     "apps.live",
 ]
@@ -153,6 +154,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
+    "feeds-poll-due": {"task": "apps.feeds.tasks.feeds_poll_due", "schedule": 5.0},
     "cameras-check-health": {"task": "apps.cameras.tasks.cameras_check_health", "schedule": 120.0},
     "cameras-mark-silent-unknown": {"task": "apps.cameras.tasks.cameras_mark_silent_unknown", "schedule": 300.0},
 }

@@ -7,19 +7,15 @@ tests) because publish() only sends on commit.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
 import redis
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
-from django.db import connections, transaction
-from django.test import Client
+from django.db import transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -35,95 +31,12 @@ from apps.live.publish import _append, apublish, publish
 from apps.sensors.choices import AlertStatus
 from apps.sensors.models import Alert
 from apps.units.models import Unit
-from rtcc_gis.asgi import application
 
 from . import factories as f
+from .live_support import ORIGIN, drain, headers_for, live_test, subscribe
 
-ORIGIN = (b"origin", b"http://localhost")
 FAR_LON, FAR_LAT = -122.2000, 47.7000  # ~14 km from the factories' default spot
 NEAR_BBOX = [f.LON - 0.01, f.LAT - 0.01, f.LON + 0.01, f.LAT + 0.01]
-
-
-def live_test(fn: Callable) -> Callable:
-    """An async test on committed data (publish() sends on commit only)."""
-    return pytest.mark.asyncio(pytest.mark.django_db(transaction=True)(fn))
-
-
-# ---- fixtures and helpers -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def live(settings):
-    """A private channel-layer and stream prefix for this test; its Redis keys are deleted after."""
-    prefix = f"rtcc-test-live-{uuid.uuid4().hex[:12]}"
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": prefix},
-        }
-    }
-    settings.RTCC_LIVE_KEY_PREFIX = f"{prefix}:live"
-    settings.RTCC_LIVE_COALESCE_MS = 100
-    settings.RTCC_LIVE_ACCESS_TTL = 5
-    settings.RTCC_LIVE_CATCH_UP_SECONDS = 5
-    redis_url = settings.REDIS_URL
-    yield settings
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
-@pytest_asyncio.fixture
-async def ws(live):
-    """Opens communicators on the real ASGI application and closes them (and Redis) at the end."""
-    opened: list[WebsocketCommunicator] = []
-
-    async def open_(headers: list[tuple[bytes, bytes]], *, refused: bool = False) -> Any:
-        """The connected communicator; with refused=True, assert it is refused and return the close code."""
-        comm = WebsocketCommunicator(application, "/ws/live/", headers=headers)
-        opened.append(comm)
-        connected, code = await comm.connect(timeout=5)
-        if refused:
-            assert not connected
-            return code
-        assert connected, f"refused with {code}"
-        return comm
-
-    yield open_
-    for comm in opened:
-        await comm.disconnect()
-    await feeds.aclose_redis()
-    # The ORM ran in asgiref's sync thread; close its connection there, or the test database
-    # cannot be dropped at the end of the session.
-    await database_sync_to_async(connections.close_all)()
-
-
-def headers_for(user: User | None) -> list[tuple[bytes, bytes]]:
-    """Browser-like headers: an allowed Origin and, for a user, a real session cookie."""
-    if user is None:
-        return [ORIGIN]
-    client = Client()
-    client.force_login(user)
-    name = django_settings.SESSION_COOKIE_NAME
-    return [ORIGIN, (b"cookie", f"{name}={client.cookies[name].value}".encode())]
-
-
-async def subscribe(comm: WebsocketCommunicator, **request: Any) -> dict:
-    await comm.send_json_to({"action": "subscribe", **request})
-    reply = await comm.receive_json_from(timeout=5)
-    assert reply["type"] == "subscribed", reply
-    return reply
-
-
-async def drain(comm: WebsocketCommunicator, quiet: float = 0.5) -> list[dict]:
-    """Everything the server sends until it has been quiet for `quiet` seconds."""
-    # receive_nothing() polls without cancelling the app (receive_output's timeout would).
-    got = []
-    while not await comm.receive_nothing(timeout=quiet, interval=0.02):
-        got.append(await comm.receive_json_from(timeout=1))
-    return got
 
 
 class Rollback(Exception):

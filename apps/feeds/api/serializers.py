@@ -1,0 +1,35 @@
+from rest_framework import serializers
+
+from ..models import DeadLetter, FeedSource
+
+
+class FeedSourceSerializer(serializers.ModelSerializer):
+    """A source and its health (no secrets: the token is shown only by its first characters)."""
+
+    stale = serializers.BooleanField(source="is_stale")
+
+    class Meta:
+        model = FeedSource
+        fields = (
+            "id",
+            "name",
+            "kind",
+            "mode",
+            "url",
+            "poll_interval",
+            "expected_interval",
+            "enabled",
+            "token_hint",
+            "accepted_count",
+            "rejected_count",
+            "last_success_at",
+            "last_error_at",
+            "last_error",
+            "stale",
+        )
+
+
+class DeadLetterSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DeadLetter
+        fields = ("id", "received_at", "index", "reason", "raw")

@@ -1,0 +1,93 @@
+"""Feed sources (configured in the database) and the records they sent that we could not use."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.db import models
+from django.utils import timezone
+
+from apps.core.models import AgencyOwned
+
+from .choices import FeedMode
+
+TOKEN_PREFIX = "rtcc_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class FeedSource(AgencyOwned):
+    """One source of live records: its format (`kind`, an adapter), how it reaches us, and its health.
+
+    Push tokens are stored only as a SHA-256 hash; poll credentials are referenced by the name of an
+    environment variable (`credentials_ref`), never stored here.
+    """
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=32, help_text="adapter: cad_json, eido, gtfs_rt, cot, osmand, ...")
+    mode = models.CharField(max_length=16, choices=FeedMode.choices, default=FeedMode.PUSH)
+    url = models.URLField(max_length=500, blank=True, help_text="for polled sources")
+    credentials_ref = models.CharField(
+        max_length=100, blank=True, help_text="name of the environment variable holding the poll credentials"
+    )
+    poll_interval = models.PositiveIntegerField(default=30, help_text="seconds between polls")
+    expected_interval = models.PositiveIntegerField(
+        default=300, help_text="seconds of silence after which the source is flagged stale"
+    )
+    params = models.JSONField(default=dict, blank=True, help_text="adapter options, e.g. a CSV column mapping")
+    auto_create_units = models.BooleanField(
+        default=False, help_text="an AVL device we do not know becomes a new unit (else it is rejected)"
+    )
+    enabled = models.BooleanField(default=True)
+    token_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    token_hint = models.CharField(
+        max_length=16, blank=True, editable=False, help_text="first characters, to tell tokens apart"
+    )
+    accepted_count = models.BigIntegerField(default=0, editable=False)
+    rejected_count = models.BigIntegerField(default=0, editable=False)
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    last_polled_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["agency", "name"], name="feedsource_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    def issue_token(self) -> str:
+        """A new push token (shown once; only its hash is kept). Saves the source."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        self.token_hash = hash_token(token)
+        self.token_hint = token[: len(TOKEN_PREFIX) + 6]
+        self.save(update_fields=["token_hash", "token_hint", "updated_at"])
+        return token
+
+    @property
+    def is_stale(self) -> bool:
+        if not self.enabled:
+            return False
+        last = self.last_success_at or self.created_at
+        return timezone.now() - last > timedelta(seconds=self.expected_interval)
+
+
+class DeadLetter(models.Model):
+    """A record (or a whole payload, index -1) a source sent that we refused, and why."""
+
+    source = models.ForeignKey(FeedSource, on_delete=models.CASCADE, related_name="dead_letters")
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    index = models.IntegerField(help_text="position in the payload; -1 for the whole payload")
+    reason = models.TextField()
+    raw = models.TextField(blank=True, help_text="excerpt of what was received")
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.source} #{self.index}: {self.reason[:60]}"
