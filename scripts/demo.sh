@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the demo city: loads it (once), loads the real Seattle layers when ../shared/data is there,
-# then runs the ASGI server, a Celery worker and Celery beat until Ctrl-C.
+# then runs the ASGI server, a Celery worker and beat, the CoT listener and the feed simulators
+# until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +47,17 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 
+# Live simulated feeds, through the same endpoints and listener a real source uses. The CoT
+# listener starts first so the simulator's CoT units find it.
+COT_PORT=${DEMO_COT_PORT:-8087}
+COT_ID=$("$PY" manage.py simulate_city --print-cot-source)
+"$PY" manage.py cot_listen --source "$COT_ID" --host 127.0.0.1 --tcp "$COT_PORT" --udp "$COT_PORT" \
+  >"$LOGS/cot-listen.log" 2>&1 &
+pids+=($!)
+"$PY" manage.py simulate_city --base-url "http://$HOST:$PORT" --cot-host 127.0.0.1 --cot-port "$COT_PORT" \
+  >"$LOGS/simulator.log" 2>&1 &
+pids+=($!)
+
 cat <<MSG
 
   rtcc-gis demo is running.
@@ -53,7 +65,8 @@ cat <<MSG
     Admin:  http://$HOST:$PORT/admin/
     API:    http://$HOST:$PORT/api/incidents/   (schema: /api/schema/)
     Login:  operator / $DEMO_PASSWORD   (also: commander, planner, auditor, admin)
-    Logs:   $LOGS/  (asgi.log, celery-worker.log, celery-beat.log)
+    Feeds:  simulated CAD, AVL (OsmAnd + CoT on tcp/udp $COT_PORT), ALPR, gunshots, CAP alarms
+    Logs:   $LOGS/  (asgi.log, celery-*.log, cot-listen.log, simulator.log)
   Ctrl-C stops it.
 
 MSG
