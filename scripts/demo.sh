@@ -19,7 +19,7 @@ say() { printf '\033[1m[demo]\033[0m %s\n' "$*"; }
 
 "$PY" manage.py load_demo_city --password "$DEMO_PASSWORD"
 
-shared=$("$PY" -c "from django.conf import settings; import django; django.setup(); print(settings.RTCC_SHARED_DATA_DIR)" 2>/dev/null || true)
+shared=$("$PY" manage.py shell --no-imports -c "from django.conf import settings; print(settings.RTCC_SHARED_DATA_DIR)" 2>/dev/null || true)
 if [ -n "$shared" ] && [ -d "$shared" ]; then
   say "real Seattle data found in $shared: importing it through the agency import command"
   bash scripts/import_seattle.sh "$shared" || say "some real-data imports reported problems (see above); the demo goes on"

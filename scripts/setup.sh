@@ -68,7 +68,7 @@ if ! "${psql_admin[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datnam
   say "creating database $DB_NAME"
   "${psql_admin[@]}" -d postgres -c "CREATE DATABASE \"$DB_NAME\""
 fi
-"${psql_admin[@]}" -d "$DB_NAME" -c "CREATE EXTENSION IF NOT EXISTS postgis" >/dev/null
+"${psql_admin[@]}" -d "$DB_NAME" -c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS postgis" >/dev/null
 "$VENV/bin/python" manage.py migrate --noinput -v 0
 "$VENV/bin/python" manage.py collectstatic --noinput -v 0
 say "ready: database $DB_NAME at $DB_HOST:$DB_PORT, Redis at $REDIS_HOST:$REDIS_PORT"
