@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "apps.alpr",
     "apps.sensors",
     "apps.feeds",
+    "apps.retention",
     "apps.demo",
     "apps.live",
 ]

@@ -7,3 +7,4 @@ class Role(models.TextChoices):
     PLANNER = "planner", "Planner / analyst"
     AGENCY_ADMIN = "agency_admin", "Agency admin"
     AUDITOR = "auditor", "Auditor"
+    PARTNER = "partner", "Partner-agency user"

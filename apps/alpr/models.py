@@ -80,6 +80,7 @@ class AlprRead(AgencyOwned):
     site = models.ForeignKey(AlprSite, null=True, blank=True, on_delete=models.SET_NULL, related_name="reads")
     image_url = models.URLField(max_length=500, blank=True)
     hit = models.ForeignKey(HotlistEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="hits")
+    legal_hold = models.BooleanField(default=False, db_default=False, db_index=True, help_text="never purged while set")
     dedup_key = models.CharField(
         max_length=64, blank=True, help_text="hash of plate, time and place: the same read sent twice is one read"
     )

@@ -25,6 +25,8 @@ class AuditEvent(models.Model):
     reason = models.TextField(blank=True)
     detail = models.JSONField(default=dict, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64, blank=True, editable=False, help_text="hash of the previous event")
+    hash = models.CharField(max_length=64, blank=True, editable=False, help_text="SHA-256 over this event + prev_hash")
 
     class Meta:
         ordering = ["-at", "-id"]

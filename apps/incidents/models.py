@@ -27,6 +27,7 @@ class Incident(AgencyOwned):
     on_scene_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=64, blank=True, help_text="feed or import that supplied the record")
+    legal_hold = models.BooleanField(default=False, db_default=False, db_index=True, help_text="never purged while set")
     assigned_units = models.ManyToManyField("units.Unit", blank=True, related_name="incidents")
 
     class Meta:

@@ -17,6 +17,7 @@ class GunshotDetection(AgencyOwned):
     confidence = models.FloatField(default=1.0, validators=[MinValueValidator(0), MaxValueValidator(1)])
     source = models.CharField(max_length=64)
     source_id = models.CharField(max_length=64)
+    legal_hold = models.BooleanField(default=False, db_default=False, help_text="never purged while set")
 
     class Meta:
         ordering = ["-detected_at"]
@@ -44,6 +45,7 @@ class Alert(AgencyOwned):
     ack_note = models.TextField(blank=True)
     gunshot = models.ForeignKey(GunshotDetection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     alpr_read = models.ForeignKey("alpr.AlprRead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    legal_hold = models.BooleanField(default=False, db_default=False, db_index=True, help_text="never purged while set")
     source = models.CharField(max_length=64, blank=True, help_text="feed that raised it")
     source_id = models.CharField(max_length=128, blank=True, help_text="the feed's id for it (makes ingest idempotent)")
 

@@ -38,6 +38,7 @@ class UnitPosition(models.Model):
     speed = models.FloatField(null=True, blank=True, help_text="metres per second")
     recorded_at = models.DateTimeField()
     source = models.CharField(max_length=64, blank=True)
+    legal_hold = models.BooleanField(default=False, db_default=False, help_text="never purged while set")
 
     class Meta:
         ordering = ["-recorded_at"]
