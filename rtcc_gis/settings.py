@@ -6,9 +6,12 @@ start without a real secret key and allowed hosts.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -86,11 +89,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # CSP and Permissions-Policy (apps/core/security.py); before WhiteNoise so static files get them too.
+    "apps.core.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.audit.middleware.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -140,6 +146,18 @@ CHANNEL_LAYERS = {
     }
 }
 
+# Sign-in hardening (apps.accounts.lockout / views): failed logins per username and per client address
+# (the address threshold is 4x), counted in Redis; 2FA policy.
+RTCC_LOGIN_MAX_FAILURES = env_int("RTCC_LOGIN_MAX_FAILURES", 5)
+RTCC_LOGIN_WINDOW_SECONDS = env_int("RTCC_LOGIN_WINDOW_SECONDS", 900)
+RTCC_LOGIN_LOCKOUT_SECONDS = env_int("RTCC_LOGIN_LOCKOUT_SECONDS", 900)
+RTCC_LOGIN_2FA_PENDING_SECONDS = env_int("RTCC_LOGIN_2FA_PENDING_SECONDS", 300)
+RTCC_REQUIRE_2FA_FOR_STAFF = env_bool("RTCC_REQUIRE_2FA_FOR_STAFF", False)
+RTCC_TOTP_ISSUER = os.environ.get("RTCC_TOTP_ISSUER", "RTCC")
+
+# The map follows the live socket (needs the ASGI server); off, it polls the REST layers.
+RTCC_LIVE_MAP_ENABLED = env_bool("RTCC_LIVE_MAP_ENABLED", True)
+
 # Live map updates (apps.live): stream keys, replay window per feed, unit coalescing, access re-check.
 RTCC_LIVE_KEY_PREFIX = os.environ.get("RTCC_LIVE_KEY_PREFIX", f"{CHANNEL_LAYERS['default']['CONFIG']['prefix']}:live")
 RTCC_LIVE_REPLAY_MAX = env_int("RTCC_LIVE_REPLAY_MAX", 10000)
@@ -158,7 +176,14 @@ CELERY_BEAT_SCHEDULE: dict = {
     "feeds-poll-due": {"task": "apps.feeds.tasks.feeds_poll_due", "schedule": 5.0},
     "cameras-check-health": {"task": "apps.cameras.tasks.cameras_check_health", "schedule": 120.0},
     "cameras-mark-silent-unknown": {"task": "apps.cameras.tasks.cameras_mark_silent_unknown", "schedule": 300.0},
+    # 11:17 UTC is 03:17-04:17 in Seattle: the quietest hour for the batched deletes.
+    "retention-purge-all": {
+        "task": "apps.retention.tasks.retention_purge_all",
+        "schedule": crontab(hour=11, minute=17),
+    },
 }
+RTCC_RETENTION_BATCH_SIZE = env_int("RTCC_RETENTION_BATCH_SIZE", 5000)
+RTCC_RETENTION_BUDGET_SECONDS = env_int("RTCC_RETENTION_BUDGET_SECONDS", 900)
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
@@ -231,21 +256,59 @@ RTCC_FEED_POLL_TIMEOUT = env_int("RTCC_FEED_POLL_TIMEOUT", 15)
 RTCC_CAMERA_CHECK_TIMEOUT = env_int("RTCC_CAMERA_CHECK_TIMEOUT", 5)
 RTCC_CAMERA_SILENT_SECONDS = env_int("RTCC_CAMERA_SILENT_SECONDS", 86400)
 
+# --- HTTPS, cookies and security headers (hardening; tests/test_hardening.py) -----------------------------------------
+# Production (DJANGO_DEBUG=0) is HTTPS-only by default and `manage.py check --deploy` is clean there.
+# Each default can be turned off by environment for a deployment that does TLS differently.
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# The map's JavaScript reads the CSRF cookie to send X-CSRFToken, so it cannot be HttpOnly (Django's own advice:
+# HttpOnly on the CSRF cookie adds nothing, the token is in every form anyway).
+CSRF_COOKIE_HTTPONLY = False
+CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = False
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+# Preloading commits the agency's whole registrable domain to HTTPS in every browser, for months, and cannot be
+# undone quickly: it is the agency's decision, not this application's (security.W021 acknowledged below).
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Behind a TLS-terminating proxy Django sees plain HTTP: without this, SSL redirect loops and cookies lose Secure.
+# Only set it when the proxy always overwrites X-Forwarded-Proto; otherwise a client could claim HTTPS.
 if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Content-Security-Policy (apps.core.security): images and video may come from our own origin, the agency's tile
+# server and the camera stream hosts listed here (comma-separated: "https://cams.example.org,https://*.vms.local").
+_CSP_SOURCE = re.compile(r"^(?:(?:https?|wss?)://)?(?:\*\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::(?:\d{1,5}|\*))?/?$")
+
+
+def csp_source(value: str, name: str) -> str:
+    """A CSP host source (scheme://host[:port]); anything broader or stranger fails at start-up."""
+    if not _CSP_SOURCE.match(value):
+        raise ImproperlyConfigured(f"{name}: {value!r} is not a host source like https://cams.example.org[:port]")
+    return value.rstrip("/")
+
+
+def csp_tile_source(url: str) -> list[str]:
+    """The origin of RTCC_TILE_URL as a CSP source; Leaflet's {s} subdomain placeholder becomes a wildcard."""
+    if not url:
+        return []
+    parts = urlsplit(url)
+    return [csp_source(f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}", "RTCC_TILE_URL")]
+
+
+RTCC_CSP_MEDIA_HOSTS = [csp_source(h, "RTCC_CSP_MEDIA_HOSTS") for h in env_list("RTCC_CSP_MEDIA_HOSTS", [])]
+RTCC_CSP_MEDIA_SOURCES = RTCC_CSP_MEDIA_HOSTS + csp_tile_source(RTCC_TILE_URL)
+
+# Form and JSON API bodies (sign-in, opening a stream, acknowledging) larger than this are refused with a 400 before
+# anything parses them; feed pushes read their body as a stream under their own cap, RTCC_FEED_MAX_BYTES (413).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_MAX_REQUEST_BYTES", 2 * 1024 * 1024)
+# --- end of HTTPS, cookies and security headers ---------------------------------------------------------------------
 
 LOGGING = {
     "version": 1,
@@ -256,10 +319,14 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# GDAL 3.6 cannot block file/network access from spatial reference input (gis.W001). We never pass
-# user text to GDAL/OGR: SRIDs come from apps.core.geo.ALLOWED_SRIDS and coordinates are parsed as
-# numbers (tests/test_geo.py checks it), so the warning is acknowledged here.
-SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+# Acknowledged system checks, each for a stated reason (`manage.py check --deploy` is otherwise clean in production,
+# tests/test_hardening.py keeps it so):
+# - gis.W001: GDAL 3.6 cannot block file/network access from spatial reference input. No user text reaches GDAL/OGR:
+#   SRIDs come only from apps.core.geo.ALLOWED_SRIDS, coordinates and bboxes are parsed as numbers and built into
+#   GEOS geometries, and the only spatial reference GDAL parses is PostGIS's own WKT for EPSG:4326 (Django's distance
+#   functions); tests/test_hardening.py records every GDAL text parser call while imports, feeds and the API run.
+# - security.W021: HSTS preload is the agency's decision for its whole domain (DJANGO_SECURE_HSTS_PRELOAD above).
+SILENCED_SYSTEM_CHECKS = ["gis.W001", "security.W021"]
 
 # Where the real public data sets live (optional; the demo and tests work without them).
 RTCC_SHARED_DATA_DIR = Path(os.environ.get("RTCC_SHARED_DATA_DIR", BASE_DIR.parent / "shared" / "data"))

@@ -1,21 +1,39 @@
 """Append-only audit trail: who looked at or did what, to which object, when and why."""
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class AuditAction(models.TextChoices):
     CAMERA_STREAM_OPEN = "camera.stream_open", "Opened a camera stream"
     PLATE_SEARCH = "alpr.plate_search", "Searched plates"
     ALPR_READ_QUERY = "alpr.read_query", "Queried ALPR reads"
+    UNIT_TRACK_REPLAY = "unit.track_replay", "Replayed a unit's track"
     ALERT_ACK = "alert.acknowledge", "Acknowledged an alert"
     AUDIT_QUERY = "audit.query", "Read the audit trail"
     IMPORT = "data.import", "Imported data"
+    EXPORT = "data.export", "Exported data"
+    PERMISSION_CHANGE = "accounts.permission_change", "Changed a user's or group's permissions"
+    SHARING_CHANGE = "accounts.sharing_change", "Changed an agency sharing rule"
+    LOGIN = "auth.login", "Signed in"
+    LOGIN_FAILED = "auth.login_failed", "Failed to sign in"
+    LOGOUT = "auth.logout", "Signed out"
+    RETENTION_PURGE = "retention.purge", "Purged data past its retention period"
+    RETENTION_POLICY_CHANGE = "retention.policy_change", "Changed a retention policy"
+    LEGAL_HOLD = "legal_hold.change", "Placed or lifted a legal hold"
 
 
 class AuditEvent(models.Model):
-    """One audited act. Rows are never updated or deleted (a database trigger refuses it)."""
+    """One audited act, linked to the one before it by a SHA-256 hash chain (see `apps.audit.chain`).
 
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    Rows are never updated. They are deleted only by the retention purge, oldest first (a database
+    trigger refuses anything else). Write them only with `apps.audit.services.audit_record`, which
+    takes the chain lock, fixes `id` and `at`, and computes the hash before the insert.
+    """
+
+    # Set by audit_record from the database clock after the chain lock is taken, so time order and
+    # id order agree; it is part of the hash, hence not auto_now_add (that would overwrite it).
+    at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     username = models.CharField(max_length=150, blank=True)
     agency = models.ForeignKey("accounts.Agency", null=True, blank=True, on_delete=models.PROTECT)
@@ -38,6 +56,9 @@ class AuditEvent(models.Model):
     def save(self, *args, **kwargs):
         if self.pk is not None and not self._state.adding:
             raise ValueError("audit events are append-only")
+        if not self.hash:
+            # An unchained row would break verification for everything after it.
+            raise ValueError("write audit events with apps.audit.services.audit_record (it chains them)")
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):

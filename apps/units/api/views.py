@@ -1,8 +1,24 @@
-from apps.core.api import LayerViewSet
+"""Units at their latest position, and an audited replay of where one unit has been."""
+from datetime import timedelta
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from apps.accounts.permissions import Perm
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_record
+from apps.core.api import LayerViewSet, parse_time_param
 
 from ..choices import UnitStatus
-from ..selectors import unit_list
+from ..selectors import unit_list, unit_track, unit_track_scope
 from .serializers import UnitSerializer
+
+# Where an officer was is personal data: a replay is bounded, needs a reason, and is audited.
+TRACK_MAX_WINDOW = timedelta(hours=24)
 
 
 class UnitViewSet(LayerViewSet):
@@ -13,9 +29,70 @@ class UnitViewSet(LayerViewSet):
     time_field = "last_seen"
     status_field = "status"
     status_choices = UnitStatus
+    required_perms = {**LayerViewSet.required_perms, "track": Perm.VIEW_LAYERS}
 
     def selector(self, user):
+        if self.action == "track":
+            return unit_track_scope(user=user)
         qs = unit_list(user=user)
         if self.action == "list":
             qs = qs.filter(last_location__isnull=False)
         return qs
+
+    def filter_queryset(self, queryset):
+        if self.action == "track":
+            return queryset  # since/until bound the replay, not which unit it is
+        return super().filter_queryset(queryset)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("since", OpenApiTypes.DATETIME, required=True, description="start (ISO 8601)"),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="end (ISO 8601), default now; at most 24 h"),
+            OpenApiParameter("reason", str, required=True, description="why you replay the track (case number)"),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+        description="GeoJSON Feature: a LineString of the unit's fixes in [since, until), "
+        "with the fixes and their times in `properties.points`. Audited.",
+    )
+    @action(detail=True, methods=["get"], url_path="track")
+    def track(self, request, pk=None):
+        unit = self.get_object()
+        params = request.query_params
+        reason = params.get("reason", "").strip()
+        if not reason:
+            raise exceptions.ValidationError({"reason": "a track replay needs a reason (e.g. a case number)"})
+        if not params.get("since"):
+            raise exceptions.ValidationError({"since": "give the start of the replay (ISO 8601)"})
+        since = parse_time_param("since", params["since"])
+        until = parse_time_param("until", params["until"]) if params.get("until") else timezone.now()
+        if until <= since:
+            raise exceptions.ValidationError({"until": "must be after since"})
+        if until - since > TRACK_MAX_WINDOW:
+            raise exceptions.ValidationError({"since": "a replay covers at most 24 hours"})
+        track = unit_track(unit=unit, since=since, until=until)
+        points = track["points"]
+        audit_record(
+            user=request.user,
+            action=AuditAction.UNIT_TRACK_REPLAY,
+            obj=unit,
+            reason=reason,
+            detail={"since": since, "until": until, "points": len(points), "truncated": track["truncated"]},
+            request=request,
+        )
+        coordinates = [[p["lon"], p["lat"]] for p in points]
+        return Response(
+            {
+                "type": "Feature",
+                "id": unit.pk,
+                # A LineString needs two positions; with fewer there is no line to draw.
+                "geometry": {"type": "LineString", "coordinates": coordinates} if len(coordinates) > 1 else None,
+                "properties": {
+                    "unit": {"id": unit.pk, "call_sign": unit.call_sign, "kind": unit.kind},
+                    "since": since,
+                    "until": until,
+                    "count": len(points),
+                    "truncated": track["truncated"],
+                    "points": points,
+                },
+            }
+        )
