@@ -37,6 +37,15 @@ def _private_live_prefix(settings):
         }
     }
     settings.RTCC_LIVE_KEY_PREFIX = f"{_LIVE_PREFIX}:live"
+    # Each test also gets its own cache namespace: login-failure counters and other cached state
+    # never leak between tests, nor between the tests and a demo on the same Redis.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": settings.REDIS_URL,
+            "KEY_PREFIX": f"{_LIVE_PREFIX}:cache:{uuid.uuid4().hex[:8]}",
+        }
+    }
 
 
 @pytest.fixture(autouse=True, scope="session")

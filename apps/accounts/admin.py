@@ -1,7 +1,14 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from .models import Agency, User
+from .models import Agency, ApiToken, User
+from .views import admin_login_redirect
+
+# The admin's own login form calls authenticate() directly and would bypass the lockout and the
+# second factor; every admin sign-in goes through the one login view instead.
+admin.site.login = admin_login_redirect  # type: ignore[method-assign]
 
 
 @admin.register(Agency)
@@ -12,7 +19,64 @@ class AgencyAdmin(admin.ModelAdmin):
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    fieldsets = BaseUserAdmin.fieldsets + (("Center", {"fields": ("agency", "role")}),)
+    fieldsets = BaseUserAdmin.fieldsets + (
+        ("Center", {"fields": ("agency", "role")}),
+        ("Two-factor authentication", {"fields": ("totp_confirmed_at",)}),
+    )
     add_fieldsets = BaseUserAdmin.add_fieldsets + (("Center", {"fields": ("agency", "role")}),)
-    list_display = ("username", "agency", "role", "is_active", "is_staff")
+    readonly_fields = ("totp_confirmed_at",)
+    list_display = ("username", "agency", "role", "is_active", "is_staff", "has_2fa")
     list_filter = ("agency", "role", "is_active")
+    actions = ["reset_2fa"]
+
+    @admin.display(boolean=True, description="2FA")
+    def has_2fa(self, obj: User) -> bool:
+        return obj.totp_confirmed_at is not None
+
+    @admin.action(description="Reset two-factor authentication (lost phone: the user enrols again)")
+    def reset_2fa(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        count = 0
+        # Row by row, not queryset.update(): each save sends post_save, which the audit trail hears.
+        for user in queryset.exclude(totp_confirmed_at=None):
+            user.totp_secret = ""
+            user.totp_confirmed_at = None
+            user.save(update_fields=["totp_secret", "totp_confirmed_at"])
+            count += 1
+        self.message_user(request, f"Two-factor authentication reset for {count} user(s).", messages.WARNING)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Issue (on add: the key is shown once), inspect and revoke integration tokens."""
+
+    list_display = ("name", "user", "hint", "created_at", "last_used_at", "expires_at", "revoked_at", "active")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "user__username", "hint")
+    readonly_fields = ("hint", "created_at", "last_used_at", "revoked_at")
+    autocomplete_fields = ("user",)
+    actions = ["revoke"]
+
+    @admin.display(boolean=True)
+    def active(self, obj: ApiToken) -> bool:
+        return obj.is_active
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
+        # A token's owner is fixed once issued: moving it would hand its key to someone else's role.
+        if obj is not None:
+            return ("user", *self.readonly_fields)
+        return self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form, change: bool) -> None:
+        key = None if change else obj.set_new_key()
+        super().save_model(request, obj, form, change)
+        if key is not None:
+            self.message_user(request, f"{obj}: key {key} (copy it now; only its hash is kept)", messages.WARNING)
+
+    @admin.action(description="Revoke selected tokens (they stop working at once)")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        tokens = list(queryset.filter(revoked_at=None))
+        # Row by row, not queryset.update(): each save sends post_save, which the audit trail hears.
+        for token in tokens:
+            token.revoke()
+        count = len(tokens)
+        self.message_user(request, f"Revoked {count} token(s).", messages.WARNING)
