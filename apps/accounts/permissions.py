@@ -2,10 +2,16 @@
 
 Views declare `required_perms = {"list": Perm.VIEW_LAYERS, ...}` keyed by action (or a single
 `required_perm`); anything not declared is refused, so a new action is closed until someone opens it.
+
+What a role may *do* is this table; whose records it may *see* is the user's agency plus what other
+agencies share with it (`Layer`, apps.accounts.selectors). The two are independent: a sharing rule
+never grants an action the role lacks (a partner-agency user sees shared ALPR reads only if their
+role may read ALPR reads at all).
 """
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from rest_framework.permissions import BasePermission
 
@@ -21,6 +27,22 @@ class Perm(StrEnum):
     VIEW_AUDIT = "view_audit"
     VIEW_FEED_HEALTH = "view_feed_health"
     MANAGE_FEEDS = "manage_feeds"  # issue push tokens, read dead letters
+
+
+class Layer(StrEnum):
+    """The layers an agency can share with a partner (`AgencySharing.layers`), one per kind of record.
+
+    The live layers (apps.live.layers) use the same names.
+    """
+
+    INCIDENTS = "incidents"
+    CAMERAS = "cameras"
+    UNITS = "units"
+    ALPR_SITES = "alpr_sites"
+    ALPR_READS = "alpr_reads"  # plates and where they were seen: shared only when listed by name
+    GUNSHOTS = "gunshots"
+    ALERTS = "alerts"
+    ZONES = "zones"
 
 
 MATRIX: dict[str, frozenset[Perm]] = {
@@ -50,10 +72,15 @@ MATRIX: dict[str, frozenset[Perm]] = {
         }
     ),
     Role.AUDITOR: frozenset({Perm.VIEW_AUDIT}),
+    # A neighbour agency's staff in a joint center: they look at the map (their own agency's layers
+    # and what is shared with it) but take no sensitive look: no live video, no plate data, no
+    # acknowledging the host center's alerts, no audit trail.
+    Role.PARTNER: frozenset({Perm.VIEW_LAYERS}),
 }
 
 
-def user_has_perm(user, perm: Perm) -> bool:
+def user_has_perm(user: Any, perm: Perm) -> bool:
+    """Whether the user's role grants `perm` (superusers: everything; no agency: nothing)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
     if user.is_superuser:
@@ -68,7 +95,7 @@ class HasRolePermission(BasePermission):
 
     message = "Your role does not allow this."
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Any, view: Any) -> bool:
         if not getattr(request.user, "is_authenticated", False):
             return False
         perm = getattr(view, "required_perm", None)

@@ -5,17 +5,19 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
+from apps.accounts.permissions import Layer
 from apps.accounts.selectors import scope_to_user
 
 from .models import AlprRead, AlprSite, HotlistEntry, normalize_plate
 
 
 def site_list(*, user) -> QuerySet[AlprSite]:
-    return scope_to_user(AlprSite.objects.filter(active=True), user)
+    return scope_to_user(AlprSite.objects.filter(active=True), user, layer=Layer.ALPR_SITES)
 
 
 def read_list(*, user) -> QuerySet[AlprRead]:
-    return scope_to_user(AlprRead.objects.select_related("site", "hit__hotlist"), user)
+    # Its own layer: sharing the sites (where readers stand) never shares the plates they read.
+    return scope_to_user(AlprRead.objects.select_related("site", "hit__hotlist"), user, layer=Layer.ALPR_READS)
 
 
 def plate_pattern_filter(qs: QuerySet[AlprRead], pattern: str) -> QuerySet[AlprRead]:

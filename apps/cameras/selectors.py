@@ -9,6 +9,7 @@ from django.contrib.gis.geos import Point
 from django.contrib.gis.measure import D
 from django.db.models import BooleanField, Case, IntegerField, Q, QuerySet, Value, When
 
+from apps.accounts.permissions import Layer
 from apps.accounts.selectors import scope_to_user
 from apps.core.geo import metres_to_degrees
 
@@ -25,7 +26,7 @@ class RankedCamera(TypedDict):
 
 
 def camera_list(*, user) -> QuerySet[Camera]:
-    return scope_to_user(Camera.objects.filter(active=True), user)
+    return scope_to_user(Camera.objects.filter(active=True), user, layer=Layer.CAMERAS)
 
 
 def _reason(cam: Camera, distance_m: float, in_view: bool) -> str:

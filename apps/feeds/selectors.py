@@ -7,6 +7,7 @@ from .models import DeadLetter, FeedSource
 
 
 def feed_source_list(*, user) -> QuerySet[FeedSource]:
+    # No layer: feed health and dead letters are the agency's own plumbing, never shared.
     return scope_to_user(FeedSource.objects.select_related("agency"), user)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
+from apps.accounts.permissions import Layer
 from apps.accounts.selectors import scope_to_user
 from apps.units.models import Unit
 
@@ -10,7 +11,7 @@ from .models import Incident
 
 
 def incident_list(*, user) -> QuerySet[Incident]:
-    return scope_to_user(Incident.objects.select_related("beat"), user)
+    return scope_to_user(Incident.objects.select_related("beat"), user, layer=Layer.INCIDENTS)
 
 
 def incident_detail_queryset(*, user) -> QuerySet[Incident]:

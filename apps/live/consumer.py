@@ -32,6 +32,22 @@ Delivery guarantees (per connection, after `subscribed`)
     * Before each event goes out the user's access is checked again (re-read from the database at
       most every RTCC_LIVE_ACCESS_TTL seconds): a deactivated user, or one who lost VIEW_LAYERS or
       changed agency, is disconnected (4403); one who lost a layer's permission stops getting it.
+
+Sharing between agencies (apps.accounts.selectors; how events reach a partner: apps.live.feeds)
+    * A user of agency P gets, on P's own feed, the events of agency O on the layers O shares with
+      P, while the rule is in force; nothing else of O's. Their seqs are P's feed's seqs, so a
+      client with shared layers still keeps one `last_seq` and the protocol is unchanged.
+    * Before each such event goes out (live, replayed or coalesced) the consumer checks that a rule
+      shares it now: the rules are re-read with the rest of the access (at most every
+      RTCC_LIVE_ACCESS_TTL seconds) and each rule's window is compared with the clock per event,
+      so an event is dropped from the instant its rule's window closes, and within the TTL of the
+      rule being ended or edited. A replay after a reconnect is checked against today's rules.
+    * When what the subscription may see of another agency changes (a rule starts, ends or
+      changes its layers), the consumer sends `resync` with reason `sharing_changed` (with the
+      next event, or within RTCC_LIVE_CATCH_UP_SECONDS when the feed is idle): the map reloads
+      over REST, which drops the features it may no longer see and loads those it now may, then
+      applies messages after the resync's seq as usual. Clients need no change for this: every
+      `resync` already means "reload, then go on from this seq".
 """
 from __future__ import annotations
 
@@ -42,17 +58,20 @@ import logging
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from apps.accounts.permissions import Perm, user_has_perm
+from apps.accounts.selectors import sharing_rules_received
 from apps.core.geo import GeoInputError, check_lon_lat
 
 from . import conf
-from .feeds import Feed, events_between, feed_for_user, parse_client_seq, stream_state
+from .feeds import Feed, events_between, feed_for_user, layers_needed, owner_of, parse_client_seq, stream_state
 from .layers import LAYERS
 from .messages import (
     GroupEnvelope,
@@ -157,6 +176,20 @@ def bbox_intersects(a: BBox, b: BBox) -> bool:
 
 
 @dataclass(frozen=True)
+class Share:
+    """One sharing rule given to the user's agency, as last read: `owner` shares `layers` within
+    [starts_at, ends_at) (None: open)."""
+
+    owner: int
+    layers: frozenset[str]
+    starts_at: datetime | None
+    ends_at: datetime | None
+
+    def in_force(self, at: datetime) -> bool:
+        return (self.starts_at is None or self.starts_at <= at) and (self.ends_at is None or at < self.ends_at)
+
+
+@dataclass(frozen=True)
 class Access:
     """What the user may do, as the database says now (not as the session said at connect)."""
 
@@ -164,6 +197,7 @@ class Access:
     is_superuser: bool
     agency_id: int | None
     perms: frozenset[Perm]
+    shares: tuple[Share, ...] = ()
 
     @property
     def feed(self) -> Feed | None:
@@ -172,6 +206,20 @@ class Access:
     @property
     def may_connect(self) -> bool:
         return self.active and Perm.VIEW_LAYERS in self.perms and self.feed is not None
+
+    def may_receive(self, message: LiveEvent, owner: int | None, at: datetime) -> bool:
+        """Whether an event owned by `owner` may reach this user at `at`: the role grants its layer,
+        and it is the user's own agency's (or any, for a superuser) or a rule in force shares it."""
+        if LAYERS[message["layer"]].perm not in self.perms:
+            return False
+        if self.is_superuser or owner is None or owner == self.agency_id:
+            return True
+        needed = layers_needed(cast(dict[str, Any], message))
+        return any(s.owner == owner and s.in_force(at) and needed <= s.layers for s in self.shares)
+
+    def shared_view(self, layers: frozenset[str], at: datetime) -> frozenset[tuple[int, str]]:
+        """(owner, layer) pairs of `layers` other agencies share with the user at `at`."""
+        return frozenset((s.owner, name) for s in self.shares if s.in_force(at) for name in s.layers & layers)
 
 
 NO_ACCESS = Access(active=False, is_superuser=False, agency_id=None, perms=frozenset())
@@ -182,11 +230,18 @@ def load_access(user_id: int) -> Access:
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is None:
         return NO_ACCESS
+    shares: tuple[Share, ...] = ()
+    if user.agency_id is not None and not user.is_superuser:
+        shares = tuple(
+            Share(rule.owner_id, frozenset(map(str, rule.layers)), rule.starts_at, rule.ends_at)
+            for rule in sharing_rules_received(partner_id=user.agency_id)
+        )
     return Access(
         active=user.is_active,
         is_superuser=user.is_superuser,
         agency_id=user.agency_id,
         perms=frozenset(p for p in Perm if user_has_perm(user, p)),
+        shares=shares,
     )
 
 
@@ -204,7 +259,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.layers: frozenset[str] | None = None  # None until the first valid subscribe
         self.bbox: BBox | None = None
         self.cursor = 0  # the last seq of this feed handled (sent, filtered out or pending)
-        self.pending: dict[tuple[str, int], LiveEvent] = {}  # coalesced upserts, in seq order
+        # Coalesced upserts, in seq order, each with the agency that owns it (re-checked on the way out).
+        self.pending: dict[tuple[str, int], tuple[LiveEvent, int | None]] = {}
+        self.shared: frozenset[tuple[int, str]] = frozenset()  # other agencies' layers the map may show
         self.last_flush = -math.inf  # loop time pending upserts last went out
         self.shown: set[tuple[str, int]] = set()  # features sent inside the bbox (see _in_view)
         # Group events, the flush timer and the catch-up check all move the cursor and write to the
@@ -283,6 +340,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.bbox = request.bbox
         self.pending.clear()
         self.shown.clear()
+        # What the map loads over REST now: a later change to it means a resync (_sharing_changed).
+        self.shared = access.shared_view(self._sharing_scope(), timezone.now())
         state = await stream_state(self.feed)
         await self._send(subscribed(granted, state.head))
         if request.last_seq is None and not request.last_seq_bad:
@@ -310,6 +369,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         async with self.lock:
             if self.layers is None or self.feed is None or envelope.get("feed") != self.feed.name:
                 return
+            if await self._sharing_changed():
+                return  # the resync's seq covers this event: the map reloads it over REST
             message = envelope["message"]
             seq = message["seq"]
             if seq > self.cursor + 1:
@@ -318,7 +379,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 await self._catch_up(seq - 1)
             if seq <= self.cursor:
                 return  # already handled (from the stream, or a duplicate)
-            await self._handle(message)
+            await self._handle(message, owner_of(envelope.get("agency")))
             self.cursor = seq
 
     async def _catch_up(self, upto: int) -> None:
@@ -326,10 +387,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if self.feed is None or upto <= self.cursor:
             return
         async with contextlib.aclosing(events_between(self.feed, self.cursor, upto)) as stored:
-            async for seq, body in stored:
+            async for seq, body, owner in stored:
                 if seq != self.cursor + 1:
                     break  # trimmed before we could read it
-                await self._handle(with_seq(body, seq))
+                await self._handle(with_seq(body, seq), owner)
                 self.cursor = seq
                 if self.closing:
                     return
@@ -345,7 +406,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         logger.warning("live: %s fell behind on feed %s; sent resync", self.channel_name, self.feed.name)
         await self._send(resync("fell_behind", state.head))
 
-    async def _handle(self, message: LiveEvent) -> None:
+    async def _handle(self, message: LiveEvent, owner: int | None) -> None:
         """Send, hold for coalescing, or skip one event (the cursor is the caller's business)."""
         if self.layers is None or message["layer"] not in self.layers or not self._in_view(message):
             return
@@ -353,14 +414,14 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             key = (message["layer"], message["feature"]["id"])
             # Re-insert at the end: the dict stays in seq order, so a flush sends in seq order.
             self.pending.pop(key, None)
-            self.pending[key] = message
+            self.pending[key] = (message, owner)
             if asyncio.get_running_loop().time() - self.last_flush >= conf.coalesce_seconds():
                 await self._flush()  # a quiet window: no reason to make the map wait
             else:
                 self.wake.set()  # the background task flushes when the window closes
             return
         await self._flush()
-        await self._emit(message)
+        await self._emit(message, owner)
 
     def _in_view(self, message: LiveEvent) -> bool:
         if self.bbox is None:
@@ -390,12 +451,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         waiting = list(self.pending.values())
         self.pending.clear()
         self.last_flush = asyncio.get_running_loop().time()
-        for message in waiting:
-            await self._emit(message)
+        for message, owner in waiting:
+            await self._emit(message, owner)
 
-    async def _emit(self, message: LiveEvent) -> None:
+    async def _emit(self, message: LiveEvent, owner: int | None) -> None:
         access = await self._current_access()
-        if access is None or LAYERS[message["layer"]].perm not in access.perms:
+        if access is None or not access.may_receive(message, owner, timezone.now()):
             return
         await self._send(message)
 
@@ -411,7 +472,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                     await asyncio.wait_for(self.wake.wait(), timeout=conf.catch_up_seconds())
                 except TimeoutError:
                     async with self.lock:
-                        if self.layers is not None and self.feed is not None:
+                        if self.layers is not None and self.feed is not None and not await self._sharing_changed():
                             await self._catch_up((await stream_state(self.feed)).head)
                     continue
                 delay = self.last_flush + conf.coalesce_seconds() - asyncio.get_running_loop().time()
@@ -430,6 +491,31 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                     self.wake.set()
 
     # --- access -------------------------------------------------------------------------------
+
+    def _sharing_scope(self) -> frozenset[str]:
+        """The layers whose sharing matters to this subscription (hotlist-hit alerts need the reads
+        shared too: apps.live.feeds.layers_needed)."""
+        layers = self.layers or frozenset()
+        return (layers | {"alpr_reads"}) if "alerts" in layers else layers
+
+    async def _sharing_changed(self) -> bool:
+        """Send `resync` (and skip to the head) when another agency's layers came into or went out
+        of this subscription's view since the map last loaded; True if it did."""
+        if self.layers is None or self.feed is None:
+            return False
+        access = await self._current_access()
+        if access is None:
+            return True  # closed: nothing more goes out
+        shared = access.shared_view(self._sharing_scope(), timezone.now())
+        if shared == self.shared:
+            return False
+        self.shared = shared
+        state = await stream_state(self.feed)
+        self.pending.clear()
+        self.shown.clear()
+        self.cursor = state.head
+        await self._send(resync("sharing_changed", state.head))
+        return True
 
     async def _read_access(self) -> Access:
         assert self.user_id is not None

@@ -5,21 +5,35 @@ its own numbering. A feed's Redis stream keeps the recent events for replay; the
 `0-<seq>` *is* the event's seq. Redis numbers entries `0-1, 0-2, ...` itself (`XADD ... 0-*`,
 Redis >= 7.0), atomically, so seqs within a feed are gap-free: a consumer that sees seq n+2 after n
 knows exactly which one it is missing and fetches it from the stream.
+
+Sharing between agencies rides on the same feeds: when agency O publishes an event on a layer it
+shares with agency P (a rule in force at that moment, see `feeds_for_event`), the event is also
+appended to P's feed and numbered there like P's own events. A client therefore still follows
+exactly one feed, and `last_seq` stays one integer. Each stream entry and group message carries
+the owning agency's id next to the event, so P's consumers check again, before sending, that a rule
+still shares it (`layers_needed` says which layers that rule must list); the id never reaches the
+client.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
 from typing import cast
 
 import redis.asyncio as aioredis
+from django.db import DatabaseError
 from redis.exceptions import ResponseError
+
+from apps.accounts.selectors import sharing_partner_ids
 
 from . import conf
 from .messages import EventBody
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,9 +59,39 @@ def agency_feed(agency_id: int) -> Feed:
     return Feed(f"agency.{int(agency_id)}")
 
 
-def feeds_for_agency(agency_id: int) -> tuple[Feed, ...]:
-    """Every feed an agency's event goes to: the agency's own, and the superusers' `all`."""
-    return (agency_feed(agency_id), ALL)
+def feeds_for_agency(agency_id: int, *, partner_ids: Iterable[int] = ()) -> tuple[Feed, ...]:
+    """Every feed an agency's event goes to: the agency's own, the superusers' `all`, and the feed of
+    each partner agency it is shared with."""
+    partners = (agency_feed(p) for p in dict.fromkeys(partner_ids) if p != agency_id)
+    return (agency_feed(agency_id), ALL, *partners)
+
+
+def layers_needed(body: EventBody) -> frozenset[str]:
+    """The layers a sharing rule must list for this event to reach the partner.
+
+    A hotlist-hit alert names the plate that was read, so it is ALPR data as much as an alert: it
+    crosses only where the reads are shared too (the REST alert list applies the same rule).
+    """
+    layer = str(body.get("layer"))
+    if layer == "alerts" and body.get("type") != "feature.removed":
+        feature = body.get("feature") or {}
+        if (feature.get("properties") or {}).get("kind") == "hotlist_hit":
+            return frozenset({"alerts", "alpr_reads"})
+    return frozenset({layer})
+
+
+def feeds_for_event(agency_id: int, body: EventBody) -> tuple[Feed, ...]:
+    """The feeds an event of `agency_id` goes to now (publish() calls this on commit): one small
+    indexed query for the partners it is shared with."""
+    try:
+        partners = sharing_partner_ids(owner_id=agency_id, layers=layers_needed(body))
+    except (DatabaseError, ValueError):
+        # The owner's own maps must not lose the event because the sharing lookup failed (the
+        # database, or a live layer that is no sharing layer); partners miss this one and get the
+        # next, and a reconnecting partner map reloads over REST anyway.
+        logger.exception("live: could not read sharing rules of agency %s; published to its own feeds", agency_id)
+        partners = []
+    return feeds_for_agency(agency_id, partner_ids=partners)
 
 
 def feed_for_user(*, agency_id: int | None, is_superuser: bool) -> Feed | None:
@@ -131,10 +175,21 @@ async def stream_state(feed: Feed) -> StreamState:
     )
 
 
+def owner_of(raw: object) -> int | None:
+    """The owning agency stored beside an event (None for entries written before sharing existed:
+    those are the feed's own agency's)."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.isdigit():
+        return int(raw)
+    return None
+
+
 async def events_between(
     feed: Feed, after: int, upto: int, batch: int = 500
-) -> AsyncGenerator[tuple[int, EventBody], None]:
-    """Stored events with after < seq <= upto, oldest first, fetched in batches."""
+) -> AsyncGenerator[tuple[int, EventBody, int | None], None]:
+    """Stored events with after < seq <= upto, oldest first, fetched in batches, each with the id of
+    the agency that owns it (`owner_of`)."""
     start = f"({entry_id(after)}"
     while True:
         # decode_responses=True: ids and fields come back as str.
@@ -143,7 +198,7 @@ async def events_between(
             await aredis().xrange(feed.stream_key, min=start, max=entry_id(upto), count=batch),
         )
         for entry, fields in entries:
-            yield seq_of(entry), json.loads(fields["m"])
+            yield seq_of(entry), json.loads(fields["m"]), owner_of(fields.get("a"))
         if len(entries) < batch:
             return
         start = f"({entries[-1][0]}"

@@ -15,8 +15,9 @@ Client -> server
                          last_seq?: int}
 
 `feature` is the GeoJSON Feature exactly as the layer's REST endpoint serializes it. `seq` is an
-integer that grows by one per message in the client's feed (its agency, or every agency for a
-superuser); a client that filters by layer or bbox sees gaps, never a smaller number.
+integer that grows by one per message in the client's feed (its agency, including what other
+agencies share with it, or every agency for a superuser); a client that filters by layer or bbox
+sees gaps, never a smaller number.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ ResyncReason = Literal[
     "last_seq_expired",  # older than the oldest message the server still keeps
     "last_seq_unknown",  # newer than the feed's head: the stream was reset (Redis restarted)
     "fell_behind",  # this connection lost messages it could no longer fetch
+    "sharing_changed",  # a sharing rule started, ended or changed: another agency's features come or go
 ]
 
 EVENT_TYPES: frozenset[str] = frozenset(
@@ -126,6 +128,7 @@ class GroupEnvelope(TypedDict):
     type: Literal["live.event"]  # dispatches to LiveConsumer.live_event
     feed: str
     message: LiveEvent
+    agency: NotRequired[int]  # the owning agency; partners' consumers re-check sharing with it
 
 
 def with_seq(body: EventBody, seq: int) -> LiveEvent:

@@ -14,7 +14,8 @@ What happens:
 1. now, inside the caller's transaction: the instance is serialized with the layer's REST serializer
    (so the map gets the state this transaction wrote, not whatever is there after the commit);
 2. on commit (`transaction.on_commit`; a rolled-back write publishes nothing): the event is appended
-   to the Redis stream of each feed it belongs to (its agency's, and `all` for superusers), which
+   to the Redis stream of each feed it belongs to (its agency's, `all` for superusers, and each
+   partner agency's whose sharing rule lists the layer now: apps.live.feeds), which
    numbers it (its seq) and keeps the last RTCC_LIVE_REPLAY_MAX events for reconnecting clients;
    then it is sent to each feed's channel group, i.e. to every connected consumer in every process.
 
@@ -35,9 +36,10 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Model
+from redis.typing import EncodableT, FieldT
 
 from . import conf
-from .feeds import Feed, feeds_for_agency, seq_of
+from .feeds import Feed, feeds_for_event, seq_of
 from .layers import get_layer
 from .messages import EventBody, EventType, GroupEnvelope, with_seq
 
@@ -123,11 +125,11 @@ def _redis(url: str) -> redis.Redis:
 
 def _deliver(agency_id: int, body: EventBody) -> None:
     """On commit: number the event in each feed's stream, then fan it out to the feed's group."""
-    feeds = feeds_for_agency(agency_id)
+    feeds = feeds_for_event(agency_id, body)
     try:
-        seqs = _append(feeds, body)
+        seqs = _append(feeds, body, owner=agency_id)
         sends = [
-            (feed, GroupEnvelope(type="live.event", feed=feed.name, message=with_seq(body, seq)))
+            (feed, GroupEnvelope(type="live.event", feed=feed.name, message=with_seq(body, seq), agency=agency_id))
             for feed, seq in zip(feeds, seqs, strict=True)
         ]
         async_to_sync(_group_send_all)(sends)
@@ -139,15 +141,18 @@ def _deliver(agency_id: int, body: EventBody) -> None:
         logger.exception("live: could not publish %s %s for agency %s", body["type"], body["layer"], agency_id)
 
 
-def _append(feeds: tuple[Feed, ...], body: EventBody) -> list[int]:
+def _append(feeds: tuple[Feed, ...], body: EventBody, owner: int | None = None) -> list[int]:
     payload = json.dumps(body, separators=(",", ":"))
+    # The owning agency beside the event, not in it: partners' consumers re-check sharing with it,
+    # and clients never see it. (Entries without it are the feed's own agency's.)
+    fields: dict[FieldT, EncodableT] = {"m": payload} if owner is None else {"m": payload, "a": str(owner)}
     limit = conf.replay_max()
     # One MULTI: the event gets a seq in every feed or in none.
     with _redis(conf.redis_url()).pipeline(transaction=True) as pipe:
         for feed in feeds:
             # `0-*`: Redis picks the next gap-free sequence number (feeds.py says why that matters);
             # `~` lets Redis trim whole nodes, which keeps XADD O(1).
-            pipe.xadd(feed.stream_key, {"m": payload}, id="0-*", maxlen=limit, approximate=True)
+            pipe.xadd(feed.stream_key, fields, id="0-*", maxlen=limit, approximate=True)
         ids = pipe.execute()
     return [seq_of(entry) for entry in ids]
 

@@ -1,11 +1,10 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions
 
-from apps.accounts.selectors import scope_to_user
 from apps.core.api import LayerViewSet
 
 from ..choices import ZoneKind
-from ..models import Zone
+from ..selectors import zone_list
 from .serializers import ZoneSerializer
 
 
@@ -17,7 +16,7 @@ class ZoneViewSet(LayerViewSet):
     bbox_field = "geom"
 
     def selector(self, user):
-        qs = scope_to_user(Zone.objects.all(), user)
+        qs = zone_list(user=user)
         kind = self.request.query_params.get("kind")
         if kind:
             if kind not in ZoneKind.values:
