@@ -1,4 +1,6 @@
 """How long each class of data is kept, and the receipt every purge leaves behind."""
+
+from django.core.validators import MinValueValidator
 from django.db import models
 
 
@@ -17,7 +19,8 @@ class RetentionPolicy(models.Model):
     """Keep records of `data_class` for `days`; older ones are purged by the retention task."""
 
     data_class = models.CharField(max_length=32, choices=DataClass.choices, unique=True)
-    days = models.PositiveIntegerField()
+    # At least a day: a policy of 0 would purge records the moment they are written.
+    days = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     enabled = models.BooleanField(default=True)
     note = models.CharField(max_length=300, blank=True, help_text="the policy or law this follows")
     updated_at = models.DateTimeField(auto_now=True)
@@ -41,6 +44,10 @@ class PurgeReceipt(models.Model):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    complete = models.BooleanField(
+        default=False,
+        help_text="every expired row not on hold was removed (else the time budget ran out: resumed next run)",
+    )
 
     class Meta:
         ordering = ["-started_at"]
