@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from django.contrib.gis.geos import Point, Polygon
+from django.contrib.gis.geos import GeometryCollection, GEOSGeometry, MultiPolygon, Point, Polygon
 
 SRID = 4326
 # The only SRIDs we accept from outside (GeoJSON crs, import files); anything else is refused.
@@ -66,6 +66,58 @@ def check_srid(srid) -> int:
     if value not in ALLOWED_SRIDS:
         raise GeoInputError(f"SRID {value} is not accepted; send WGS84 lon/lat (EPSG:4326)")
     return value
+
+
+def check_extent(geom: GEOSGeometry, name: str = "geometry") -> None:
+    """Every vertex of `geom` is a WGS84 lon/lat; GeoInputError otherwise.
+
+    A projected file read as lon/lat (metres, six or seven digits) lands here rather than on the map."""
+    if geom.empty:
+        raise GeoInputError(f"{name} is empty")
+    min_lon, min_lat, max_lon, max_lat = geom.extent
+    for value in (min_lon, min_lat, max_lon, max_lat):
+        if not math.isfinite(value):
+            raise GeoInputError(f"{name} has a coordinate that is not a finite number")
+    if min_lon < -180.0 or max_lon > 180.0:
+        raise GeoInputError(f"{name} has a longitude outside -180..180")
+    if min_lat < -90.0 or max_lat > 90.0:
+        raise GeoInputError(f"{name} has a latitude outside -90..90")
+
+
+def repair_area(geom: GEOSGeometry, name: str = "area") -> MultiPolygon:
+    """A valid MultiPolygon covering what `geom` (a Polygon or MultiPolygon) was drawn to cover.
+
+    A self-intersecting ring (a beat drawn as a figure eight, a spike, a ring traced twice) is repaired
+    with GEOS MakeValid, which keeps every lobe; the older `buffer(0)` trick keeps only one lobe of a
+    figure eight and so would silently drop half a beat. Line or point debris the repair leaves
+    (a spike collapses to a line) is dropped, as it encloses nothing. GeoInputError when nothing
+    with an area is left, or when the input is not an area or not lon/lat.
+    """
+    if isinstance(geom, Polygon):
+        geom = MultiPolygon(geom, srid=geom.srid)
+    if not isinstance(geom, MultiPolygon):
+        raise GeoInputError(f"{name} must be a Polygon or MultiPolygon, got {geom.geom_type}")
+    check_extent(geom, name)
+    if geom.valid:
+        return geom
+    fixed = geom.make_valid()
+    parts = list(fixed) if isinstance(fixed, GeometryCollection) else [fixed]
+    polygons: list[Polygon] = []
+    for part in parts:
+        if isinstance(part, Polygon):
+            polygons.append(part)
+        elif isinstance(part, MultiPolygon):
+            polygons.extend(part)
+    if not polygons:
+        raise GeoInputError(f"{name} is invalid ({geom.valid_reason}) and encloses no area once repaired")
+    repaired = MultiPolygon(*polygons, srid=geom.srid)
+    if not repaired.valid:
+        # Polygons from one MakeValid never overlap, but be sure: a union makes a valid whole.
+        union = repaired.unary_union
+        repaired = union if isinstance(union, MultiPolygon) else MultiPolygon(union, srid=geom.srid)
+    if repaired.empty or not repaired.valid:
+        raise GeoInputError(f"{name} is invalid ({geom.valid_reason}) and cannot be repaired")
+    return repaired
 
 
 def destination(lon: float, lat: float, bearing_deg: float, distance_m: float) -> tuple[float, float]:

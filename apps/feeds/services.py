@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import DataError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -68,13 +68,18 @@ def feed_source_for_token(token: str) -> FeedSource | None:
     return FeedSource.objects.filter(token_hash=hash_token(token), enabled=True).select_related("agency").first()
 
 
+def _storable(value: str) -> str:
+    # Whatever a source sent, the reason and excerpt must fit a PostgreSQL text column (no NUL).
+    return value.replace("\x00", "\\x00")[:2000]
+
+
 def _record_failure(source: FeedSource, rejected: list[Rejected], *, whole_payload_error: str = "") -> None:
     DeadLetter.objects.bulk_create(
-        [DeadLetter(source=source, index=r.index, reason=r.reason[:2000], raw=r.raw[:2000]) for r in rejected]
+        [DeadLetter(source=source, index=r.index, reason=_storable(r.reason), raw=_storable(r.raw)) for r in rejected]
     )
     updates = {"rejected_count": F("rejected_count") + len(rejected), "updated_at": timezone.now()}
     if whole_payload_error:
-        updates |= {"last_error_at": timezone.now(), "last_error": whole_payload_error[:2000]}
+        updates |= {"last_error_at": timezone.now(), "last_error": _storable(whole_payload_error)}
     FeedSource.objects.filter(pk=source.pk).update(**updates)
     for r in rejected:
         log.warning("feed %s (%s) rejected record %s: %s", source.pk, source.kind, r.index, r.reason)
@@ -108,8 +113,11 @@ def feed_ingest(*, source_id: int, payload: bytes, content_type: str = "", param
         try:
             with transaction.atomic():
                 created = _write(source, record)
-        except (ValueError, TypeError) as exc:
-            report.rejected.append(Rejected(index=index, reason=str(exc), raw=excerpt(repr(record))))
+        except (ValueError, TypeError, DataError) as exc:
+            # DataError: the database refused a value the adapter let through; the savepoint keeps
+            # the rest of the batch.
+            reason = str(exc).strip().splitlines()[0] if isinstance(exc, DataError) else str(exc)
+            report.rejected.append(Rejected(index=index, reason=reason, raw=excerpt(repr(record))))
             continue
         if created:
             report.accepted += 1

@@ -1,24 +1,20 @@
 """Writes to zones."""
 from __future__ import annotations
 
-from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
+from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
+
+from apps.core.geo import GeoInputError, repair_area
 
 from .choices import ZoneKind
 from .models import Zone
 
 
 def as_multipolygon(geom: GEOSGeometry) -> MultiPolygon:
-    if isinstance(geom, Polygon):
-        geom = MultiPolygon(geom, srid=geom.srid)
-    if not isinstance(geom, MultiPolygon):
-        raise ValueError(f"a zone must be a Polygon or MultiPolygon, got {geom.geom_type}")
-    if not geom.valid:
-        geom = geom.buffer(0)
-        if isinstance(geom, Polygon):
-            geom = MultiPolygon(geom, srid=geom.srid)
-        if not isinstance(geom, MultiPolygon) or geom.empty:
-            raise ValueError("zone geometry is invalid and cannot be repaired")
-    return geom
+    """A valid MultiPolygon for a zone; self-intersections are repaired without losing area."""
+    try:
+        return repair_area(geom)
+    except GeoInputError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def zone_upsert(

@@ -98,11 +98,16 @@ def text(value, name: str, *, max_len: int = 200, optional: bool = False) -> str
     result = str(value).strip()
     if len(result) > max_len:
         raise RecordError(f"{name} is longer than {max_len} characters")
+    if "\x00" in result:
+        # PostgreSQL text cannot hold NUL; refuse the record here rather than fail the write.
+        raise RecordError(f"{name} contains a NUL character")
     return result
 
 
 def excerpt(raw, limit: int = 500) -> str:
+    """A printable, storable excerpt (NUL spelled out: PostgreSQL text cannot hold it)."""
     s = raw if isinstance(raw, str) else repr(raw)
+    s = s.replace("\x00", "\\x00")
     return s if len(s) <= limit else s[:limit] + "…"
 
 

@@ -1,0 +1,140 @@
+"""Security headers on every response: a Content-Security-Policy and a Permissions-Policy.
+
+Django's SecurityMiddleware already sends HSTS, X-Content-Type-Options, Referrer-Policy and
+Cross-Origin-Opener-Policy (see the SECURE_* settings); this middleware adds what Django 5.2 lacks.
+
+The policy, and why each part is as it is:
+
+- ``script-src 'self'``: the map page runs only our own static ES modules and Leaflet, and takes its
+  configuration from a ``json_script`` block (JSON, never executed). An injected ``<script>`` or
+  ``onclick=`` in a record a feed sent us therefore does not run.
+- ``style-src 'self'``: Leaflet moves tiles, markers and popups through the CSSOM (``el.style.transform
+  = ...``), which CSP does not govern; only ``style="..."`` in markup, ``<style>`` elements and
+  ``setAttribute("style")`` need 'unsafe-inline', and neither Leaflet 1.9 nor our modules use them
+  (tests/test_hardening.py drives the whole map in Chromium and counts violations). So the map page
+  refuses inline styles too, which closes CSS-injection tricks (attribute selectors that leak page
+  text through background images) for text a feed sent us.
+- ``img-src`` / ``media-src``: our own files, ``data:``/``blob:`` (Leaflet's icons and canvas
+  snapshots), the agency's own tile server (``RTCC_TILE_URL``) and the camera stream hosts it lists in
+  ``RTCC_CSP_MEDIA_HOSTS``. Nothing else: the page must not be able to beacon data to the internet.
+- ``connect-src 'self' ws(s)://<this host>``: the REST API and the live socket. CSP Level 3 lets
+  'self' match ws:/wss: on the same host, but older Safari did not, so the socket origin is named.
+- ``frame-ancestors 'none'`` (clickjacking; X-Frame-Options DENY says the same to old browsers),
+  ``base-uri 'self'``, ``form-action 'self'``, ``object-src 'none'``.
+
+The Django admin is staff-only and its django-leaflet map widgets are built by inline scripts. Rather
+than 'unsafe-inline' for scripts there, admin pages get a fresh nonce per request in
+``request.csp_nonce``, which django-leaflet's ``LeafletGeoAdmin`` writes into its ``<script nonce>``
+tags; admin pages also allow inline styles (Leaflet.draw and admin widgets are third-party markup we
+do not vet). The map page never gets a nonce. A response that sets its own CSP (the demo camera's SVG
+frames) keeps it, and with DEBUG on, error responses carry none so that Django's debug pages (inline
+CSS and JS) stay readable (production runs with DEBUG off; `check --deploy` insists).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable
+
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.http import HttpRequest, HttpResponse
+from django.urls import NoReverseMatch, reverse
+
+CSP_HEADER = "Content-Security-Policy"
+PERMISSIONS_POLICY_HEADER = "Permissions-Policy"
+
+# Powerful browser features the map never uses are switched off, so that a script injected despite
+# the CSP (or a page we might one day frame) cannot ask the operator's browser for them. Fullscreen
+# and autoplay stay allowed for our own origin: operators enlarge camera video, and streams start
+# muted without a click.
+PERMISSIONS_POLICY = ", ".join(
+    [
+        "accelerometer=()",
+        "autoplay=(self)",
+        "bluetooth=()",
+        "camera=()",
+        "display-capture=()",
+        "fullscreen=(self)",
+        "geolocation=()",
+        "gyroscope=()",
+        "hid=()",
+        "magnetometer=()",
+        "microphone=()",
+        "midi=()",
+        "payment=()",
+        "publickey-credentials-get=()",
+        "serial=()",
+        "usb=()",
+        "xr-spatial-tracking=()",
+    ]
+)
+
+
+def content_security_policy(*, media_hosts: Iterable[str] = (), socket_origin: str = "", admin_nonce: str = "") -> str:
+    """The policy text. `media_hosts` may show images and video (tile server, camera streams),
+    `socket_origin` is the live socket's ws(s) origin; `admin_nonce` (admin pages only) allows the
+    admin's inline scripts carrying that nonce, and inline styles."""
+    media = " ".join(dict.fromkeys(media_hosts))  # ordered and without repeats
+    scripts = f"'self' 'nonce-{admin_nonce}'" if admin_nonce else "'self'"
+    styles = "'self' 'unsafe-inline'" if admin_nonce else "'self'"
+    directives = [
+        "default-src 'self'",
+        f"script-src {scripts}",
+        f"style-src {styles}",
+        f"img-src 'self' data: blob: {media}".rstrip(),
+        f"media-src 'self' blob: {media}".rstrip(),
+        f"connect-src 'self' {socket_origin}".rstrip(),
+        "font-src 'self'",
+        "worker-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+    return "; ".join(directives)
+
+
+def _socket_origin(request: HttpRequest) -> str:
+    """ws://host or wss://host for this request's own host; empty when the host is not one we serve."""
+    try:
+        # get_host() validates against ALLOWED_HOSTS and a strict host syntax, so what goes into the
+        # header is a plain host[:port] and never attacker-chosen text.
+        host = request.get_host()
+    except DisallowedHost:
+        return ""
+    return f"{'wss' if request.is_secure() else 'ws'}://{host}"
+
+
+def _admin_prefix() -> str | None:
+    try:
+        return reverse("admin:index")
+    except NoReverseMatch:
+        return None
+
+
+class SecurityHeadersMiddleware:
+    """Adds the Content-Security-Policy and Permissions-Policy headers (unless a view set its own)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        prefix = _admin_prefix()
+        nonce = ""
+        if prefix and request.path.startswith(prefix):
+            # django-leaflet's LeafletGeoAdmin reads request.csp_nonce when it builds the map widget.
+            nonce = secrets.token_urlsafe(18)
+            request.csp_nonce = nonce  # type: ignore[attr-defined]
+        response = self.get_response(request)
+        debug_page = settings.DEBUG and response.status_code >= 400
+        if CSP_HEADER not in response and not debug_page:
+            # Built per response (a few string joins): settings overridden in tests take effect, and
+            # the socket origin follows the Host the request was served under.
+            response[CSP_HEADER] = content_security_policy(
+                media_hosts=settings.RTCC_CSP_MEDIA_SOURCES,
+                socket_origin=_socket_origin(request),
+                admin_nonce=nonce,
+            )
+        response.headers.setdefault(PERMISSIONS_POLICY_HEADER, PERMISSIONS_POLICY)
+        return response
