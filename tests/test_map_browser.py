@@ -84,6 +84,13 @@ class PageWatch:
         assert self.hosts <= {self.server, "data"}, f"requests left the server: {self.hosts}"
 
 
+@pytest.fixture(autouse=True)
+def _no_live_socket(settings):
+    """pytest-django's live_server speaks WSGI only (no WebSockets): these tests run the map as a
+    deployment without live updates would. tests/test_map_live.py runs it on Daphne."""
+    settings.RTCC_LIVE_MAP_ENABLED = False
+
+
 @pytest.fixture
 def city(db):
     """One agency around Pike Place: open and closed incidents, cameras, units, sensors, zones."""
@@ -246,5 +253,28 @@ def test_expired_session_goes_back_to_login(browser, live_server, city):
         page.locator(".leaflet-control-zoom-in").click()
         page.wait_for_url(re.compile(r"/accounts/login/\?next=%2F$"))
         expect(page.locator("#id_username")).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_without_a_live_server_the_map_says_so_and_still_loads(browser, live_server, city, settings):
+    """Live updates configured but unreachable (this WSGI server has no WebSockets): the header says
+    the map is not live, the layers load over REST anyway, and the page keeps polling."""
+    settings.RTCC_LIVE_MAP_ENABLED = True
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    watch = PageWatch(page, live_server.url)
+    expect = sync_api.expect
+    try:
+        _sign_in(page, live_server.url, "wall-operator")
+        badge = page.locator("#live-state")
+        expect(badge).to_have_attribute("data-state", re.compile(r"reconnecting|offline"))
+        expect(badge).to_have_text(re.compile(r"Reconnecting…|Offline"))
+        expect(page.locator(".incident-marker")).to_have_count(len(city["incidents"]))
+        expect(page.locator("html[data-rtcc-state=ready]")).to_have_count(1)
+        expect(page.locator("#status-line")).to_contain_text("Updated")
+        # Chromium reports each refused handshake on the console; nothing else may be there.
+        watch.console_errors = [e for e in watch.console_errors if "/ws/live/" not in e]
+        watch.assert_clean()
     finally:
         context.close()

@@ -140,6 +140,30 @@ def test_planner_config_lists_only_what_the_role_may_do(planner):
     assert config["user"]["perms"] == ["view_layers"]
 
 
+def test_live_config_names_the_socket_and_the_layers_the_role_may_see(operator, planner):
+    config = _config(_logged_in(operator).get(reverse("map")).content.decode())
+    assert config["live"] == {
+        "url": "/ws/live/",
+        "layers": ["incidents", "cameras", "units", "alpr_reads", "gunshots", "alerts"],
+    }
+    config = _config(_logged_in(planner).get(reverse("map")).content.decode())
+    # Plate reads stream only to roles that may read plates.
+    assert config["live"]["layers"] == ["incidents", "cameras", "units", "gunshots", "alerts"]
+
+
+def test_live_updates_can_be_turned_off(operator, settings):
+    settings.RTCC_LIVE_MAP_ENABLED = False
+    config = _config(_logged_in(operator).get(reverse("map")).content.decode())
+    assert config["live"] is None
+
+
+def test_header_has_live_state_and_alert_counter(operator):
+    html = _logged_in(operator).get(reverse("map")).content.decode()
+    assert 'id="live-state"' in html
+    assert 'id="alert-counter"' in html
+    assert 'id="status-line"' in html
+
+
 def test_config_escapes_user_text(home):
     user = f.user(agency=home, role=Role.OPERATOR, username="op</script><b>")
     html = _logged_in(user).get(reverse("map")).content.decode()

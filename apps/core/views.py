@@ -9,12 +9,24 @@ from django.urls import get_script_prefix
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from apps.accounts.permissions import Perm, user_has_perm
+from apps.live.layers import LAYERS as LIVE_LAYERS
 
 # Camera view cones are only drawn from this zoom on; below it they are clutter.
 CAMERA_VIEW_MIN_ZOOM = 16
 # Timed layers look back this far; the API itself has no default window.
 GUNSHOT_LOOKBACK_HOURS = 24
 ALPR_HIT_LOOKBACK_HOURS = 24
+
+
+def live_config(user) -> dict | None:
+    """Where the map's WebSocket is and which live layers to ask for; None turns live updates off
+    (RTCC_LIVE_MAP_ENABLED=False: a deployment without an ASGI server, or a WSGI-only test server)."""
+    if not getattr(settings, "RTCC_LIVE_MAP_ENABLED", True):
+        return None
+    layers = [name for name, layer in LIVE_LAYERS.items() if user_has_perm(user, layer.perm)]
+    if not layers:
+        return None
+    return {"url": f"{get_script_prefix()}ws/live/", "layers": layers}
 
 
 def map_config(user) -> dict:
@@ -42,6 +54,7 @@ def map_config(user) -> dict:
         "alprHitLookbackHours": ALPR_HIT_LOOKBACK_HOURS,
         "unitStaleSeconds": settings.RTCC_UNIT_STALE_SECONDS,
         "maxPageSize": settings.RTCC_MAX_PAGE_SIZE,
+        "live": live_config(user),
         "user": {
             "username": user.get_username(),
             "role": user.role,

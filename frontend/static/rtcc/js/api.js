@@ -93,6 +93,7 @@ export function createApi({ apiBase, csrfCookieName, loginUrl }) {
 
   return {
     url: buildUrl,
+    toLogin,
 
     getJSON(path, params, options) {
       return request(buildUrl(path, params), options);

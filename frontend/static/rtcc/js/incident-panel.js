@@ -3,7 +3,7 @@
 import { ApiError, isAbort } from "./api.js";
 import { clear, el } from "./dom.js";
 import { formatAge, formatDateTime, formatDistance, titleCase } from "./format.js";
-import { priorityClass } from "./layers/incidents.js";
+import { isOpenIncident, priorityClass } from "./layers/incidents.js";
 
 const RANK_LIMIT = 5;
 const SNAPSHOT_REFRESH_MS = 2000;
@@ -37,6 +37,7 @@ export function createIncidentPanel(root, { api, config, onClose }) {
   const canStream = config.user.perms.includes("view_camera_stream");
   let controller = null;
   let current = null;
+  let currentDetail = null; // the detail fetch's fields (assigned units) for a live re-render
   let stopStream = null;
 
   function closeStream() {
@@ -49,6 +50,7 @@ export function createIncidentPanel(root, { api, config, onClose }) {
     controller = null;
     closeStream();
     current = null;
+    currentDetail = null;
     root.hidden = true;
     root.classList.remove("open");
     clear(root);
@@ -240,6 +242,7 @@ export function createIncidentPanel(root, { api, config, onClose }) {
       const props = { ...(feature.properties || {}) };
       const incident = { id: feature.id, ...props };
       current = incident;
+      currentDetail = null;
 
       const factsSlot = facts(props, null);
       const camerasSlot = placeholder("Ranking cameras…", "sp-loading");
@@ -253,6 +256,7 @@ export function createIncidentPanel(root, { api, config, onClose }) {
         section("Narrative", narrativeSlot, "sp-narrative"),
       );
       root.dataset.incidentId = String(feature.id);
+      root.dataset.status = props.status || "";
       root.hidden = false;
       root.classList.add("open");
       root.scrollTop = 0;
@@ -270,13 +274,40 @@ export function createIncidentPanel(root, { api, config, onClose }) {
       });
       fill(narrativeSlot, () => api.getJSON(`incidents/${id}/`, {}, { signal }), (detail) => {
         if (current && current.id === feature.id) {
-          const props2 = { ...props, ...(detail.properties || detail) };
-          root.querySelector(".sp-facts")?.replaceWith(facts(props2, detail.properties || detail));
+          currentDetail = detail.properties || detail;
+          // A live update may have come in meanwhile: what `current` says is newer than the detail.
+          const props2 = { ...currentDetail, ...current };
+          root.querySelector(".sp-facts")?.replaceWith(facts(props2, currentDetail));
         }
         return narrative((detail.properties || detail).narrative);
       });
     },
 
+    // A live update of the incident shown: header and facts follow it (rankings and an open
+    // stream stay as they are). A closed incident stays in the panel, marked as such.
+    update(feature) {
+      if (!current || Number(current.id) !== Number(feature.id)) return;
+      const props = { ...(feature.properties || {}) };
+      current = { ...current, ...props, id: feature.id };
+      root.querySelector(".sp-header")?.replaceWith(header(props));
+      const next = facts({ ...(currentDetail || {}), ...props }, currentDetail);
+      root.querySelector(".sp-facts")?.replaceWith(next);
+      next.classList.add("sp-updated");
+      root.dataset.status = props.status || "";
+      setBanner(isOpenIncident(props) ? "" : `${titleCase(props.status) || "Closed"}: no longer on the map.`);
+    },
+
+    markRemoved() {
+      if (!current) return;
+      setBanner("This incident was removed from CAD.");
+    },
+
     hide,
   };
+
+  function setBanner(text) {
+    root.querySelector(".sp-banner")?.remove();
+    if (!text) return;
+    root.querySelector(".sp-header")?.after(el("div", { className: "sp-banner", attrs: { role: "status" }, text }));
+  }
 }

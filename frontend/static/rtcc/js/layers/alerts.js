@@ -1,50 +1,136 @@
-// Open alerts that have a location (hotlist hits, gunshots, panic buttons, sensors).
+// Open alerts that have a location (hotlist hits, gunshots, panic buttons, sensors). An alert
+// raised live appears with a pulse; one acknowledged (here or by anyone else) leaves the layer.
+import { ApiError } from "../api.js";
 import { el, infoCard } from "../dom.js";
 import { formatAge, formatDateTime, titleCase } from "../format.js";
 import { L } from "../leaflet.js";
-import { PAGE_SIZE, elementMarker, pointLatLng, popupOptions, textTooltip } from "./common.js";
+import {
+  PAGE_SIZE, createIndex, elementMarker, featureId, flash, pointLatLng, popupOptions, syncIndex, tagElement,
+  textTooltip,
+} from "./common.js";
 
-export function createAlertsLayer({ api }) {
+export function createAlertsLayer({ api, config }) {
   const group = L.layerGroup();
+  const index = createIndex(); // open alerts, placed or not (the header counts those without a place too)
+  const canAck = config.user.perms.includes("ack_alerts");
+  let truncated = false;
 
-  function build(feature) {
-    const latlng = pointLatLng(feature);
-    if (!latlng) return null;
-    const props = feature.properties || {};
-    const marker = elementMarker(latlng, el("div", { className: "alert-glyph", text: "!" }), {
-      className: `alert-marker kind-${props.kind}`,
-      pane: "alerts",
-    });
-    textTooltip(marker, props.title || titleCase(props.kind));
-    marker.bindPopup(() => infoCard(props.title || "Alert", [
+  function card(entry) {
+    const props = entry.feature.properties || {};
+    const body = infoCard(props.title || "Alert", [
       ["Kind", titleCase(props.kind)],
       ["Raised", `${formatDateTime(props.raised_at)} · ${formatAge(props.raised_at)}`],
       ["Detail", props.detail],
-    ], { className: "alert-card" }), popupOptions());
-    return marker;
+    ], { className: "alert-card" });
+    if (canAck) body.append(ackButton(entry));
+    return body;
+  }
+
+  function ackButton(entry) {
+    const message = el("div", { className: "ack-message" });
+    const button = el("button", { className: "btn btn-small ack-button", text: "Acknowledge", attrs: { type: "button" } });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      message.textContent = "";
+      try {
+        const feature = await api.postJSON(`alerts/${encodeURIComponent(entry.feature.id)}/acknowledge/`, {});
+        upsert(feature);
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 409) {
+          remove(entry.feature.id); // someone else was quicker; the live update will say who
+          return;
+        }
+        message.textContent = error instanceof ApiError ? error.detail || error.message : "Could not acknowledge.";
+        button.disabled = false;
+      }
+    });
+    return el("div", { className: "ack-row" }, [button, message]);
+  }
+
+  function add(feature) {
+    const entry = { feature, marker: null };
+    const latlng = pointLatLng(feature);
+    if (latlng) {
+      const props = feature.properties || {};
+      entry.marker = elementMarker(latlng, el("div", { className: "alert-glyph", text: "!" }), {
+        className: `alert-marker kind-${props.kind}`,
+        pane: "alerts",
+      });
+      tagElement(entry.marker, { "data-alert-id": feature.id });
+      textTooltip(entry.marker, () => entry.feature.properties?.title || titleCase(entry.feature.properties?.kind));
+      entry.marker.bindPopup(() => card(entry), popupOptions());
+      group.addLayer(entry.marker);
+    }
+    index.set(feature.id, entry);
+    return entry;
+  }
+
+  function remove(id) {
+    const entry = index.get(id);
+    if (!entry) return false;
+    if (entry.marker) {
+      entry.marker.closePopup();
+      group.removeLayer(entry.marker);
+    }
+    index.delete(id);
+    return true;
+  }
+
+  // Any alert state: an open one is shown (or updated), any other status leaves "open alerts".
+  function upsert(feature) {
+    const id = featureId(feature);
+    if (id === null) return false;
+    if ((feature.properties || {}).status !== "open") return remove(id);
+    const existing = index.get(id);
+    if (existing) {
+      const samePlace = Boolean(existing.marker) === Boolean(pointLatLng(feature))
+        && (!existing.marker || existing.marker.getLatLng().equals(pointLatLng(feature)));
+      if (samePlace && existing.feature.properties?.kind === feature.properties?.kind) {
+        existing.feature = feature;
+        return true;
+      }
+      remove(id);
+    }
+    add(feature);
+    return true;
+  }
+
+  function summary() {
+    const unplaced = [...index.entries.values()].filter((entry) => !entry.marker).length;
+    return { count: index.size, truncated, note: unplaced ? `${unplaced} without location` : "" };
   }
 
   return {
     id: "alerts",
+    live: "alerts",
     label: "Open alerts",
     perm: "view_layers",
     group,
     legend: [{ label: "Needs acknowledgement", className: "swatch-square alert" }],
     async load({ bbox, signal }) {
-      const { features, truncated } = await api.getFeatures(
+      const result = await api.getFeatures(
         "alerts/", { in_bbox: bbox, status: "open", page_size: PAGE_SIZE }, { signal },
       );
-      group.clearLayers();
-      let placed = 0;
-      for (const feature of features) {
-        const marker = build(feature);
-        if (marker) {
-          group.addLayer(marker);
-          placed += 1;
-        }
-      }
-      const unplaced = features.length - placed;
-      return { count: features.length, truncated, note: unplaced ? `${unplaced} without location` : "" };
+      truncated = result.truncated;
+      syncIndex(index, result.features, { upsert, remove });
+      return summary();
+    },
+    upsert,
+    remove,
+    has: (id) => index.has(id),
+    summary,
+    // A newly raised alert: pulse its marker so the eye finds it.
+    highlight(id) {
+      const entry = index.get(id);
+      if (entry?.marker) flash(entry.marker, "live-raised", 8000);
+    },
+    // Bring an alert into view with its card open (the header's alert counter calls this).
+    reveal(id, map) {
+      const entry = index.get(id);
+      if (!entry?.marker) return false;
+      map.setView(entry.marker.getLatLng(), Math.max(map.getZoom(), 15));
+      entry.marker.openPopup();
+      return true;
     },
   };
 }

@@ -2,7 +2,10 @@
 import { el, infoCard } from "../dom.js";
 import { formatAge, formatDateTime, titleCase } from "../format.js";
 import { L } from "../leaflet.js";
-import { PAGE_SIZE, elementMarker, hoursAgoIso, pointLatLng, popupOptions, textTooltip } from "./common.js";
+import {
+  PAGE_SIZE, createIndex, elementMarker, featureId, flash, hoursAgoIso, olderThan, pointLatLng, popupOptions,
+  sameFeature, syncIndex, tagElement, textTooltip,
+} from "./common.js";
 
 export function createAlprSitesLayer({ api }) {
   const group = L.layerGroup();
@@ -45,6 +48,8 @@ export function createAlprSitesLayer({ api }) {
 
 export function createAlprHitsLayer({ api, config }) {
   const group = L.layerGroup();
+  const index = createIndex();
+  let truncated = false;
 
   function build(feature) {
     const latlng = pointLatLng(feature);
@@ -56,6 +61,7 @@ export function createAlprHitsLayer({ api, config }) {
       props.state ? el("span", { className: "alpr-hit-state", text: props.state }) : null,
     ]);
     const marker = elementMarker(latlng, chip, { className: "alpr-hit-marker", pane: "alpr" });
+    tagElement(marker, { "data-read-id": feature.id });
     marker.bindPopup(() => infoCard(`${props.plate}${props.state ? ` (${props.state})` : ""}`, [
       ["Hotlist", hit.hotlist],
       ["Reason", hit.reason],
@@ -65,23 +71,67 @@ export function createAlprHitsLayer({ api, config }) {
     return marker;
   }
 
+  function remove(id) {
+    const entry = index.get(id);
+    if (!entry) return false;
+    group.removeLayer(entry.marker);
+    index.delete(id);
+    return true;
+  }
+
+  function add(feature) {
+    const marker = build(feature);
+    if (!marker) return null;
+    index.set(feature.id, { feature, marker });
+    group.addLayer(marker);
+    return marker;
+  }
+
+  // Reads live-stream only when they hit a hotlist; a read that is no longer a hit, or older than
+  // the window this layer shows, leaves it.
+  function upsert(feature) {
+    const id = featureId(feature);
+    if (id === null) return false;
+    const props = feature.properties || {};
+    if (sameFeature(index.get(id)?.feature, feature)) return true;
+    const existed = remove(id);
+    if (!props.hit || olderThan(props.read_at, config.alprHitLookbackHours)) return existed;
+    return Boolean(add(feature)) || existed;
+  }
+
+  function summary() {
+    return { count: index.size, truncated };
+  }
+
   return {
     id: "alpr-hits",
+    live: "alpr_reads",
     label: "ALPR hotlist hits",
     perm: "view_alpr_reads",
     deniedNote: "Plate reads are not available to your role",
     group,
     legend: [{ label: `Last ${config.alprHitLookbackHours} h`, className: "swatch-square alpr-hit" }],
     async load({ bbox, signal }) {
-      const { features, truncated } = await api.getFeatures("alpr/reads/", {
+      const result = await api.getFeatures("alpr/reads/", {
         in_bbox: bbox, hits: 1, since: hoursAgoIso(config.alprHitLookbackHours), page_size: PAGE_SIZE,
       }, { signal });
-      group.clearLayers();
-      for (const feature of features) {
-        const marker = build(feature);
-        if (marker) group.addLayer(marker);
+      truncated = result.truncated;
+      syncIndex(index, result.features, { upsert, remove });
+      return summary();
+    },
+    upsert,
+    remove,
+    has: (id) => index.has(id),
+    summary,
+    // A hit that just came in blinks for a few seconds.
+    highlight(id) {
+      const entry = index.get(id);
+      if (entry) flash(entry.marker, "live-new");
+    },
+    tick() {
+      for (const entry of [...index.entries.values()]) {
+        if (olderThan(entry.feature.properties?.read_at, config.alprHitLookbackHours)) remove(entry.feature.id);
       }
-      return { count: features.length, truncated };
     },
   };
 }

@@ -3,7 +3,10 @@
 import { L } from "../leaflet.js";
 import { el, infoCard } from "../dom.js";
 import { formatAge, titleCase } from "../format.js";
-import { PAGE_SIZE, elementMarker, pointLatLng, popupOptions, tagElement, textTooltip } from "./common.js";
+import {
+  PAGE_SIZE, createIndex, elementMarker, featureId, pointLatLng, popupOptions, sameFeature, syncIndex, tagElement,
+  textTooltip,
+} from "./common.js";
 
 const OWNER_COLORS = { agency: "#4c9bff", partner: "#bf5af2", community: "#30d5a0" };
 
@@ -25,6 +28,8 @@ export function createCamerasLayer({ api, config, map }) {
   const points = L.layerGroup();
   const cones = L.layerGroup();
   const group = L.layerGroup([points]);
+  const index = createIndex();
+  let truncated = false;
 
   function showCones(zoom) {
     const wanted = zoom >= config.cameraViewMinZoom;
@@ -32,32 +37,60 @@ export function createCamerasLayer({ api, config, map }) {
     if (!wanted && group.hasLayer(cones)) group.removeLayer(cones);
   }
 
-  function build(feature) {
+  function add(feature) {
     const latlng = pointLatLng(feature);
-    if (!latlng) return;
+    if (!latlng) return null;
     const props = feature.properties || {};
+    const entry = { feature, cone: null };
     const online = props.status !== "offline";
     // Squares, so a camera never reads as an incident (those are circles).
-    const marker = elementMarker(latlng, el("span", { className: "camera-glyph" }), {
+    entry.marker = elementMarker(latlng, el("span", { className: "camera-glyph" }), {
       className: `camera-marker owner-${props.owner_kind} status-${props.status}${props.ptz ? " ptz" : ""}`,
       pane: "cameras",
     });
-    tagElement(marker, { "data-camera-id": feature.id });
-    textTooltip(marker, props.name || "Camera");
-    marker.bindPopup(() => popup(props), popupOptions());
-    points.addLayer(marker);
+    tagElement(entry.marker, { "data-camera-id": feature.id });
+    textTooltip(entry.marker, props.name || "Camera");
+    entry.marker.bindPopup(() => popup(entry.feature.properties || {}), popupOptions());
+    points.addLayer(entry.marker);
     if (props.view && online) {
       const color = OWNER_COLORS[props.owner_kind] || OWNER_COLORS.agency;
-      cones.addLayer(L.geoJSON(props.view, {
+      entry.cone = L.geoJSON(props.view, {
         pane: "cameraViews",
         interactive: false,
         style: { color, weight: 1, opacity: 0.6, fillColor: color, fillOpacity: 0.14, className: "camera-view" },
-      }));
+      });
+      cones.addLayer(entry.cone);
     }
+    index.set(feature.id, entry);
+    return entry;
+  }
+
+  function remove(id) {
+    const entry = index.get(id);
+    if (!entry) return false;
+    points.removeLayer(entry.marker);
+    if (entry.cone) cones.removeLayer(entry.cone);
+    index.delete(id);
+    return true;
+  }
+
+  // A camera that changed (status, view, place) is redrawn: its marker and cone are cheap.
+  function upsert(feature) {
+    const id = featureId(feature);
+    if (id === null) return false;
+    if (sameFeature(index.get(id)?.feature, feature)) return true;
+    const existed = remove(id);
+    return Boolean(add(feature)) || existed;
+  }
+
+  function summary() {
+    const offline = index.features().filter((f) => f.properties?.status === "offline").length;
+    return { count: index.size, truncated, note: offline ? `${offline} offline` : "" };
   }
 
   return {
     id: "cameras",
+    live: "cameras",
     label: "Cameras",
     perm: "view_layers",
     group,
@@ -68,16 +101,16 @@ export function createCamerasLayer({ api, config, map }) {
       { label: "Offline", className: "swatch-square offline" },
     ],
     async load({ bbox, signal }) {
-      const { features, truncated } = await api.getFeatures(
-        "cameras/", { in_bbox: bbox, page_size: PAGE_SIZE }, { signal },
-      );
-      points.clearLayers();
-      cones.clearLayers();
-      features.forEach(build);
+      const result = await api.getFeatures("cameras/", { in_bbox: bbox, page_size: PAGE_SIZE }, { signal });
+      truncated = result.truncated;
+      syncIndex(index, result.features, { upsert, remove });
       showCones(map.getZoom());
-      const offline = features.filter((f) => f.properties?.status === "offline").length;
-      return { count: features.length, truncated, note: offline ? `${offline} offline` : "" };
+      return summary();
     },
+    upsert,
+    remove,
+    has: (id) => index.has(id),
+    summary,
     onZoom: showCones,
   };
 }

@@ -22,11 +22,15 @@ export function elementMarker(latlng, element, { className, pane, zIndexOffset =
   return L.marker(latlng, { icon, pane, keyboard: false, zIndexOffset, riseOnHover: true });
 }
 
-// Leaflet puts string content in with innerHTML, so tooltips always get an element.
+// Leaflet puts string content in with innerHTML, so tooltips always get an element. `text` may be
+// a function: it is then called each time the tooltip opens (ages stay current on a live map).
 export function textTooltip(layer, text) {
-  const node = document.createElement("span");
-  node.textContent = text;
-  return layer.bindTooltip(node, tooltipOptions());
+  const content = () => {
+    const node = document.createElement("span");
+    node.textContent = typeof text === "function" ? text() : text;
+    return node;
+  };
+  return layer.bindTooltip(typeof text === "function" ? content : content(), tooltipOptions());
 }
 
 export function tooltipOptions() {
@@ -37,12 +41,82 @@ export function popupOptions() {
   return { className: "rtcc-popup", maxWidth: 320, autoPanPadding: [60, 60] };
 }
 
-// Put `element` in a layer once it is on the map, so tests and later live updates can find it.
+// Put `attributes` on a layer's element once it is on the map (and again after applyTags), so
+// tests and live updates can find it.
 export function tagElement(layer, attributes) {
-  layer.on("add", () => {
-    const node = layer.getElement && layer.getElement();
-    if (!node) return;
-    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
-  });
+  layer.rtccTags = { ...(layer.rtccTags || {}), ...attributes };
+  layer.on("add", () => applyTags(layer));
   return layer;
+}
+
+export function applyTags(layer) {
+  const node = layer.getElement && layer.getElement();
+  if (!node || !layer.rtccTags) return;
+  for (const [name, value] of Object.entries(layer.rtccTags)) node.setAttribute(name, String(value));
+}
+
+// Swap a marker's icon in place (same marker, same position, popup kept) and keep its tags.
+export function replaceIcon(marker, icon) {
+  marker.setIcon(icon);
+  applyTags(marker);
+}
+
+// Briefly mark a feature that just arrived or changed (CSS draws the cue).
+export function flash(layer, className = "live-flash", ms = 6000) {
+  const node = layer.getElement && layer.getElement();
+  if (!node) return;
+  node.classList.remove(className);
+  // Restart the animation when the same feature flashes twice in a row.
+  void node.getBoundingClientRect();
+  node.classList.add(className);
+  window.setTimeout(() => node.classList.remove(className), ms);
+}
+
+// The id the REST API and the live messages give a feature (numbers; compared as such).
+export function featureId(feature) {
+  return feature && feature.id !== undefined && feature.id !== null ? Number(feature.id) : null;
+}
+
+// A per-layer index of what is drawn, by feature id: { feature, marker, ...extra }.
+export function createIndex() {
+  const entries = new Map();
+  return {
+    entries,
+    get: (id) => entries.get(Number(id)),
+    has: (id) => entries.has(Number(id)),
+    set: (id, entry) => entries.set(Number(id), entry),
+    delete: (id) => entries.delete(Number(id)),
+    clear: () => entries.clear(),
+    get size() {
+      return entries.size;
+    },
+    features: () => [...entries.values()].map((entry) => entry.feature),
+  };
+}
+
+// Bring an index in line with a REST answer: every feature goes through the layer's upsert (so an
+// unchanged feature keeps its marker, and an open popup stays open), and what the answer no longer
+// has is removed.
+export function syncIndex(index, features, { upsert, remove }) {
+  const keep = new Set();
+  for (const feature of features) {
+    const id = featureId(feature);
+    if (id === null) continue;
+    keep.add(id);
+    upsert(feature);
+  }
+  for (const id of [...index.entries.keys()]) {
+    if (!keep.has(id)) remove(id);
+  }
+}
+
+// Whether a feature is exactly what is drawn already (then there is nothing to redraw).
+export function sameFeature(a, b) {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+// Time-bounded layers (gunshots, hotlist hits) drop what is older than their window.
+export function olderThan(iso, hours) {
+  const time = iso ? Date.parse(iso) : NaN;
+  return Number.isFinite(time) && Date.now() - time > hours * 3600 * 1000;
 }
