@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 import pytest
 import redis
@@ -35,19 +35,9 @@ from apps.accounts.choices import Role
 from apps.feeds.models import FeedSource
 
 from . import factories as f
+from .browser_support import ARTIFACTS, CHROMIUM, PageWatch
 
 ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ZOOM = 12  # the map's default zoom (settings.LEAFLET_CONFIG); the test does not change it until the end
 
 pytestmark = [
@@ -148,59 +138,6 @@ def daphne(live_prefix, transactional_db) -> Iterator[str]:
 
 
 # ---- the browser ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # Playwright's sync API keeps an event loop running in this thread, and Django refuses ORM
-    # calls from a thread with a running loop unless told it is safe (it is: the loop is idle).
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-class PageWatch:
-    """Everything the page did that the test refuses: errors, failed requests, other hosts."""
-
-    def __init__(self, page, server_url: str):
-        self.server = urlsplit(server_url).netloc
-        self.console_errors: list[str] = []
-        self.page_errors: list[str] = []
-        self.failed: list[str] = []
-        self.bad_status: list[str] = []
-        self.hosts: set[str] = set()
-        self.api_calls: list[str] = []
-        page.on("console", lambda msg: msg.type == "error" and self.console_errors.append(msg.text))
-        page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
-        page.on("requestfailed", self._failed)
-        page.on("request", self._request)
-        page.on("response", lambda res: res.status >= 400 and self.bad_status.append(f"{res.status} {res.url}"))
-        page.on("websocket", lambda ws: self.hosts.add(urlsplit(ws.url).netloc))
-
-    def _request(self, request):
-        parts = urlsplit(request.url)
-        self.hosts.add(parts.netloc or parts.scheme)
-        if parts.path.startswith("/api/"):
-            self.api_calls.append(parts.path)
-
-    def _failed(self, request):
-        # Aborted fetches (a newer viewport replaced them) are expected, not failures.
-        if "ERR_ABORTED" not in (request.failure or ""):
-            self.failed.append(f"{request.method} {request.url}: {request.failure}")
-
-    def assert_clean(self):
-        assert self.page_errors == []
-        assert self.console_errors == []
-        assert self.failed == []
-        assert self.bad_status == []
-        assert self.hosts <= {self.server, "data"}, f"requests left the server: {self.hosts}"
 
 
 class SocketSwitch:
