@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test setup lint
+.PHONY: demo test setup lint bench
 
 demo:
 	WITH_BROWSER=0 bash scripts/setup.sh
@@ -15,3 +15,9 @@ test:
 
 lint:
 	$(VENV)/bin/ruff check .
+
+# Benchmarks are separate from the test suite; each prints a table and writes bench/results/*.json.
+bench:
+	WITH_BROWSER=0 bash scripts/setup.sh
+	$(PY) bench/ingest.py $(BENCH_ARGS)
+	$(PY) bench/retention.py
