@@ -122,7 +122,10 @@ WSGI_APPLICATION = "rtcc_gis.wsgi.application"
 ASGI_APPLICATION = "rtcc_gis.asgi.application"
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgis://postgres@127.0.0.1:5432/rtcc_gis")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+# Under ASGI every sync request runs in a fresh thread, so a persistent connection is never reused
+# and only piles up until PostgreSQL refuses clients (seen in bench/ingest.py): close per request
+# by default; use pgbouncer for pooling. Celery workers may set DB_CONN_MAX_AGE.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
 # Whatever scheme the URL names, the spatial backend is required.
 DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
 DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ.get(
