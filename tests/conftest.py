@@ -11,7 +11,7 @@ from apps.accounts.choices import Role
 
 from . import factories as f
 from .browser_support import browser  # noqa: F401 - headless Chromium shared by the browser tests
-from .live_support import live, ws  # noqa: F401 - WebSocket fixtures shared by the live tests
+from .live_support import live, live_prefix, ws  # noqa: F401 - WebSocket fixtures shared by the live tests
 
 
 @pytest.fixture

@@ -1,9 +1,11 @@
 """Shared pieces for the WebSocket tests: private Redis prefixes, communicators on the real ASGI app."""
 from __future__ import annotations
 
+import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import pytest_asyncio
@@ -11,7 +13,7 @@ import redis
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
-from django.db import connections
+from django.db import connection, connections
 from django.test import Client
 
 from apps.accounts.models import User
@@ -101,3 +103,46 @@ async def drain(comm: WebsocketCommunicator, quiet: float = 0.5) -> list[dict]:
     while not await comm.receive_nothing(timeout=quiet, interval=0.02):
         got.append(await comm.receive_json_from(timeout=1))
     return got
+
+
+# ---- for tests that run Daphne in a subprocess ----------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_database_url() -> str:
+    """The pytest-django test database, as a server subprocess must see it."""
+    db = connection.settings_dict
+    auth = quote(db["USER"] or "", safe="")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    host = db.get("HOST") or "127.0.0.1"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgis://{auth}@{host}{port}/{db['NAME']}"
+
+
+test_database_url.__test__ = False  # a helper, not a test
+
+
+@pytest.fixture
+def live_prefix(settings) -> Iterator[str]:
+    """Private channel-layer and stream prefixes, for this process and the server it starts alike
+    (pass the prefix as CHANNELS_PREFIX / RTCC_LIVE_KEY_PREFIX); its Redis keys are deleted after."""
+    prefix = f"rtcc-test-srv-{uuid.uuid4().hex[:12]}"
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": prefix},
+        }
+    }
+    settings.RTCC_LIVE_KEY_PREFIX = f"{prefix}:live"
+    yield prefix
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()

@@ -13,15 +13,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-import redis
 from django.conf import settings as django_settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 from websockets.exceptions import InvalidStatus
@@ -32,26 +29,12 @@ from apps.live.publish import publish
 from apps.units.models import Unit
 
 from . import factories as f
+from .live_support import free_port, test_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _database_url() -> str:
-    """The pytest-django test database, as the servers must see it."""
-    db = connection.settings_dict
-    auth = quote(db["USER"] or "", safe="")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"], safe="")
-    host = db.get("HOST") or "127.0.0.1"
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgis://{auth}@{host}{port}/{db['NAME']}"
 
 
 def _wait_listening(proc: subprocess.Popen, port: int, log: Path, deadline: float) -> None:
@@ -65,22 +48,6 @@ def _wait_listening(proc: subprocess.Popen, port: int, log: Path, deadline: floa
     raise AssertionError(f"daphne on {port} did not start:\n{log.read_text()}")
 
 
-@pytest.fixture
-def live_prefix(settings) -> Iterator[str]:
-    prefix = f"rtcc-test-live-mp-{uuid.uuid4().hex[:12]}"
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": prefix},
-        }
-    }
-    settings.RTCC_LIVE_KEY_PREFIX = f"{prefix}:live"
-    yield prefix
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 @pytest.fixture
@@ -89,7 +56,7 @@ def servers(live_prefix, transactional_db) -> Iterator[list[int]]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": test_database_url(),
         "DB_CONN_MAX_AGE": "0",
         "REDIS_URL": django_settings.REDIS_URL,
         "CHANNELS_PREFIX": live_prefix,
@@ -101,7 +68,7 @@ def servers(live_prefix, transactional_db) -> Iterator[list[int]]:
     procs: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory() as logs:
         try:
-            ports = [_free_port(), _free_port()]
+            ports = [free_port(), free_port()]
             started = []
             for port in ports:
                 log = Path(logs) / f"daphne-{port}.log"

@@ -17,17 +17,16 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import pytest
 import redis
 from django.conf import settings as django_settings
-from django.db import connection, connections
+from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
@@ -36,6 +35,7 @@ from apps.feeds.models import FeedSource
 
 from . import factories as f
 from .browser_support import ARTIFACTS, CHROMIUM, PageWatch
+from .live_support import free_port, test_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOOM = 12  # the map's default zoom (settings.LEAFLET_CONFIG); the test does not change it until the end
@@ -52,50 +52,18 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright pac
 # ---- the server -------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
-def _database_url() -> str:
-    """The pytest-django test database, as the server process must see it."""
-    db = connection.settings_dict
-    auth = quote(db["USER"] or "", safe="")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"], safe="")
-    host = db.get("HOST") or "127.0.0.1"
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgis://{auth}@{host}{port}/{db['NAME']}"
-
-
-@pytest.fixture
-def live_prefix(settings) -> Iterator[str]:
-    """Private channel-layer and stream prefixes, used by this process and the server alike."""
-    prefix = f"rtcc-test-maplive-{uuid.uuid4().hex[:12]}"
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": prefix},
-        }
-    }
-    settings.RTCC_LIVE_KEY_PREFIX = f"{prefix}:live"
-    yield prefix
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 @pytest.fixture
 def daphne(live_prefix, transactional_db) -> Iterator[str]:
     """One Daphne process serving the whole site (HTTP and /ws/live/); its URL. Always stopped."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": test_database_url(),
         "DB_CONN_MAX_AGE": "0",
         "REDIS_URL": django_settings.REDIS_URL,
         "CHANNELS_PREFIX": live_prefix,
