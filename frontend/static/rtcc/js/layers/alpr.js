@@ -3,8 +3,20 @@ import { el, infoCard } from "../dom.js";
 import { formatAge, formatDateTime, titleCase } from "../format.js";
 import { L } from "../leaflet.js";
 import {
-  PAGE_SIZE, createIndex, elementMarker, featureId, flash, hoursAgoIso, olderThan, pointLatLng, popupOptions,
-  sameFeature, syncIndex, tagElement, textTooltip,
+  PAGE_SIZE,
+  createIndex,
+  elementMarker,
+  featureId,
+  flash,
+  hoursAgoIso,
+  olderThan,
+  pointLatLng,
+  popupOptions,
+  removeEntry,
+  sameFeature,
+  syncIndex,
+  tagElement,
+  textTooltip,
 } from "./common.js";
 
 export function createAlprSitesLayer({ api }) {
@@ -72,11 +84,7 @@ export function createAlprHitsLayer({ api, config }) {
   }
 
   function remove(id) {
-    const entry = index.get(id);
-    if (!entry) return false;
-    group.removeLayer(entry.marker);
-    index.delete(id);
-    return true;
+    return removeEntry(index, group, id);
   }
 
   function add(feature) {

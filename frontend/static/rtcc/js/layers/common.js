@@ -94,6 +94,15 @@ export function createIndex() {
   };
 }
 
+// Take a feature's marker off the map and out of the index; false when it was not drawn.
+export function removeEntry(index, group, id) {
+  const entry = index.get(id);
+  if (!entry) return false;
+  group.removeLayer(entry.marker);
+  index.delete(id);
+  return true;
+}
+
 // Bring an index in line with a REST answer: every feature goes through the layer's upsert (so an
 // unchanged feature keeps its marker, and an open popup stays open), and what the answer no longer
 // has is removed.

@@ -3,8 +3,19 @@ import { el, infoCard } from "../dom.js";
 import { ageSeconds, formatAge, formatDateTime } from "../format.js";
 import { L } from "../leaflet.js";
 import {
-  PAGE_SIZE, createIndex, elementMarker, featureId, hoursAgoIso, olderThan, pointLatLng, popupOptions, sameFeature,
-  syncIndex, tagElement, textTooltip,
+  PAGE_SIZE,
+  createIndex,
+  elementMarker,
+  featureId,
+  hoursAgoIso,
+  olderThan,
+  pointLatLng,
+  popupOptions,
+  removeEntry,
+  sameFeature,
+  syncIndex,
+  tagElement,
+  textTooltip,
 } from "./common.js";
 
 const FRESH_SECONDS = 15 * 60;
@@ -55,11 +66,7 @@ export function createGunshotsLayer({ api, config }) {
   }
 
   function remove(id) {
-    const entry = index.get(id);
-    if (!entry) return false;
-    group.removeLayer(entry.marker);
-    index.delete(id);
-    return true;
+    return removeEntry(index, group, id);
   }
 
   function upsert(feature) {

@@ -4,7 +4,15 @@ import { L } from "../leaflet.js";
 import { el } from "../dom.js";
 import { formatAge } from "../format.js";
 import {
-  PAGE_SIZE, applyTags, createIndex, featureId, pointLatLng, syncIndex, tagElement, tooltipOptions,
+  PAGE_SIZE,
+  applyTags,
+  createIndex,
+  featureId,
+  pointLatLng,
+  removeEntry,
+  syncIndex,
+  tagElement,
+  tooltipOptions,
 } from "./common.js";
 
 const OPEN_STATUSES = ["pending", "dispatched", "on_scene"];
@@ -84,11 +92,7 @@ export function createIncidentsLayer({ api, onSelect }) {
   }
 
   function remove(id) {
-    const entry = index.get(id);
-    if (!entry) return false;
-    group.removeLayer(entry.marker);
-    index.delete(id);
-    return true;
+    return removeEntry(index, group, id);
   }
 
   function upsert(feature) {

@@ -4,7 +4,16 @@ import { el, infoCard } from "../dom.js";
 import { ageSeconds, formatAge, titleCase } from "../format.js";
 import { L } from "../leaflet.js";
 import {
-  PAGE_SIZE, createIndex, elementMarker, featureId, pointLatLng, popupOptions, replaceIcon, syncIndex, tagElement,
+  PAGE_SIZE,
+  createIndex,
+  elementMarker,
+  featureId,
+  pointLatLng,
+  popupOptions,
+  removeEntry,
+  replaceIcon,
+  syncIndex,
+  tagElement,
 } from "./common.js";
 
 function chip(props, stale) {
@@ -88,11 +97,7 @@ export function createUnitsLayer({ api, config }) {
   }
 
   function remove(id) {
-    const entry = index.get(id);
-    if (!entry) return false;
-    group.removeLayer(entry.marker);
-    index.delete(id);
-    return true;
+    return removeEntry(index, group, id);
   }
 
   function upsert(feature) {
