@@ -29,6 +29,12 @@ urlpatterns = [
     path("", include("apps.zones.api.urls")),
     path("", include("apps.audit.api.urls")),
     path("", include("apps.feeds.api.urls")),
+    path("", include("apps.search.api.urls")),
+    path("", include("apps.tiles.api.urls")),
+    path("", include("apps.hotspots.api.urls")),
+    path("", include("apps.measures.api.urls")),
+    path("", include("apps.exports.api.urls")),
+    path("", include("apps.playback.api.urls")),
     path("health/", HealthView.as_view(), name="health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]

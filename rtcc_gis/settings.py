@@ -85,6 +85,12 @@ INSTALLED_APPS = [
     "apps.retention",
     "apps.demo",
     "apps.live",
+    "apps.search",
+    "apps.tiles",
+    "apps.hotspots",
+    "apps.measures",
+    "apps.exports",
+    "apps.playback",
 ]
 
 MIDDLEWARE = [

@@ -15,8 +15,11 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # --- system packages --------------------------------------------------------------------------
 apt_pkgs=(postgresql postgresql-contrib postgresql-15-postgis-3 gdal-bin libgdal-dev libgeos-dev libproj-dev
-          binutils redis-server python3-venv curl)
+          binutils redis-server python3-venv curl ffmpeg)
 [ "$WITH_BROWSER" = 1 ] && apt_pkgs+=(chromium fonts-liberation)
+# Node.js builds the front end's pinned third-party files (scripts/build_frontend.sh); a machine that
+# already has node and npm (e.g. from NodeSource) keeps them, since Debian's npm would conflict.
+command -v npm >/dev/null 2>&1 || apt_pkgs+=(nodejs npm)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -70,5 +73,6 @@ if ! "${psql_admin[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datnam
 fi
 "${psql_admin[@]}" -d "$DB_NAME" -c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS postgis" >/dev/null
 "$VENV/bin/python" manage.py migrate --noinput -v 0
+bash scripts/build_frontend.sh
 "$VENV/bin/python" manage.py collectstatic --noinput -v 0
 say "ready: database $DB_NAME at $DB_HOST:$DB_PORT, Redis at $REDIS_HOST:$REDIS_PORT"

@@ -155,6 +155,13 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("/api/feeds/push/", "POST"): Case(FEED_TOKEN_ONLY),
     ("/api/feeds/osmand/{token}/", "GET"): Case(FEED_TOKEN_ONLY),
     ("/api/feeds/osmand/{token}/", "POST"): Case(FEED_TOKEN_ONLY),
+    # -- search (apps.search) --
+    # -- tiles (apps.tiles) --
+    # -- hotspots (apps.hotspots) --
+    # -- measures (apps.measures) --
+    # -- exports (apps.exports) --
+    # -- playback (apps.playback) --
+    # -- pages (apps.core, apps.measures) --
     ("/api/health/", "GET"): Case(SIGNED_IN),
     ("/api/health/", "POST"): Case(SIGNED_IN_NO_POST),
     ("/api/schema/", "GET"): Case(SIGNED_IN),

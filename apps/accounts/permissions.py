@@ -27,6 +27,11 @@ class Perm(StrEnum):
     VIEW_AUDIT = "view_audit"
     VIEW_FEED_HEALTH = "view_feed_health"
     MANAGE_FEEDS = "manage_feeds"  # issue push tokens, read dead letters
+    VIEW_ANALYTICS = "view_analytics"  # hotspots, coverage gaps, history tiles (aggregates and old records)
+    VIEW_MEASURES = "view_measures"  # the center's measures of success dashboard and its CSV
+    MARK_ASSIST = "mark_assist"  # record that the RTCC assisted an incident, and how
+    EXPORT_LAYERS = "export_layers"  # GeoJSON/CSV/KML exports and the OGC API Features read endpoint (audited)
+    PLAYBACK = "playback"  # replay units, incidents and alerts over a past window (audited as a track replay)
 
 
 class Layer(StrEnum):
@@ -47,7 +52,15 @@ class Layer(StrEnum):
 
 MATRIX: dict[str, frozenset[Perm]] = {
     Role.OPERATOR: frozenset(
-        {Perm.VIEW_LAYERS, Perm.VIEW_CAMERA_STREAM, Perm.VIEW_ALPR_READS, Perm.SEARCH_PLATES, Perm.ACK_ALERTS}
+        {
+            Perm.VIEW_LAYERS,
+            Perm.VIEW_CAMERA_STREAM,
+            Perm.VIEW_ALPR_READS,
+            Perm.SEARCH_PLATES,
+            Perm.ACK_ALERTS,
+            Perm.MARK_ASSIST,
+            Perm.PLAYBACK,
+        }
     ),
     Role.WATCH_COMMANDER: frozenset(
         {
@@ -57,9 +70,16 @@ MATRIX: dict[str, frozenset[Perm]] = {
             Perm.SEARCH_PLATES,
             Perm.ACK_ALERTS,
             Perm.VIEW_FEED_HEALTH,
+            Perm.VIEW_ANALYTICS,
+            Perm.VIEW_MEASURES,
+            Perm.MARK_ASSIST,
+            Perm.EXPORT_LAYERS,
+            Perm.PLAYBACK,
         }
     ),
-    Role.PLANNER: frozenset({Perm.VIEW_LAYERS}),
+    Role.PLANNER: frozenset(
+        {Perm.VIEW_LAYERS, Perm.VIEW_ANALYTICS, Perm.VIEW_MEASURES, Perm.EXPORT_LAYERS, Perm.PLAYBACK}
+    ),
     Role.AGENCY_ADMIN: frozenset(
         {
             Perm.VIEW_LAYERS,
@@ -69,6 +89,10 @@ MATRIX: dict[str, frozenset[Perm]] = {
             Perm.VIEW_AUDIT,
             Perm.VIEW_FEED_HEALTH,
             Perm.MANAGE_FEEDS,
+            Perm.VIEW_ANALYTICS,
+            Perm.VIEW_MEASURES,
+            Perm.EXPORT_LAYERS,
+            Perm.PLAYBACK,
         }
     ),
     Role.AUDITOR: frozenset({Perm.VIEW_AUDIT}),

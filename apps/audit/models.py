@@ -21,6 +21,10 @@ class AuditAction(models.TextChoices):
     RETENTION_PURGE = "retention.purge", "Purged data past its retention period"
     RETENTION_POLICY_CHANGE = "retention.policy_change", "Changed a retention policy"
     LEGAL_HOLD = "legal_hold.change", "Placed or lifted a legal hold"
+    PLAYBACK = "playback.replay", "Replayed units, incidents and alerts over a past window"
+    HISTORY_TILES = "history.tiles", "Viewed historical records as map tiles"
+    INCIDENT_ASSIST = "incident.assist", "Marked an incident as assisted by the RTCC"
+    SEARCH = "search.query", "Searched records"
 
 
 class AuditEvent(models.Model):
