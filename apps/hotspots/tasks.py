@@ -1,0 +1,19 @@
+"""Hotspot computations in the worker: one run on demand, the default runs on a schedule."""
+from celery import shared_task
+
+
+@shared_task(time_limit=600, soft_time_limit=570)
+def hotspot_run_compute_task(run_id: int) -> str:
+    """Compute run `run_id` if it is still pending (a duplicate delivery finds it taken and stops)."""
+    from .services import hotspot_run_compute
+
+    run = hotspot_run_compute(run_id=run_id)
+    return "skipped" if run is None else run.status
+
+
+@shared_task(time_limit=1800, soft_time_limit=1740)
+def hotspots_refresh_defaults_task() -> list[int]:
+    """Every agency's default runs (Gi* and KDE, last 28 days), unless fresh identical ones exist."""
+    from .services import hotspots_refresh_defaults
+
+    return hotspots_refresh_defaults()
