@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import shutil
 import time
 from datetime import datetime, timedelta
 from typing import TextIO
@@ -28,12 +29,16 @@ from apps.accounts.models import Agency, User
 from apps.alpr.models import AlprRead, AlprSite, Hotlist, HotlistEntry, normalize_plate
 from apps.audit.models import AuditAction, AuditEvent
 from apps.audit.services import audit_record
-from apps.cameras.choices import CameraStatus, Sharing, StreamKind
+from apps.cameras.choices import CameraStatus, OwnerKind, Sharing, StreamKind
 from apps.cameras.models import Camera
+from apps.cameras.selectors import cameras_seeing_point
+from apps.cameras.services import camera_stream_open
 from apps.core.geo import SRID
 from apps.incidents.choices import OPEN_STATUSES
 from apps.incidents.models import Incident, NarrativeEntry
-from apps.sensors.choices import AlertKind, AlertStatus
+from apps.measures.choices import AssistKind
+from apps.measures.services import incident_assist_create
+from apps.sensors.choices import AckOutcome, AlertKind, AlertStatus
 from apps.sensors.models import Alert, GunshotDetection
 from apps.units.models import Unit, UnitPosition
 from apps.zones.choices import ZoneKind
@@ -50,6 +55,10 @@ DEMO_USERS: tuple[tuple[str, str], ...] = (
     ("auditor", Role.AUDITOR),
 )
 BATCH = 2000
+# Demo cameras that play the ffmpeg HLS test pattern rather than SVG snapshots.
+DEMO_HLS_CAMERAS = 6
+DEMO_HLS_PLAYLIST = "index.m3u8"  # in apps.demo.views.HLS_DIR, written by ffmpeg (scripts/demo.sh)
+HIT_OUTCOMES = (AckOutcome.CONFIRMED, AckOutcome.FALSE_POSITIVE, AckOutcome.UNKNOWN)
 ACK_NOTES = (
     "Checked on the map; sector units advised.",
     "Vehicle not located; BOLO broadcast to all units.",
@@ -228,6 +237,9 @@ class _Loader:
         self.now = timezone.now()
         self.tz = ZoneInfo(spec.agency["time_zone"])
         self.acker = users.get("commander") or users.get("operator")
+        # The RTCC's own work (ack outcomes, assist marks, camera looks) draws from its own stream, so
+        # adding it left every other record of a seed as it was.
+        self.work_rng = random.Random(f"{seed}:rtcc-work")
 
     def run(self, *, incidents: int) -> None:
         self.zones()
@@ -237,6 +249,7 @@ class _Loader:
         self.alpr()
         self.gunshots()
         self.other_alerts()
+        self.rtcc_work(open_calls)
 
     # zones -------------------------------------------------------------------------------------
     def zones(self) -> None:
@@ -276,8 +289,19 @@ class _Loader:
     # cameras -----------------------------------------------------------------------------------
     def cameras(self) -> None:
         rows = []
+        # SVG snapshots, except that the first few online agency cameras play the HLS test pattern
+        # scripts/demo.sh runs ffmpeg for (when this machine has ffmpeg).
+        hls_slots = DEMO_HLS_CAMERAS if shutil.which("ffmpeg") else 0
         for p in city.plan_cameras(self.spec, self.rng):
             live = p.sharing == Sharing.LIVE
+            kwargs = {"external_id": p.external_id}
+            stream_kind, stream_url = "", ""
+            if live and hls_slots and p.owner_kind == OwnerKind.AGENCY and p.status == CameraStatus.ONLINE:
+                hls_slots -= 1
+                stream_kind = StreamKind.HLS
+                stream_url = reverse("demo:camera_hls", kwargs={**kwargs, "name": DEMO_HLS_PLAYLIST})
+            elif live:
+                stream_kind, stream_url = StreamKind.SNAPSHOT, reverse("demo:camera_snapshot", kwargs=kwargs)
             cam = Camera(
                 agency=self.agency,
                 name=p.name,
@@ -293,8 +317,8 @@ class _Loader:
                 status=p.status,
                 last_seen=self.now if p.status == CameraStatus.ONLINE else self.now - timedelta(hours=p.offline_for_h),
                 sharing=p.sharing,
-                stream_kind=StreamKind.SNAPSHOT if live else "",
-                stream_url=reverse("demo:camera_snapshot", kwargs={"external_id": p.external_id}) if live else "",
+                stream_kind=stream_kind,
+                stream_url=stream_url,
             )
             cam.refresh_view()  # bulk_create skips save(), which is where the view is normally derived
             rows.append(cam)
@@ -528,4 +552,26 @@ class _Loader:
             alert.acknowledged_by = self.acker
             alert.acknowledged_at = min(self.now, raised_at + timedelta(minutes=self.rng.uniform(1, 9)))
             alert.ack_note = self.rng.choice(ACK_NOTES)
+            if kind == AlertKind.HOTLIST_HIT:
+                alert.ack_outcome = self.work_rng.choices(HIT_OUTCOMES, weights=(50, 35, 15))[0]
         return alert
+
+    # the center's work on the open calls ---------------------------------------------------------
+    def rtcc_work(self, open_calls: list[tuple[city.IncidentPlan, Incident]]) -> None:
+        """Camera looks and assist marks on some open calls, through the services an operator's clicks
+        use (audited the same way), so the measures dashboard has figures on a fresh demo."""
+        operator = self.users.get("operator")
+        if operator is None:
+            return
+        kinds = [k for k in AssistKind if k != AssistKind.OTHER]
+        for _plan, incident in open_calls:
+            # What the panel's "Open" buttons offer: live, not offline, nearest first.
+            live = [
+                r["camera"]["id"]
+                for r in cameras_seeing_point(user=operator, point=incident.location)
+                if r["camera"]["sharing"] == Sharing.LIVE and r["camera"]["status"] != CameraStatus.OFFLINE
+            ]
+            for camera in Camera.objects.filter(pk__in=live[: self.work_rng.randint(0, 2)]):
+                camera_stream_open(camera=camera, user=operator, incident_id=incident.pk)
+            if self.work_rng.random() < 0.5:
+                incident_assist_create(incident=incident, user=operator, kind=self.work_rng.choice(kinds))

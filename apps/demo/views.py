@@ -1,16 +1,20 @@
 """The demo city's simulated camera feed: one SVG frame per request, drawn from the camera and the clock.
 
 Demo cameras that may be watched live point their `stream_url` here, so the map's camera panel
-shows a moving picture without any video infrastructure. Nothing here is real footage.
+shows a moving picture without any video infrastructure. Nothing here is real footage. A few demo
+cameras play real video instead: the HLS test pattern that `make demo` has ffmpeg write into
+HLS_DIR (scripts/demo.sh), served by `camera_hls` under the same checks as a snapshot.
 """
 
 from __future__ import annotations
 
 import random
+import re
 import zlib
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -25,12 +29,14 @@ from apps.cameras.selectors import camera_list
 
 W, H = 640, 360
 HORIZON = 170
+# Where scripts/demo.sh has ffmpeg write the live HLS test pattern (playlist and rolling segments).
+HLS_DIR = settings.BASE_DIR / "var" / "demo-hls"
+HLS_FILE = re.compile(r"^index\d*\.(m3u8|ts)$")
+HLS_TYPES = {"m3u8": "application/vnd.apple.mpegurl", "ts": "video/mp2t"}
 
 
-@login_required
-@require_GET
-def camera_snapshot(request: HttpRequest, external_id: str) -> HttpResponse:
-    """A frame from a live-shareable camera the user may see; 404 for anything else."""
+def _live_camera(request: HttpRequest, external_id: str) -> Camera:
+    """A live-shareable camera the user may watch; 403 for a role without live streams, else 404."""
     if not user_has_perm(request.user, Perm.VIEW_CAMERA_STREAM):
         raise PermissionDenied
     camera = (
@@ -42,6 +48,32 @@ def camera_snapshot(request: HttpRequest, external_id: str) -> HttpResponse:
     )
     if camera is None:
         raise Http404("No live camera with that id.")
+    return camera
+
+
+@login_required
+@require_GET
+def camera_hls(request: HttpRequest, external_id: str, name: str) -> HttpResponse:
+    """The demo's HLS test pattern (playlist or segment), for a live camera the user may watch."""
+    _live_camera(request, external_id)
+    match = HLS_FILE.match(name)
+    if not match:
+        raise Http404("No such part of the demo stream.")
+    try:
+        data = (HLS_DIR / name).read_bytes()
+    except FileNotFoundError:
+        raise Http404("The demo video stream is not running (make demo starts it with ffmpeg).") from None
+    response = HttpResponse(data, content_type=HLS_TYPES[match[1]])
+    # The playlist changes every segment; a segment never changes once written.
+    response["Cache-Control"] = "no-store" if match[1] == "m3u8" else "private, max-age=60"
+    return response
+
+
+@login_required
+@require_GET
+def camera_snapshot(request: HttpRequest, external_id: str) -> HttpResponse:
+    """A frame from a live-shareable camera the user may see; 404 for anything else."""
+    camera = _live_camera(request, external_id)
     response = HttpResponse(frame_svg(camera, timezone.now()), content_type="image/svg+xml")
     # Every request is a new frame; a cached one would freeze the "live" picture.
     response["Cache-Control"] = "no-store"

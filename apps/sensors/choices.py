@@ -12,3 +12,11 @@ class AlertKind(models.TextChoices):
 class AlertStatus(models.TextChoices):
     OPEN = "open", "Open"
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
+
+
+class AckOutcome(models.TextChoices):
+    """What the operator found when acknowledging: was the alert real (a hotlist hit on the right car)?"""
+
+    CONFIRMED = "confirmed", "Confirmed"
+    FALSE_POSITIVE = "false_positive", "False positive"
+    UNKNOWN = "unknown", "Unknown"

@@ -5,7 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 
 from apps.core.models import AgencyOwned
 
-from .choices import AlertKind, AlertStatus
+from .choices import AckOutcome, AlertKind, AlertStatus
 
 
 class GunshotDetection(AgencyOwned):
@@ -43,6 +43,8 @@ class Alert(AgencyOwned):
     )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     ack_note = models.TextField(blank=True)
+    # Blank until acknowledged (and on alerts acknowledged before outcomes were asked for).
+    ack_outcome = models.CharField(max_length=16, choices=AckOutcome.choices, blank=True, default="", db_default="")
     gunshot = models.ForeignKey(GunshotDetection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     alpr_read = models.ForeignKey("alpr.AlprRead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     legal_hold = models.BooleanField(default=False, db_default=False, db_index=True, help_text="never purged while set")

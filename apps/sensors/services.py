@@ -9,7 +9,7 @@ from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.live.publish import publish
 
-from .choices import AlertStatus
+from .choices import AckOutcome, AlertStatus
 from .models import Alert, GunshotDetection
 
 
@@ -18,7 +18,10 @@ class AlreadyAcknowledged(Exception):
 
 
 @transaction.atomic
-def alert_acknowledge(*, alert_id: int, user, note: str = "", request=None) -> Alert:
+def alert_acknowledge(*, alert_id: int, user, note: str = "", outcome: str = "", request=None) -> Alert:
+    """Acknowledge the alert, with what the operator found (`outcome`: confirmed, false positive, unknown)."""
+    if outcome and outcome not in AckOutcome.values:
+        raise ValueError(f"unknown outcome {outcome!r}; use {', '.join(AckOutcome.values)}")
     alert = Alert.objects.select_for_update().get(pk=alert_id)
     if alert.status == AlertStatus.ACKNOWLEDGED:
         raise AlreadyAcknowledged(
@@ -28,9 +31,17 @@ def alert_acknowledge(*, alert_id: int, user, note: str = "", request=None) -> A
     alert.acknowledged_by = user
     alert.acknowledged_at = timezone.now()
     alert.ack_note = note.strip()
-    alert.save(update_fields=["status", "acknowledged_by", "acknowledged_at", "ack_note", "updated_at"])
+    alert.ack_outcome = outcome
+    alert.save(update_fields=["status", "acknowledged_by", "acknowledged_at", "ack_note", "ack_outcome", "updated_at"])
     publish(layer="alerts", instance=alert)
-    audit_record(user=user, action=AuditAction.ALERT_ACK, obj=alert, reason=alert.ack_note, request=request)
+    audit_record(
+        user=user,
+        action=AuditAction.ALERT_ACK,
+        obj=alert,
+        reason=alert.ack_note,
+        detail={"kind": alert.kind, "outcome": outcome},
+        request=request,
+    )
     return alert
 
 

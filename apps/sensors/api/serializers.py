@@ -1,6 +1,7 @@
 from rest_framework import serializers
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
+from ..choices import AckOutcome
 from ..models import Alert, GunshotDetection
 
 
@@ -28,6 +29,7 @@ class AlertSerializer(GeoFeatureModelSerializer):
             "acknowledged_by",
             "acknowledged_at",
             "ack_note",
+            "ack_outcome",
             "gunshot",
             "alpr_read",
         )
@@ -35,3 +37,4 @@ class AlertSerializer(GeoFeatureModelSerializer):
 
 class AcknowledgeSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    outcome = serializers.ChoiceField(choices=AckOutcome.choices, required=False, allow_blank=True, default="")

@@ -46,13 +46,17 @@ class AlertViewSet(LayerViewSet):
     @extend_schema(request=AcknowledgeSerializer, responses=AlertSerializer)
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
-        """Acknowledge the alert with an optional note (audited); 409 if someone already did."""
+        """Acknowledge the alert with an optional note and outcome (audited); 409 if someone already did."""
         alert = self.get_object()
         body = AcknowledgeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
             alert = alert_acknowledge(
-                alert_id=alert.pk, user=request.user, note=body.validated_data["note"], request=request
+                alert_id=alert.pk,
+                user=request.user,
+                note=body.validated_data["note"],
+                outcome=body.validated_data["outcome"],
+                request=request,
             )
         except AlreadyAcknowledged as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
