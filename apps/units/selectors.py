@@ -6,7 +6,7 @@ from typing import TypedDict
 
 from django.conf import settings
 from django.contrib.gis.db.models.functions import Distance
-from django.contrib.gis.geos import Point
+from django.contrib.gis.geos import Point, Polygon
 from django.db.models import F, FloatField, Func, QuerySet
 from django.utils import timezone
 
@@ -19,6 +19,12 @@ from .models import Unit, UnitPosition
 # A track replay never returns more fixes than this (a device reporting every second for the
 # longest allowed window, 24 h, stays under it); beyond it the replay is cut and says so.
 TRACK_MAX_POINTS = 100_000
+# Map trails (breadcrumbs) look back at most this far: enough to see where a unit came from on a
+# call; older history is a track replay, which needs a reason and is audited.
+TRAIL_MAX_MINUTES = 60
+# A trails answer never holds more fixes than this; past it the oldest fixes are dropped first, so
+# every unit keeps its most recent stretch.
+TRAIL_MAX_POINTS = 20_000
 
 
 class NearbyUnit(TypedDict):
@@ -96,3 +102,40 @@ def unit_track(*, unit: Unit, since: datetime, until: datetime) -> Track:
     points = [TrackPoint(t=t, lon=lon, lat=lat, heading=heading, speed=speed) for t, lon, lat, heading, speed in rows]
     truncated = len(points) > TRACK_MAX_POINTS
     return Track(points=points[:TRACK_MAX_POINTS], truncated=truncated)
+
+
+class Trail(TypedDict):
+    unit_id: int
+    call_sign: str
+    points: list[tuple[datetime, float, float]]  # (t, lon, lat), oldest first
+
+
+class Trails(TypedDict):
+    trails: list[Trail]
+    truncated: bool
+
+
+def unit_trails(*, user, since: datetime, bbox: Polygon | None = None) -> Trails:
+    """Where the user's own agency's active units have been since `since`, per unit, oldest fix
+    first, in one query; `bbox` keeps the units whose latest position is in it (those the map draws).
+
+    Own agency only, as for track replays (unit_track_scope): a partner sees where shared units are
+    now, not where they have been."""
+    units = unit_track_scope(user=user).filter(active=True, last_location__isnull=False)
+    if bbox is not None:
+        units = units.filter(last_location__intersects=bbox)
+    rows = list(
+        UnitPosition.objects.filter(unit__in=units.values("pk"), recorded_at__gte=since)
+        .order_by("-recorded_at", "unit_id")
+        .annotate(
+            lon=Func(F("location"), function="ST_X", output_field=FloatField()),
+            lat=Func(F("location"), function="ST_Y", output_field=FloatField()),
+        )
+        .values_list("unit_id", "unit__call_sign", "recorded_at", "lon", "lat")[: TRAIL_MAX_POINTS + 1]
+    )
+    truncated = len(rows) > TRAIL_MAX_POINTS
+    trails: dict[int, Trail] = {}
+    for unit_id, call_sign, t, lon, lat in reversed(rows[:TRAIL_MAX_POINTS]):
+        trail = trails.setdefault(unit_id, Trail(unit_id=unit_id, call_sign=call_sign, points=[]))
+        trail["points"].append((t, lon, lat))
+    return Trails(trails=sorted(trails.values(), key=lambda trail: trail["call_sign"]), truncated=truncated)

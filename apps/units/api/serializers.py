@@ -13,6 +13,7 @@ class UnitSerializer(GeoFeatureModelSerializer):
         geo_field = "last_location"
         fields = (
             "id",
+            "agency",  # the map extends trails only for the viewer's own agency's units
             "call_sign",
             "kind",
             "status",

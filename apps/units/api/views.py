@@ -1,4 +1,5 @@
-"""Units at their latest position, and an audited replay of where one unit has been."""
+"""Units at their latest position, their recent trails, and an audited replay of where one unit
+has been."""
 from datetime import timedelta
 
 from django.utils import timezone
@@ -11,14 +12,16 @@ from rest_framework.response import Response
 from apps.accounts.permissions import Perm
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
-from apps.core.api import LayerViewSet, parse_time_param
+from apps.core.api import LayerViewSet, parse_int_param, parse_time_param
+from apps.core.geo import parse_bbox
 
 from ..choices import UnitStatus
-from ..selectors import unit_list, unit_track, unit_track_scope
+from ..selectors import TRAIL_MAX_MINUTES, unit_list, unit_track, unit_track_scope, unit_trails
 from .serializers import UnitSerializer
 
 # Where an officer was is personal data: a replay is bounded, needs a reason, and is audited.
 TRACK_MAX_WINDOW = timedelta(hours=24)
+TRAIL_DEFAULT_MINUTES = 10
 
 
 class UnitViewSet(LayerViewSet):
@@ -29,7 +32,7 @@ class UnitViewSet(LayerViewSet):
     time_field = "last_seen"
     status_field = "status"
     status_choices = UnitStatus
-    required_perms = {**LayerViewSet.required_perms, "track": Perm.VIEW_LAYERS}
+    required_perms = {**LayerViewSet.required_perms, "track": Perm.VIEW_LAYERS, "trails": Perm.VIEW_LAYERS}
 
     def selector(self, user):
         if self.action == "track":
@@ -40,8 +43,8 @@ class UnitViewSet(LayerViewSet):
         return qs
 
     def filter_queryset(self, queryset):
-        if self.action == "track":
-            return queryset  # since/until bound the replay, not which unit it is
+        if self.action in ("track", "trails"):
+            return queryset  # these actions read their own parameters
         return super().filter_queryset(queryset)
 
     @extend_schema(
@@ -94,5 +97,51 @@ class UnitViewSet(LayerViewSet):
                     "truncated": track["truncated"],
                     "points": points,
                 },
+            }
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "minutes", int, description=f"how far back, 1 to {TRAIL_MAX_MINUTES} (default {TRAIL_DEFAULT_MINUTES})"
+            ),
+            OpenApiParameter("in_bbox", str, description="minlon,minlat,maxlon,maxlat: units located in it"),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+        description="GeoJSON FeatureCollection, one Feature per unit of the user's own agency with fixes "
+        "in the last `minutes`: a LineString (a Point for a single fix) oldest first, with each fix's "
+        "time in `properties.times`. Not audited, unlike a track replay: it is the live picture's "
+        "last hour at most, of the viewer's own agency only (partners get none).",
+    )
+    @action(detail=False, methods=["get"], url_path="trails")
+    def trails(self, request):
+        params = request.query_params
+        minutes = parse_int_param(request, "minutes", TRAIL_DEFAULT_MINUTES, 1, TRAIL_MAX_MINUTES)
+        bbox = parse_bbox(params["in_bbox"]) if params.get("in_bbox") else None
+        since = timezone.now() - timedelta(minutes=minutes)
+        found = unit_trails(user=request.user, since=since, bbox=bbox)
+        features = []
+        for trail in found["trails"]:
+            coordinates = [[lon, lat] for _, lon, lat in trail["points"]]
+            geometry = (
+                {"type": "LineString", "coordinates": coordinates}
+                if len(coordinates) > 1
+                else {"type": "Point", "coordinates": coordinates[0]}
+            )
+            features.append(
+                {
+                    "type": "Feature",
+                    "id": trail["unit_id"],
+                    "geometry": geometry,
+                    "properties": {"call_sign": trail["call_sign"], "times": [t for t, _, _ in trail["points"]]},
+                }
+            )
+        return Response(
+            {
+                "type": "FeatureCollection",
+                "minutes": minutes,
+                "since": since,
+                "truncated": found["truncated"],
+                "features": features,
             }
         )

@@ -1,9 +1,11 @@
-// ALPR reader sites, and the plate reads that hit a hotlist (recent ones only).
+// ALPR reader sites (clustered where dense), and the plate reads that hit a hotlist (recent ones only).
 import { el, infoCard } from "../dom.js";
 import { formatAge, formatDateTime, titleCase } from "../format.js";
 import { L } from "../leaflet.js";
 import {
   PAGE_SIZE,
+  addAll,
+  clusterGroup,
   createIndex,
   elementMarker,
   featureId,
@@ -19,8 +21,8 @@ import {
   textTooltip,
 } from "./common.js";
 
-export function createAlprSitesLayer({ api }) {
-  const group = L.layerGroup();
+export function createAlprSitesLayer({ api, config }) {
+  const group = clusterGroup({ pane: "alpr", disableAt: config.cameraViewMinZoom, className: "alpr-cluster" });
 
   function build(feature) {
     const latlng = pointLatLng(feature);
@@ -49,10 +51,8 @@ export function createAlprSitesLayer({ api }) {
         "alpr/sites/", { in_bbox: bbox, page_size: PAGE_SIZE }, { signal },
       );
       group.clearLayers();
-      for (const feature of features) {
-        const marker = build(feature);
-        if (marker) group.addLayer(marker);
-      }
+      // One bulk add: the cluster group clusters them once, not once per marker.
+      addAll(group, features.map(build).filter(Boolean));
       return { count: features.length, truncated };
     },
   };

@@ -1,14 +1,24 @@
 // Cameras by owner kind (agency / partner / community); offline ones greyed. Their view cones
-// are drawn only when zoomed in far enough to read them.
+// are drawn only when zoomed in far enough to read them; further out, dense cameras cluster (a
+// cluster says how many of its cameras are offline), and from the cone zoom on none do.
 import { L } from "../leaflet.js";
 import { el, infoCard } from "../dom.js";
 import { formatAge, titleCase } from "../format.js";
 import {
-  PAGE_SIZE, createIndex, elementMarker, featureId, pointLatLng, popupOptions, sameFeature, syncIndex, tagElement,
-  textTooltip,
+  PAGE_SIZE, clusterBadge, clusterGroup, createIndex, elementMarker, featureId, pointLatLng, popupOptions, sameFeature,
+  syncIndex, tagElement, textTooltip,
 } from "./common.js";
 
 const OWNER_COLORS = { agency: "#4c9bff", partner: "#bf5af2", community: "#30d5a0" };
+
+function clusterIcon(cluster) {
+  const markers = cluster.getAllChildMarkers();
+  const offline = markers.filter((marker) => marker.rtccEntry?.feature.properties?.status === "offline").length;
+  const note = offline
+    ? el("span", { className: "rtcc-cluster-note", text: `${offline} off`, title: `${offline} offline` })
+    : null;
+  return clusterBadge(markers.length, note ? [note] : []);
+}
 
 function popup(props) {
   const view = props.heading === null || props.heading === undefined
@@ -25,7 +35,9 @@ function popup(props) {
 }
 
 export function createCamerasLayer({ api, config, map }) {
-  const points = L.layerGroup();
+  const points = clusterGroup({
+    pane: "cameras", disableAt: config.cameraViewMinZoom, className: "camera-cluster", icon: clusterIcon,
+  });
   const cones = L.layerGroup();
   const group = L.layerGroup([points]);
   const index = createIndex();
@@ -48,6 +60,7 @@ export function createCamerasLayer({ api, config, map }) {
       className: `camera-marker owner-${props.owner_kind} status-${props.status}${props.ptz ? " ptz" : ""}`,
       pane: "cameras",
     });
+    entry.marker.rtccEntry = entry;
     tagElement(entry.marker, { "data-camera-id": feature.id });
     textTooltip(entry.marker, props.name || "Camera");
     entry.marker.bindPopup(() => popup(entry.feature.properties || {}), popupOptions());

@@ -129,3 +129,65 @@ export function olderThan(iso, hours) {
   const time = iso ? Date.parse(iso) : NaN;
   return Number.isFinite(time) && Date.now() - time > hours * 3600 * 1000;
 }
+
+// ---- clustering (leaflet.markercluster, loaded as a classic script after Leaflet) ---------------
+
+// Options every clustered layer shares. No animations: a wall screen should not swim on each
+// update, and incidents are circle markers, which markercluster's animations cannot move.
+export const CLUSTER_OPTIONS = {
+  animate: false,
+  showCoverageOnHover: false,
+  spiderfyOnMaxZoom: true,
+  removeOutsideVisibleBounds: true,
+  // Pixels: markers closer than this merge. Small enough that calls a block apart stay apart at the
+  // city zoom; cameras a few metres apart still merge.
+  maxClusterRadius: 40,
+  chunkedLoading: true,
+};
+
+export function clusteringAvailable() {
+  return typeof L.markerClusterGroup === "function";
+}
+
+// A marker cluster group for one layer: its cluster icons sit in the layer's own pane and clustering
+// stops at `disableAt` (from there on every marker stands on its own, e.g. where camera cones show).
+// `icon(cluster)` builds the cluster's element. A page that does not load the plugin (it is not
+// needed to draw a handful of markers) gets a plain group.
+// `classFor(cluster)` adds classes to it (e.g. the most urgent priority inside).
+export function clusterGroup({ pane, disableAt, className, icon, classFor }) {
+  if (!clusteringAvailable()) return L.featureGroup();
+  return L.markerClusterGroup({
+    ...CLUSTER_OPTIONS,
+    clusterPane: pane,
+    disableClusteringAtZoom: disableAt,
+    iconCreateFunction: (cluster) => L.divIcon({
+      className: `rtcc-cluster ${className} ${classFor ? classFor(cluster) : ""}`.trim(),
+      html: icon ? icon(cluster) : clusterBadge(cluster.getChildCount()),
+      iconSize: [36, 36],
+      iconAnchor: [18, 18],
+    }),
+  });
+}
+
+// The usual cluster face: a round badge with the count.
+export function clusterBadge(count, extra = []) {
+  const node = document.createElement("div");
+  node.className = "rtcc-cluster-badge";
+  const text = document.createElement("span");
+  text.className = "rtcc-cluster-count";
+  text.textContent = String(count);
+  node.append(text, ...extra);
+  return node;
+}
+
+// Many markers at once: a cluster group clusters them in one pass.
+export function addAll(group, markers) {
+  if (typeof group.addLayers === "function") group.addLayers(markers);
+  else for (const marker of markers) group.addLayer(marker);
+}
+
+// After a marker inside a cluster group changed how it looks, its clusters redraw their icons.
+export function refreshCluster(group, marker) {
+  // (An array: given one layer, markercluster only recognises an L.Marker, not a circle marker.)
+  if (typeof group.refreshClusters === "function" && marker.__parent) group.refreshClusters([marker]);
+}

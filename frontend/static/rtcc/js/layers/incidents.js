@@ -1,14 +1,19 @@
 // Open CAD incidents: circle markers coloured by priority, pending calls drawn larger. A live
 // update restyles the same marker; an incident that closes leaves the map (the layer shows open ones).
+// Where they are dense they cluster; a cluster takes the colour of the most urgent call inside and
+// says how many of its calls are pending, so an urgent call is never hidden in a grey bubble.
 import { L } from "../leaflet.js";
 import { el } from "../dom.js";
 import { formatAge } from "../format.js";
 import {
   PAGE_SIZE,
   applyTags,
+  clusterBadge,
+  clusterGroup,
   createIndex,
   featureId,
   pointLatLng,
+  refreshCluster,
   removeEntry,
   syncIndex,
   tagElement,
@@ -38,6 +43,32 @@ function tooltip(props) {
   ]);
 }
 
+// The order an operator works calls in: pending first, then the most urgent, then the newest.
+export function compareIncidents(a, b) {
+  const pa = a.properties || {};
+  const pb = b.properties || {};
+  const pending = Number(pb.status === "pending") - Number(pa.status === "pending");
+  if (pending) return pending;
+  const priority = priorityClass(pa.priority) - priorityClass(pb.priority);
+  if (priority) return priority;
+  return (Date.parse(pb.received_at) || 0) - (Date.parse(pa.received_at) || 0) || featureId(a) - featureId(b);
+}
+
+function clusterIcon(cluster) {
+  const props = cluster.getAllChildMarkers().map((marker) => marker.rtccEntry?.feature.properties || {});
+  const pending = props.filter((p) => p.status === "pending").length;
+  const note = pending
+    ? el("span", { className: "rtcc-cluster-note", text: `${pending} pending`, title: `${pending} pending` })
+    : null;
+  return clusterBadge(props.length, note ? [note] : []);
+}
+
+function clusterClass(cluster) {
+  const props = cluster.getAllChildMarkers().map((marker) => marker.rtccEntry?.feature.properties || {});
+  const top = Math.min(...props.map((p) => priorityClass(p.priority)));
+  return `priority-${top}${props.some((p) => p.status === "pending") ? " has-pending" : ""}`;
+}
+
 function styleFor(props) {
   const pending = props.status === "pending";
   return {
@@ -53,8 +84,14 @@ function classFor(props) {
   return `incident-marker priority-${priorityClass(props.priority)} status-${props.status || "unknown"}`;
 }
 
-export function createIncidentsLayer({ api, onSelect }) {
-  const group = L.layerGroup();
+export function createIncidentsLayer({ api, config, map, onSelect }) {
+  const group = clusterGroup({
+    pane: "incidents",
+    disableAt: config.cameraViewMinZoom,
+    className: "incident-cluster",
+    icon: clusterIcon,
+    classFor: clusterClass,
+  });
   const index = createIndex();
   let selectedId = null;
   let truncated = false;
@@ -81,6 +118,7 @@ export function createIncidentsLayer({ api, onSelect }) {
       ...styleFor(props),
       className: classFor(props),
     });
+    entry.marker.rtccEntry = entry;
     tagElement(entry.marker, { "data-incident-id": feature.id, "data-cad": props.cad_number || "" });
     // A function: built when the tooltip opens, so the age it shows is current.
     entry.marker.bindTooltip(() => tooltip(entry.feature.properties || {}), tooltipOptions());
@@ -115,6 +153,7 @@ export function createIncidentsLayer({ api, onSelect }) {
     entry.marker.rtccTags["data-cad"] = props.cad_number || "";
     applyTags(entry.marker);
     if (priorityClass(props.priority) < priorityClass(before.priority)) entry.marker.bringToFront();
+    if (props.priority !== before.priority || props.status !== before.status) refreshCluster(group, entry.marker);
     return true;
   }
 
@@ -145,6 +184,15 @@ export function createIncidentsLayer({ api, onSelect }) {
     remove,
     has: (id) => index.has(id),
     get: (id) => index.get(id)?.feature || null,
+    // What is drawn, in the order an operator works through it (compareIncidents).
+    ordered: () => index.features().sort(compareIncidents),
+    // Bring a call out of its cluster (zooming in or fanning the cluster out as needed).
+    reveal(id) {
+      const entry = index.get(id);
+      if (!entry || typeof group.getVisibleParent !== "function" || !map.hasLayer(group)) return;
+      const shown = group.getVisibleParent(entry.marker);
+      if (shown && shown !== entry.marker) group.zoomToShowLayer(entry.marker);
+    },
     summary,
     select(id) {
       selectedId = id === null || id === undefined ? null : Number(id);
