@@ -41,3 +41,18 @@ def hotlist_match(*, agency_id: int, plate: str, state: str, at: datetime) -> Ho
         .order_by("id")
         .first()
     )
+
+
+# Fewer characters than this is a trawl through every plate, not a search for one.
+PLATE_SEARCH_MIN_CHARS = 2
+
+
+def plate_search(*, user, pattern: str) -> QuerySet[AlprRead]:
+    """Reads the user may see whose plate matches `pattern` (exact, or `*` wildcards), newest first.
+
+    ValueError when the pattern has fewer than PLATE_SEARCH_MIN_CHARS letters or digits. Looking is
+    accountable: the caller requires a reason and writes the audit event.
+    """
+    if sum(ch.isalnum() for ch in pattern) < PLATE_SEARCH_MIN_CHARS:
+        raise ValueError(f"give at least {PLATE_SEARCH_MIN_CHARS} letters or digits")
+    return plate_pattern_filter(read_list(user=user), pattern).order_by("-read_at", "-id")

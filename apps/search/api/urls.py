@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from .views import SearchViewSet
+
+router = SimpleRouter()
+router.register("search", SearchViewSet, basename="search")
+urlpatterns = router.urls
