@@ -35,7 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-"$VENV/bin/celery" -A rtcc_gis worker --loglevel INFO --concurrency 2 >"$LOGS/celery-worker.log" 2>&1 &
+"$VENV/bin/celery" -A rtcc_gis worker -Q celery,feeds,analytics --loglevel INFO --concurrency 2 >"$LOGS/celery-worker.log" 2>&1 &
 pids+=($!)
 "$VENV/bin/celery" -A rtcc_gis beat --loglevel INFO --schedule var/celerybeat-schedule >"$LOGS/celery-beat.log" 2>&1 &
 pids+=($!)
@@ -46,6 +46,18 @@ for _ in $(seq 1 60); do
   curl -fsS -o /dev/null "http://$HOST:$PORT/accounts/login/" 2>/dev/null && break
   sleep 0.5
 done
+
+# A live HLS test pattern for the demo cameras that play video (apps/demo/views.py serves it to
+# signed-in users who may watch streams). Without ffmpeg those cameras were loaded as snapshots.
+if command -v ffmpeg >/dev/null 2>&1; then
+  HLS_DIR=var/demo-hls
+  mkdir -p "$HLS_DIR" && rm -f "$HLS_DIR"/index*
+  ffmpeg -hide_banner -loglevel error -re -f lavfi -i "testsrc2=size=640x360:rate=15" \
+    -c:v libx264 -preset veryfast -tune zerolatency -pix_fmt yuv420p -g 30 \
+    -f hls -hls_time 2 -hls_list_size 6 -hls_flags delete_segments "$HLS_DIR/index.m3u8" \
+    >"$LOGS/demo-hls.log" 2>&1 &
+  pids+=($!)
+fi
 
 # Live simulated feeds, through the same endpoints and listener a real source uses. The CoT
 # listener starts first so the simulator's CoT units find it.

@@ -218,7 +218,10 @@ def test_cameras_mix_owners_and_see_from_where_they_stand(demo, db):
         assert cam.view.valid and cam.view.covers(cam.location), cam.external_id
         assert 30 <= cam.fov_range <= 150
         assert cam.ptz or 60 <= cam.fov_angle <= 120
-        if cam.sharing == "live":
+        if cam.sharing == "live" and cam.stream_kind == "hls":  # the ffmpeg test pattern (scripts/demo.sh)
+            assert cam.owner_kind == "agency" and cam.status == "online"
+            assert cam.stream_url == f"/demo/cameras/{cam.external_id}/hls/index.m3u8"
+        elif cam.sharing == "live":
             assert cam.stream_kind == "snapshot"
             assert cam.stream_url == f"/demo/cameras/{cam.external_id}/snapshot.svg"
         else:

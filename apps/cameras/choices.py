@@ -20,6 +20,13 @@ class StreamKind(models.TextChoices):
     RTSP = "rtsp", "RTSP"
 
 
+class StreamDisplay(models.TextChoices):
+    """Where an opened stream is shown: an operator's own screen, or the wall the whole room sees."""
+
+    DOCK = "dock", "Operator's map (camera dock)"
+    WALL = "wall", "Video wall"
+
+
 class Sharing(models.TextChoices):
     LIVE = "live", "Live view allowed"
     ON_REQUEST = "on_request", "Recorded, on request only"

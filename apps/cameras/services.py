@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from apps.live.publish import publish
 
-from .choices import CameraStatus, OwnerKind, Sharing, StreamKind
+from .choices import CameraStatus, OwnerKind, Sharing, StreamDisplay, StreamKind
 from .models import Camera, validate_stream_url
 
 
@@ -102,8 +102,17 @@ class StreamRefused(Exception):
     """The stream may not be opened; the message says why (shown to the operator)."""
 
 
-def camera_stream_open(*, camera: Camera, user, reason: str = "", incident_id: int | None = None, request=None) -> dict:
-    """Hand out a camera's stream for live viewing, and leave an audit record of who looked and why."""
+def camera_stream_open(
+    *,
+    camera: Camera,
+    user,
+    reason: str = "",
+    incident_id: int | None = None,
+    display: str = StreamDisplay.DOCK,
+    request=None,
+) -> dict:
+    """Hand out a camera's stream for live viewing, and leave an audit record of who looked, why and
+    where: a wall shows the picture to a whole room, for hours, which an auditor reads differently."""
     from apps.audit.models import AuditAction
     from apps.audit.services import audit_record
 
@@ -111,6 +120,7 @@ def camera_stream_open(*, camera: Camera, user, reason: str = "", incident_id: i
         raise StreamRefused("this camera's owner shares recorded footage on request only; no live view")
     if not camera.stream_url:
         raise StreamRefused("this camera has no stream configured")
+    _check_choice(display, StreamDisplay, "display")
     if not reason.strip() and incident_id is None:
         raise ValueError("give a reason or the incident you are working")
     audit_record(
@@ -118,7 +128,12 @@ def camera_stream_open(*, camera: Camera, user, reason: str = "", incident_id: i
         action=AuditAction.CAMERA_STREAM_OPEN,
         obj=camera,
         reason=reason.strip(),
-        detail={"incident": incident_id, "stream_kind": camera.stream_kind, "status": camera.status},
+        detail={
+            "incident": incident_id,
+            "stream_kind": camera.stream_kind,
+            "status": camera.status,
+            "display": display,
+        },
         request=request,
     )
     return {"stream_url": camera.stream_url, "stream_kind": camera.stream_kind, "status": camera.status}

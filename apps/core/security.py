@@ -17,8 +17,13 @@ The policy, and why each part is as it is:
 - ``img-src`` / ``media-src``: our own files, ``data:``/``blob:`` (Leaflet's icons and canvas
   snapshots), the agency's own tile server (``RTCC_TILE_URL``) and the camera stream hosts it lists in
   ``RTCC_CSP_MEDIA_HOSTS``. Nothing else: the page must not be able to beacon data to the internet.
-- ``connect-src 'self' ws(s)://<this host>``: the REST API and the live socket. CSP Level 3 lets
-  'self' match ws:/wss: on the same host, but older Safari did not, so the socket origin is named.
+- ``connect-src 'self' ws(s)://<this host> <camera stream hosts>``: the REST API and the live socket.
+  CSP Level 3 lets 'self' match ws:/wss: on the same host, but older Safari did not, so the socket
+  origin is named. hls.js fetches HLS playlists and segments itself (then hands them to the video
+  element as a ``blob:``), so the camera stream hosts (``RTCC_CSP_MEDIA_HOSTS``) are listed here too;
+  the tile server is not (images only).
+- ``worker-src 'self'``: hls.js runs without its Web Worker (``enableWorker: false`` in
+  camera-player.js; the ES module build has no inline worker either), so no ``blob:`` workers.
 - ``frame-ancestors 'none'`` (clickjacking; X-Frame-Options DENY says the same to old browsers),
   ``base-uri 'self'``, ``form-action 'self'``, ``object-src 'none'``.
 
@@ -71,11 +76,19 @@ PERMISSIONS_POLICY = ", ".join(
 )
 
 
-def content_security_policy(*, media_hosts: Iterable[str] = (), socket_origin: str = "", admin_nonce: str = "") -> str:
+def content_security_policy(
+    *,
+    media_hosts: Iterable[str] = (),
+    stream_hosts: Iterable[str] = (),
+    socket_origin: str = "",
+    admin_nonce: str = "",
+) -> str:
     """The policy text. `media_hosts` may show images and video (tile server, camera streams),
-    `socket_origin` is the live socket's ws(s) origin; `admin_nonce` (admin pages only) allows the
-    admin's inline scripts carrying that nonce, and inline styles."""
+    `stream_hosts` (camera streams) may also be fetched from (hls.js), `socket_origin` is the live
+    socket's ws(s) origin; `admin_nonce` (admin pages only) allows the admin's inline scripts carrying
+    that nonce, and inline styles."""
     media = " ".join(dict.fromkeys(media_hosts))  # ordered and without repeats
+    connect = " ".join(dict.fromkeys([socket_origin, *stream_hosts] if socket_origin else stream_hosts))
     scripts = f"'self' 'nonce-{admin_nonce}'" if admin_nonce else "'self'"
     styles = "'self' 'unsafe-inline'" if admin_nonce else "'self'"
     directives = [
@@ -84,7 +97,7 @@ def content_security_policy(*, media_hosts: Iterable[str] = (), socket_origin: s
         f"style-src {styles}",
         f"img-src 'self' data: blob: {media}".rstrip(),
         f"media-src 'self' blob: {media}".rstrip(),
-        f"connect-src 'self' {socket_origin}".rstrip(),
+        f"connect-src 'self' {connect}".rstrip(),
         "font-src 'self'",
         "worker-src 'self'",
         "object-src 'none'",
@@ -133,6 +146,7 @@ class SecurityHeadersMiddleware:
             # the socket origin follows the Host the request was served under.
             response[CSP_HEADER] = content_security_policy(
                 media_hosts=settings.RTCC_CSP_MEDIA_SOURCES,
+                stream_hosts=settings.RTCC_CSP_MEDIA_HOSTS,
                 socket_origin=_socket_origin(request),
                 admin_nonce=nonce,
             )

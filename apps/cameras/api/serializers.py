@@ -1,6 +1,7 @@
 from rest_framework import serializers
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
+from ..choices import StreamDisplay
 from ..models import Camera
 
 
@@ -37,6 +38,7 @@ class CameraDetailSerializer(CameraSerializer):
 class StreamRequestSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
     incident = serializers.IntegerField(required=False, allow_null=True, default=None)
+    display = serializers.ChoiceField(choices=StreamDisplay.choices, required=False, default=StreamDisplay.DOCK)
 
 
 class StreamSerializer(serializers.Serializer):

@@ -43,6 +43,7 @@ class CameraViewSet(LayerViewSet):
                 user=request.user,
                 reason=body.validated_data["reason"],
                 incident_id=incident_id,
+                display=body.validated_data["display"],
                 request=request,
             )
         except StreamRefused as exc:

@@ -1,0 +1,248 @@
+"""Live camera video in headless Chromium: an HLS stream and an MJPEG stream made by ffmpeg and served
+by this test from another origin (as a camera gateway would be), opened from the incident panel into
+the camera dock, and the same cameras on the video wall. Screenshots: test-artifacts/camera-dock.png
+and test-artifacts/video-wall.png.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from apps.accounts.choices import Role
+from apps.audit.models import AuditEvent
+
+from . import factories as f
+from .browser_support import ARTIFACTS, CHROMIUM, PageWatch
+
+FFMPEG = shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Debian chromium not installed at {CHROMIUM}"),
+    pytest.mark.skipif(not os.path.exists(FFMPEG), reason="ffmpeg is not installed"),
+]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+# The first load of every layer, on a machine busy with other test processes.
+LOAD_TIMEOUT_MS = 20000
+MJPEG_BOUNDARY = "rtccframe"
+MJPEG_FPS = 5
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", *args], check=True, timeout=60)
+
+
+def _make_media(root: Path) -> None:
+    """Six seconds of test pattern as HLS (H.264, one-second segments), and ten JPEG frames."""
+    hls = root / "hls"
+    hls.mkdir()
+    _ffmpeg(
+        "-f", "lavfi", "-i", "testsrc=size=320x180:rate=15", "-t", "6",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "15",
+        "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod", str(hls / "index.m3u8"),
+    )
+    frames = root / "frames"
+    frames.mkdir()
+    _ffmpeg("-f", "lavfi", "-i", f"testsrc=size=320x180:rate={MJPEG_FPS}", "-frames:v", "10", "-q:v", "5",
+            str(frames / "frame%02d.jpg"))
+
+
+class StreamHandler(SimpleHTTPRequestHandler):
+    """Files under the media root (HLS, with the CORS header hls.js needs from another origin), and
+    /mjpeg: a multipart/x-mixed-replace stream of the JPEG frames, looping until the client leaves."""
+
+    def end_headers(self):
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+    def do_GET(self):
+        if urlsplit(self.path).path != "/mjpeg":
+            return super().do_GET()
+        frames = [p.read_bytes() for p in sorted(Path(self.directory, "frames").glob("*.jpg"))]
+        self.send_response(200)
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}")
+        self.end_headers()
+        try:
+            i = 0
+            while not self.server.stopping.is_set():
+                frame = frames[i % len(frames)]
+                self.wfile.write(
+                    f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(frame)}\r\n\r\n".encode()
+                    + frame + b"\r\n"
+                )
+                self.wfile.flush()
+                i += 1
+                time.sleep(1 / MJPEG_FPS)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the page closed the tile
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        pass
+
+
+@pytest.fixture(scope="module")
+def stream_server(tmp_path_factory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("camera-media")
+    _make_media(root)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: StreamHandler(*a, directory=str(root)))
+    server.daemon_threads = True
+    server.stopping = threading.Event()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.stopping.set()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def scene(db, settings, stream_server):
+    settings.RTCC_LIVE_MAP_ENABLED = False  # live_server is WSGI; test_map_live.py covers the socket
+    settings.RTCC_CSP_MEDIA_HOSTS = [stream_server]
+    settings.RTCC_CSP_MEDIA_SOURCES = [stream_server]
+    home = f.agency("SPD", name="Seattle Police Department")
+    f.user(agency=home, role=Role.OPERATOR, username="video-operator")
+    lon, lat = f.LON, f.LAT
+    incident = f.incident(agency=home, lon=lon, lat=lat, cad_number="SPD-26-004242", type_code="ROBBERY",
+                          status="pending", address="1500 Pike Pl")
+    hls = f.camera(agency=home, name="Pike St HLS", lon=lon - 0.0004, lat=lat, heading=90, fov_range=120,
+                   stream_kind="hls", stream_url=f"{stream_server}/hls/index.m3u8")
+    mjpeg = f.camera(agency=home, name="1st Ave MJPEG", lon=lon + 0.0004, lat=lat, heading=270, fov_range=120,
+                     stream_kind="mjpeg", stream_url=f"{stream_server}/mjpeg")
+    return {"incident": incident, "hls": hls, "mjpeg": mjpeg, "stream_host": urlsplit(stream_server).netloc}
+
+
+def _sign_in(page, server: str) -> None:
+    page.goto(f"{server}/")
+    page.fill("#id_username", "video-operator")
+    page.fill("#id_password", f.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server}/")
+
+
+def _wait_playing(page, video_selector: str) -> None:
+    """The <video> has decoded frames and its clock moves."""
+    page.wait_for_function(
+        """(sel) => { const v = document.querySelector(sel); return v && v.readyState >= 2 && v.currentTime > 0.5; }""",
+        arg=video_selector,
+        timeout=15000,
+    )
+
+
+def _wait_frames(page, img_selector: str) -> None:
+    page.wait_for_function(
+        """(sel) => { const i = document.querySelector(sel); return i && i.complete && i.naturalWidth === 320; }""",
+        arg=img_selector,
+        timeout=10000,
+    )
+
+
+def _assert_clean(watch: PageWatch, stream_host: str) -> None:
+    assert stream_host in watch.hosts  # the video really came from the camera origin
+    watch.hosts.discard(stream_host)
+    watch.assert_clean()
+
+
+def test_operator_opens_hls_and_mjpeg_cameras_in_the_dock_and_on_the_wall(browser, live_server, scene):
+    context = browser.new_context(viewport={"width": 1600, "height": 900}, locale="en-US")
+    page = context.new_page()
+    watch = PageWatch(page, live_server.url)
+    expect = sync_api.expect
+    hls, mjpeg, incident = scene["hls"], scene["mjpeg"], scene["incident"]
+    try:
+        _sign_in(page, live_server.url)
+        expect(page.locator("html[data-rtcc-state=ready]")).to_have_count(1, timeout=LOAD_TIMEOUT_MS)
+        page.locator(f'.incident-marker[data-incident-id="{incident.pk}"]').click()
+        panel = page.locator("#side-panel")
+        ranked = panel.locator(".camera-rank-item")
+        expect(ranked).to_have_count(2)
+
+        # HLS: hls.js (Media Source Extensions) plays the ffmpeg stream from the camera origin.
+        panel.locator(f'.camera-rank-item[data-camera-id="{hls.pk}"]').get_by_role("button", name="Open").click()
+        dock = page.locator("#camera-dock")
+        expect(dock).to_be_visible()
+        hls_tile = dock.locator(f'.camera-tile[data-camera-id="{hls.pk}"]')
+        expect(hls_tile.locator(".stream-viewer")).to_have_attribute("data-player", "hls.js")
+        _wait_playing(page, f'.camera-tile[data-camera-id="{hls.pk}"] video')
+        expect(hls_tile).to_have_attribute("data-state", "playing")
+
+        # MJPEG beside it: a second tile; both are audited against the incident.
+        panel.locator(f'.camera-rank-item[data-camera-id="{mjpeg.pk}"]').get_by_role("button", name="Open").click()
+        expect(dock.locator(".camera-tile")).to_have_count(2)
+        _wait_frames(page, f'.camera-tile[data-camera-id="{mjpeg.pk}"] img')
+        expect(dock.locator(".cd-count")).to_have_text("2/6")
+        events = list(AuditEvent.objects.filter(action="camera.stream_open").order_by("pk"))
+        assert [e.object_id for e in events] == [str(hls.pk), str(mjpeg.pk)]
+        for event in events:
+            assert event.username == "video-operator"
+            assert event.reason == "Incident SPD-26-004242 (ROBBERY)"
+            assert event.detail["incident"] == incident.pk
+            assert event.detail["display"] == "dock"
+
+        # Opening an open camera again brings its tile forward, without a second audit record.
+        panel.locator(f'.camera-rank-item[data-camera-id="{hls.pk}"]').get_by_role("button", name="Open").click()
+        expect(dock.locator(".camera-tile")).to_have_count(2)
+        assert AuditEvent.objects.filter(action="camera.stream_open").count() == 2
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "camera-dock.png"))
+
+        # Tiles stay when the incident panel closes; maximise, Escape, minimise (stops), restore, close.
+        page.keyboard.press("Escape")
+        expect(panel).to_be_hidden()
+        hls_tile.get_by_role("button", name="Maximise").click()
+        expect(hls_tile).to_have_class(re.compile(r"\bmaximised\b"))
+        page.keyboard.press("Escape")
+        expect(hls_tile).not_to_have_class(re.compile(r"\bmaximised\b"))
+        hls_tile.get_by_role("button", name="Minimise").click()
+        expect(hls_tile.locator("video")).to_have_count(0)
+        hls_tile.get_by_role("button", name="Restore").click()
+        _wait_playing(page, f'.camera-tile[data-camera-id="{hls.pk}"] video')
+        dock.locator(f'.camera-tile[data-camera-id="{mjpeg.pk}"]').get_by_role("button", name="Close").click()
+        expect(dock.locator(".camera-tile")).to_have_count(1)
+        dock.get_by_role("button", name="Dock right").click()
+        expect(dock).to_have_attribute("data-side", "right")
+        _assert_clean(watch, scene["stream_host"])
+    finally:
+        context.close()
+
+    # The video wall at wall-screen size: it asks why, then opens both streams, audited as "wall".
+    context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="en-US")
+    page = context.new_page()
+    watch = PageWatch(page, live_server.url)
+    try:
+        _sign_in(page, live_server.url)
+        page.goto(f"{live_server.url}/wall/?cameras={hls.pk},{mjpeg.pk}&layout=2x2")
+        grid = page.locator("#wall-grid")
+        expect(grid).to_have_attribute("data-state", "asking")
+        assert AuditEvent.objects.filter(detail__display="wall").count() == 0
+        grid.locator("input[name=reason]").fill("Market patrol detail 26-0412")
+        grid.get_by_role("button", name="Start the wall").click()
+        expect(grid.locator(".wall-tile[data-camera-id]")).to_have_count(2)
+        expect(grid.locator(".wall-empty")).to_have_count(2)
+        _wait_playing(page, f'.wall-tile[data-camera-id="{hls.pk}"] video')
+        _wait_frames(page, f'.wall-tile[data-camera-id="{mjpeg.pk}"] img')
+        expect(grid.locator(f'.wall-tile[data-camera-id="{mjpeg.pk}"]')).to_have_attribute("data-state", "playing")
+        expect(page.locator("html[data-rtcc-state=ready]")).to_have_count(1, timeout=LOAD_TIMEOUT_MS)
+        expect(page.locator(".incident-marker")).to_have_count(1)  # the map beside the grid
+        assert "reason=Market+patrol+detail+26-0412" in page.url  # the hourly reload does not ask again
+        wall_events = AuditEvent.objects.filter(action="camera.stream_open", detail__display="wall")
+        assert sorted(int(e.object_id) for e in wall_events) == sorted([hls.pk, mjpeg.pk])
+        assert {e.reason for e in wall_events} == {"Video wall: Market patrol detail 26-0412"}
+        page.screenshot(path=str(ARTIFACTS / "video-wall.png"))
+        _assert_clean(watch, scene["stream_host"])
+    finally:
+        context.close()
