@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 D=${1:?usage: import_seattle.sh SHARED_DATA_DIR}
 PY=${VENV:-.venv}/bin/python
 
+# Basemap streets (public OpenStreetMap data, no agency): once, before the SPD layers' run-once check.
+"$PY" manage.py shell --no-imports -c "from apps.tiles.models import Street; import sys; sys.exit(0 if Street.objects.exists() else 1)" \
+  || "$PY" manage.py import_streets "$D/seattle_osm/seattle_osm2streets_merged.osm.pbf"
+
 if "$PY" manage.py shell --no-imports -c "from apps.zones.models import Zone; import sys; sys.exit(0 if Zone.objects.filter(agency__code='SPD', kind='beat').exists() else 1)"; then
   echo "[import] real Seattle layers already loaded (agency SPD)"
   exit 0
