@@ -133,6 +133,18 @@ def test_camera_and_tile_hosts_may_show_pictures_and_video(operator, settings):
     assert "https://cams.example.org" not in csp["script-src"] + csp["connect-src"] + csp["default-src"]
 
 
+def test_camera_stream_hosts_may_be_fetched_by_the_hls_player(operator, settings):
+    """hls.js fetches playlists and segments itself: the stream hosts (not the tile server) are in
+    connect-src; it runs without a worker, so worker-src stays 'self' (no blob: workers)."""
+    settings.RTCC_CSP_MEDIA_HOSTS = ["https://cams.example.org"]
+    settings.RTCC_CSP_MEDIA_SOURCES = ["https://cams.example.org", "https://*.tiles.example.org"]
+    csp = directives(logged_in(operator).get("/")[CSP_HEADER])
+    assert csp["connect-src"] == ["'self'", "ws://testserver", "https://cams.example.org"]
+    assert csp["media-src"] == ["'self'", "blob:", "https://cams.example.org", "https://*.tiles.example.org"]
+    assert csp["worker-src"] == ["'self'"]
+    assert "https://cams.example.org" not in csp["script-src"] + csp["default-src"]
+
+
 def test_a_view_that_sets_its_own_policy_keeps_it(operator, home):
     camera = f.camera(agency=home, sharing="live", external_id="CAM-1", stream_kind="snapshot")
     response = logged_in(operator).get(f"/demo/cameras/{camera.external_id}/snapshot.svg")
@@ -355,14 +367,28 @@ GDAL_NAMES = re.compile(
 )
 
 
+# (file, the line's text) allowed to match GDAL_NAMES, each with why it is safe.
+GDAL_ALLOWED = {
+    # pyproj (PROJ), not GDAL: both CRSs are constants in the code (EPSG:4326 and a UTM zone
+    # computed from the data's longitude), never text from a request or a file.
+    ("apps/hotspots/analysis.py", "x, y = forward.transform(points.lon, points.lat)"),
+    ("apps/hotspots/analysis.py", "lon, lat = back.transform(corners_x, corners_y)"),
+    # The street importer opens an operator's local OSM file with GDAL's OSM driver only: the path
+    # must be a regular file (no /vsi* or URL), checked before this line (apps/tiles/services.py).
+    ("apps/tiles/services.py", "from django.contrib.gis.gdal import DataSource, GDALException"),
+    ("apps/tiles/services.py", "source = DataSource(str(path))"),
+}
+
+
 def test_no_code_hands_text_to_gdal():
     offenders = []
     for path in sorted([*ROOT.joinpath("apps").rglob("*.py"), *ROOT.joinpath("rtcc_gis").rglob("*.py")]):
         if "migrations" in path.parts:
             continue
+        name = str(path.relative_to(ROOT))
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if GDAL_NAMES.search(line):
-                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+            if GDAL_NAMES.search(line) and (name, line.strip()) not in GDAL_ALLOWED:
+                offenders.append(f"{name}:{number}: {line.strip()}")
     assert offenders == []
 
 
@@ -835,7 +861,7 @@ def test_map_page_runs_under_its_policy_without_a_violation(browser, live_server
         ranked = page.locator("#side-panel .camera-rank-item")
         expect(ranked.first).to_be_visible()
         ranked.first.get_by_role("button", name="Open").click()
-        expect(ranked.first.locator(".stream-viewer img")).to_be_visible()
+        expect(page.locator("#camera-dock .camera-tile .stream-viewer img")).to_be_visible()
         for _ in range(3):
             page.locator(".leaflet-control-zoom-in").click()
             expect(page.locator("html[data-rtcc-state=ready]")).to_have_count(1)

@@ -99,7 +99,9 @@ def test_operator_signs_in_and_works_an_incident(browser, live_server, city):
         markers = page.locator(".incident-marker")
         expect(markers).to_have_count(len(city["incidents"]))
         expect(page.locator("html[data-rtcc-state=ready]")).to_have_count(1)
-        expect(page.locator(".camera-marker")).to_have_count(4)
+        # The four cameras stand metres apart: at the city zoom they are one cluster.
+        expect(page.locator(".camera-cluster .rtcc-cluster-count")).to_have_text("4")
+        expect(page.locator('.layer-row[data-layer="cameras"] .layer-count')).to_have_text("4")
         expect(page.locator(".unit-marker")).to_have_count(4)
         expect(page.locator(".alpr-hit-marker")).to_have_count(1)
         expect(page.locator(".gunshot-marker")).to_have_count(1)
@@ -123,7 +125,7 @@ def test_operator_signs_in_and_works_an_incident(browser, live_server, city):
 
         # Opening a live camera POSTs with the CSRF header and is audited against the incident.
         ranked.first.get_by_role("button", name="Open").click()
-        snapshot = ranked.first.locator(".stream-viewer img")
+        snapshot = page.locator("#camera-dock .camera-tile .stream-viewer img")  # the camera dock
         expect(snapshot).to_be_visible()
         first_src = snapshot.get_attribute("src")
         expect(snapshot).not_to_have_attribute("src", first_src, timeout=5000)

@@ -137,7 +137,10 @@ def test_agency_tile_server_reaches_the_config(operator):
 
 def test_planner_config_lists_only_what_the_role_may_do(planner):
     config = _config(_logged_in(planner).get(reverse("map")).content.decode())
-    assert config["user"]["perms"] == ["view_layers"]
+    # Planners read the map and the analysis of the past; no live video, plates or acknowledging.
+    assert sorted(config["user"]["perms"]) == [
+        "export_layers", "playback", "view_analytics", "view_layers", "view_measures",
+    ]
 
 
 def test_live_config_names_the_socket_and_the_layers_the_role_may_see(operator, planner):

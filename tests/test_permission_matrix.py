@@ -33,6 +33,7 @@ from apps.accounts.services import agency_sharing_create
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.feeds.models import FeedSource
+from apps.hotspots.models import HotspotRun
 
 from . import factories as f
 from .live_support import headers_for, live_test
@@ -80,8 +81,13 @@ NOT_ALLOWED = row(405, 405, 405, 405, 405, 405, 405, 405, 405)
 PAGE = row(302, 200, 200, 200, 200, 200, 200, 200, 200)
 SNAPSHOT = row(302, 200, 200, 403, 200, 403, 403, 404, 200)
 PAGE_NO_POST = row(302, 405, 405, 405, 405, 405, 405, 405, 405)
+DEMO_HLS = row(302, 404, 404, 403, 404, 403, 403, 404, 404)
 LOGIN_PAGE = row(200, 302, 302, 302, 302, 302, 302, 302, 302)
 REDIRECTED = row(302, 302, 302, 302, 302, 302, 302, 302, 302)  # logout; a step of sign-in with none begun
+# apps.measures: marking an incident RTCC-assisted (operator, commander), and the center's measures.
+MARK_ASSIST = row(401, 201, 201, 403, 403, 403, 403, 404, 201)
+MEASURES = row(401, 403, 200, 200, 200, 403, 403, 403, 200)
+MEASURES_PAGE = row(302, 403, 200, 200, 200, 403, 403, 403, 200)
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,14 @@ class Case:
 
 
 REASON = {"reason": "matrix 26-0001"}
+# Exports and the OGC endpoint: EXPORT_LAYERS (commander, planner, admin); playback: PLAYBACK, and an
+# outsider replays their own agency's (empty) picture.
+EXPORT = row(401, 403, 200, 200, 200, 403, 403, 403, 200)
+PLAYBACK = row(401, 200, 200, 200, 200, 403, 403, 200, 200)
+
+# Hotspot runs: analytics roles, own agency; a POST queues a run (202); a superuser has no agency to run for.
+HOTSPOT_RUNS = row(401, 403, 200, 200, 200, 403, 403, 403, 200)
+HOTSPOT_RUN_CREATE = row(401, 403, 202, 202, 202, 403, 403, 403, 400)
 
 # (route as the URLconf spells it, with {name} for path parameters, method) -> Case
 MATRIX: dict[tuple[str, str], Case] = {
@@ -117,6 +131,10 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("/api/units/{pk}/", "POST"): Case(CLOSED),
     ("/api/units/{pk}/track/", "GET"): Case(TRACK, query={"since": "-1h", **REASON}),
     ("/api/units/{pk}/track/", "POST"): Case(CLOSED),
+    # -- units trails --
+    # Own agency's trails only: a partner and an outsider get 200 with no trails (tests/test_units_trails.py).
+    ("/api/units/trails/", "GET"): Case(LAYER_LIST, query={"minutes": "10"}),
+    ("/api/units/trails/", "POST"): Case(CLOSED),
     ("/api/alpr/sites/", "GET"): Case(LAYER_LIST),
     ("/api/alpr/sites/", "POST"): Case(CLOSED),
     ("/api/alpr/sites/{pk}/", "GET"): Case(LAYER_DETAIL),
@@ -156,12 +174,66 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("/api/feeds/osmand/{token}/", "GET"): Case(FEED_TOKEN_ONLY),
     ("/api/feeds/osmand/{token}/", "POST"): Case(FEED_TOKEN_ONLY),
     # -- search (apps.search) --
+    ("/api/search/", "GET"): Case(LAYER_LIST, query={"q": "SPD"}),
+    ("/api/search/", "POST"): Case(CLOSED),
+    # A plate search: a role that may search plates, on the agency's own reads (and shared ones).
+    ("/api/search/plates/", "GET"): Case(READS_LIST, query={"plate": "ABC1234", **REASON}),
+    ("/api/search/plates/", "POST"): Case(CLOSED),
     # -- tiles (apps.tiles) --
+    ("/api/tiles/basemap/{z}/{x}/{y}.mvt", "GET"): Case(LAYER_LIST),
+    ("/api/tiles/basemap/{z}/{x}/{y}.mvt", "POST"): Case(CLOSED),
+    #                                                                anon  op  cmd  plan adm  aud  partn out  super
+    ("/api/tiles/incidents_history/{z}/{x}/{y}.mvt", "GET"): Case(row(401, 403, 200, 200, 200, 403, 403, 403, 200)),
+    ("/api/tiles/incidents_history/{z}/{x}/{y}.mvt", "POST"): Case(CLOSED),
+    ("/api/tiles/alpr_reads/{z}/{x}/{y}.mvt", "GET"): Case(READS_LIST, query=REASON),
+    ("/api/tiles/alpr_reads/{z}/{x}/{y}.mvt", "POST"): Case(CLOSED),
+    # Position history: the user's own agency's units (the outsider gets an empty tile of its own).
+    ("/api/tiles/unit_positions/{z}/{x}/{y}.mvt", "GET"): Case(
+        row(401, 200, 200, 200, 200, 403, 403, 200, 200), query=REASON
+    ),
+    ("/api/tiles/unit_positions/{z}/{x}/{y}.mvt", "POST"): Case(CLOSED),
     # -- hotspots (apps.hotspots) --
+    ("/api/hotspots/runs/", "GET"): Case(HOTSPOT_RUNS),
+    ("/api/hotspots/runs/", "POST"): Case(HOTSPOT_RUN_CREATE, body={"kind": "gistar"}),
+    ("/api/hotspots/runs/{pk}/", "GET"): Case(HOTSPOT_RUNS),
+    ("/api/hotspots/runs/{pk}/", "POST"): Case(CLOSED),
     # -- measures (apps.measures) --
+    ("/api/incidents/{pk}/assists/", "GET"): Case(LAYER_DETAIL),
+    ("/api/incidents/{pk}/assists/", "POST"): Case(MARK_ASSIST, body={"kind": "camera_suspect", "note": "matrix"}),
+    ("/api/measures/", "GET"): Case(MEASURES),
+    ("/api/measures/", "POST"): Case(CLOSED),
+    ("/api/measures/export.csv", "GET"): Case(MEASURES),
+    ("/api/measures/export.csv", "POST"): Case(CLOSED),
     # -- exports (apps.exports) --
+    ("/api/exports/{layer}.{fmt}", "GET"): Case(EXPORT, query=REASON),
+    ("/api/exports/{layer}.{fmt}", "POST"): Case(CLOSED),
+    ("/api/ogc/", "GET"): Case(EXPORT),
+    ("/api/ogc/", "POST"): Case(CLOSED),
+    ("/api/ogc/conformance", "GET"): Case(EXPORT),
+    ("/api/ogc/conformance", "POST"): Case(CLOSED),
+    ("/api/ogc/collections", "GET"): Case(EXPORT),
+    ("/api/ogc/collections", "POST"): Case(CLOSED),
+    ("/api/ogc/collections/{collection_id}", "GET"): Case(EXPORT),
+    ("/api/ogc/collections/{collection_id}", "POST"): Case(CLOSED),
+    ("/api/ogc/collections/{collection_id}/items", "GET"): Case(EXPORT),
+    ("/api/ogc/collections/{collection_id}/items", "POST"): Case(CLOSED),
+    ("/api/ogc/collections/{collection_id}/items/{fid}", "GET"): Case(EXPORT),
+    ("/api/ogc/collections/{collection_id}/items/{fid}", "POST"): Case(CLOSED),
     # -- playback (apps.playback) --
+    ("/api/playback/", "GET"): Case(PLAYBACK, query={"start": "-1h", **REASON}),
+    ("/api/playback/", "POST"): Case(CLOSED),
+    ("/api/playback/state/", "GET"): Case(PLAYBACK, query={"at": "-1h", **REASON}),
+    ("/api/playback/state/", "POST"): Case(CLOSED),
     # -- pages (apps.core, apps.measures) --
+    # The video wall without cameras is the map for everyone signed in; tiles need live streams
+    # (tests/test_camera_wall.py).
+    ("/wall/", "GET"): Case(PAGE),
+    ("/wall/", "POST"): Case(PAGE_NO_POST),
+    # The demo's HLS test pattern: as a snapshot, but the matrix asks for no real part ("{name}").
+    ("/demo/cameras/{external_id}/hls/{name}", "GET"): Case(DEMO_HLS),
+    ("/demo/cameras/{external_id}/hls/{name}", "POST"): Case(PAGE_NO_POST),
+    ("/measures/", "GET"): Case(MEASURES_PAGE),
+    ("/measures/", "POST"): Case(PAGE_NO_POST),
     ("/api/health/", "GET"): Case(SIGNED_IN),
     ("/api/health/", "POST"): Case(SIGNED_IN_NO_POST),
     ("/api/schema/", "GET"): Case(SIGNED_IN),
@@ -262,6 +334,7 @@ def world(db) -> dict[str, Any]:
         "zones": f.zone(agency=home),
         "audit": audit_record(user=users["operator"], action=AuditAction.PLATE_SEARCH, reason="case 1"),
         "feeds": FeedSource.objects.create(agency=home, name="CAD", kind="cad_json"),
+        "hotspots/runs": HotspotRun.objects.create(agency=home, kind="gistar", params={}, params_hash="matrix"),
     }
     return {"users": users, "records": records, "camera": camera}
 
@@ -270,6 +343,9 @@ def _url(route: str, world: dict[str, Any]) -> str:
     if "{pk}" in route:
         collection = route.removeprefix("/api/").split("/{pk}")[0]
         route = route.replace("{pk}", str(world["records"][collection].pk))
+    route = route.replace("{layer}.{fmt}", "incidents.geojson").replace("{collection_id}", "incidents")
+    route = route.replace("{fid}", str(world["records"]["incidents"].pk))
+    route = route.replace("{z}/{x}/{y}", "14/2624/5721")  # the vector tile holding the world's records
     return route.replace("{token}", "not-a-token").replace("{external_id}", world["camera"].external_id)
 
 

@@ -358,3 +358,21 @@ def test_map_config_points_at_our_basemap_unless_an_agency_tile_server_is_set(op
     assert map_config(operator)["basemap"]["attribution"] == "Streets © OpenStreetMap contributors"
     settings.LEAFLET_CONFIG = {**settings.LEAFLET_CONFIG, "TILES": [("Agency tiles", "/t/{z}/{x}/{y}.png", {})]}
     assert map_config(operator)["basemap"] is None
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'<OGRVRTDataSource><OGRVRTLayer name="x"><SrcDataSource>/vsicurl/http://example.org/x</SrcDataSource>'
+        b"</OGRVRTLayer></OGRVRTDataSource>",
+        b"not a map at all",
+    ],
+)
+def test_street_import_refuses_anything_but_osm(db, tmp_path, content):
+    from apps.tiles.services import StreetImportError, streets_import_osm
+
+    path = tmp_path / "streets.osm.pbf"
+    path.write_bytes(content)
+    with pytest.raises(StreetImportError, match="not an OpenStreetMap"):
+        streets_import_osm(path=path)
+    assert not Street.objects.exists()

@@ -10,12 +10,16 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from apps.accounts.permissions import Perm, user_has_perm
 from apps.live.layers import LAYERS as LIVE_LAYERS
+from apps.tiles.selectors import basemap_attribution
+from apps.units.choices import UnitStatus
 
 # Camera view cones are only drawn from this zoom on; below it they are clutter.
 CAMERA_VIEW_MIN_ZOOM = 16
 # Timed layers look back this far; the API itself has no default window.
 GUNSHOT_LOOKBACK_HOURS = 24
 ALPR_HIT_LOOKBACK_HOURS = 24
+# Unit trails (breadcrumbs) cover this many minutes (the trails endpoint allows up to 60).
+UNIT_TRAIL_MINUTES = 10
 
 
 def live_config(user) -> dict | None:
@@ -45,6 +49,13 @@ def map_config(user) -> dict:
         "minZoom": leaflet.get("MIN_ZOOM", 3),
         "maxZoom": leaflet.get("MAX_ZOOM", 19),
         "tiles": tiles,
+        # Without an agency tile server (RTCC_TILE_URL) the map draws our own vector basemap.
+        "basemap": None
+        if tiles
+        else {
+            "url": f"{get_script_prefix()}api/tiles/basemap/{{z}}/{{x}}/{{y}}.mvt",
+            "attribution": basemap_attribution(),
+        },
         "apiBase": f"{get_script_prefix()}api/",
         "loginUrl": resolve_url(settings.LOGIN_URL),
         "csrfCookieName": settings.CSRF_COOKIE_NAME,
@@ -53,6 +64,8 @@ def map_config(user) -> dict:
         "gunshotLookbackHours": GUNSHOT_LOOKBACK_HOURS,
         "alprHitLookbackHours": ALPR_HIT_LOOKBACK_HOURS,
         "unitStaleSeconds": settings.RTCC_UNIT_STALE_SECONDS,
+        "unitTrailMinutes": UNIT_TRAIL_MINUTES,
+        "unitStatuses": [{"value": value, "label": label} for value, label in UnitStatus.choices],
         "maxPageSize": settings.RTCC_MAX_PAGE_SIZE,
         "live": live_config(user),
         "user": {
@@ -60,6 +73,7 @@ def map_config(user) -> dict:
             "role": user.role,
             "roleLabel": user.get_role_display() if user.role else "",
             "agency": agency.name if agency else "",
+            "agencyId": agency.pk if agency else None,
             "perms": sorted(str(p) for p in Perm if user_has_perm(user, p)),
         },
     }

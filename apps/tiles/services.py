@@ -91,6 +91,13 @@ def _features(layer) -> Iterator[Feature]:
         yield Feature(pointer, layer)
 
 
+def _looks_like_osm(path: Path) -> bool:
+    """An OSM PBF file names its first block "OSMHeader"; an OSM XML file has an <osm> root."""
+    with path.open("rb") as handle:
+        head = handle.read(512)
+    return b"OSMHeader" in head[:64] or b"<osm" in head
+
+
 def _streets(path: Path, result: StreetImportResult):
     try:
         source = DataSource(str(path))
@@ -130,6 +137,10 @@ def streets_import_osm(*, path: Path) -> StreetImportResult:
     same file are replaced, so importing a newer extract of an area updates it. One audit event."""
     if not path.is_file():
         raise StreetImportError(f"{path}: no such file")
+    if not _looks_like_osm(path):
+        # GDAL picks its driver from the content: refuse anything but OSM (a VRT or other
+        # container could make GDAL open further files or URLs).
+        raise StreetImportError(f"{path}: not an OpenStreetMap .osm (XML) or .osm.pbf file")
     started = time.monotonic()
     result = StreetImportResult(file=path.name)
     with _osm_reading() as duplicates:

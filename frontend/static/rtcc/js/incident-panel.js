@@ -1,12 +1,13 @@
 // The side panel for one incident: CAD facts, the cameras ranked for it and the nearest available
-// units. Opening a camera stream is audited server-side, so it always says why (the incident).
+// units. "Open" puts a camera's live view in the camera dock (camera-dock.js); opening a stream is
+// audited server-side, so it always says why (the incident).
 import { ApiError, isAbort } from "./api.js";
+import { createAssistSection } from "./assist-form.js";
 import { clear, el } from "./dom.js";
 import { formatAge, formatDateTime, formatDistance, titleCase } from "./format.js";
 import { isOpenIncident, priorityClass } from "./layers/incidents.js";
 
 const RANK_LIMIT = 5;
-const SNAPSHOT_REFRESH_MS = 2000;
 
 function rankCameras(results) {
   // Stable sort: the server's order (distance) stays within each group.
@@ -27,28 +28,15 @@ function fact(label, value, className = "") {
   return [el("dt", { text: label }), el("dd", { className, text: value })];
 }
 
-function withCacheBuster(url) {
-  const target = new URL(url, window.location.origin);
-  target.searchParams.set("_", String(Date.now()));
-  return target.toString();
-}
-
-export function createIncidentPanel(root, { api, config, onClose }) {
+export function createIncidentPanel(root, { api, config, dock, onClose }) {
   const canStream = config.user.perms.includes("view_camera_stream");
   let controller = null;
   let current = null;
   let currentDetail = null; // the detail fetch's fields (assigned units) for a live re-render
-  let stopStream = null;
-
-  function closeStream() {
-    if (stopStream) stopStream();
-    stopStream = null;
-  }
 
   function hide() {
     if (controller) controller.abort();
     controller = null;
-    closeStream();
     current = null;
     currentDetail = null;
     root.hidden = true;
@@ -105,42 +93,6 @@ export function createIncidentPanel(root, { api, config, onClose }) {
     ])));
   }
 
-  function viewer(stream) {
-    const box = el("div", { className: "stream-viewer" });
-    let timer = null;
-    const kind = stream.stream_kind;
-    if (kind === "snapshot") {
-      const img = el("img", { attrs: { alt: "Camera snapshot", src: withCacheBuster(stream.stream_url) } });
-      timer = window.setInterval(() => { img.src = withCacheBuster(stream.stream_url); }, SNAPSHOT_REFRESH_MS);
-      box.append(img);
-    } else if (kind === "mjpeg") {
-      box.append(el("img", { attrs: { alt: "Camera stream", src: stream.stream_url } }));
-    } else if (kind === "hls") {
-      const video = el("video", { attrs: { controls: true, autoplay: true, muted: true, playsinline: true } });
-      video.muted = true;
-      video.addEventListener("error", () => {
-        box.append(placeholder("This browser cannot play the HLS stream natively.", "stream-note"));
-      });
-      video.src = stream.stream_url;
-      box.append(video);
-    } else if (kind === "rtsp") {
-      const note = "RTSP streams play through the agency's video gateway, not in the browser.";
-      box.append(placeholder(note, "stream-note"));
-      box.append(el("code", { className: "stream-url", text: stream.stream_url }));
-    } else {
-      box.append(placeholder(`Unknown stream type: ${kind || "none"}.`, "stream-note"));
-    }
-    const stop = () => {
-      if (timer) window.clearInterval(timer);
-      for (const media of box.querySelectorAll("img, video")) {
-        media.removeAttribute("src");
-        if (media.load) media.load();
-      }
-      box.remove();
-    };
-    return { box, stop };
-  }
-
   function cameraItem(result, incident) {
     const cam = result.camera || {};
     const tags = el("div", { className: "cr-tags" }, [
@@ -166,34 +118,19 @@ export function createIncidentPanel(root, { api, config, onClose }) {
     if (cam.sharing === "live" && cam.status !== "offline" && canStream) {
       const button = el("button", { className: "btn btn-small", text: "Open", attrs: { type: "button" } });
       tags.append(button);
-      let open = null;
+      // Camera tiles outlive the panel: the operator keeps watching while moving to the next call.
       button.addEventListener("click", async () => {
-        if (open) {
-          closeStream();
-          return;
-        }
-        closeStream();
         button.disabled = true;
         message.textContent = "";
         try {
-          const stream = await api.postJSON(`cameras/${cam.id}/stream/`, {
+          await dock.open(cam, {
             reason: `Incident ${incident.cad_number} (${incident.type_code || "call"})`,
             incident: incident.id,
           });
-          open = viewer(stream);
-          item.append(open.box);
-          item.classList.add("streaming");
-          button.textContent = "Close";
-          stopStream = () => {
-            open.stop();
-            open = null;
-            item.classList.remove("streaming");
-            button.textContent = "Open";
-          };
         } catch (error) {
           message.textContent = error instanceof ApiError
             ? error.detail || error.message
-            : "Could not open the stream.";
+            : error.name === "DockFull" ? error.message : "Could not open the stream.";
         } finally {
           button.disabled = false;
         }
@@ -236,7 +173,6 @@ export function createIncidentPanel(root, { api, config, onClose }) {
 
     show(feature) {
       if (controller) controller.abort();
-      closeStream();
       controller = new AbortController();
       const { signal } = controller;
       const props = { ...(feature.properties || {}) };
@@ -248,11 +184,20 @@ export function createIncidentPanel(root, { api, config, onClose }) {
       const camerasSlot = placeholder("Ranking cameras…", "sp-loading");
       const unitsSlot = placeholder("Finding units…", "sp-loading");
       const narrativeSlot = placeholder("Loading narrative…", "sp-loading");
+      // Playback (playback.js) listens for this: the hour around the call, on a time slider.
+      const replay = el("button", {
+        className: "btn btn-small sp-replay",
+        text: "Replay the hour around this",
+        attrs: { type: "button" },
+        on: { click: () => document.dispatchEvent(new CustomEvent("rtcc:replay", { detail: { at: props.received_at, label: props.cad_number } })) },
+      });
       clear(root).append(
         header(props),
         factsSlot,
+        ...(config.user.perms.includes("playback") && props.received_at ? [replay] : []),
         section("Cameras that can see it", camerasSlot, "sp-cameras"),
         section("Nearest available units", unitsSlot, "sp-units"),
+        section("RTCC assist", createAssistSection({ api, config, incidentId: feature.id, signal }), "sp-assist"),
         section("Narrative", narrativeSlot, "sp-narrative"),
       );
       root.dataset.incidentId = String(feature.id);
@@ -283,8 +228,8 @@ export function createIncidentPanel(root, { api, config, onClose }) {
       });
     },
 
-    // A live update of the incident shown: header and facts follow it (rankings and an open
-    // stream stay as they are). A closed incident stays in the panel, marked as such.
+    // A live update of the incident shown: header and facts follow it (rankings and camera tiles
+    // stay as they are). A closed incident stays in the panel, marked as such.
     update(feature) {
       if (!current || Number(current.id) !== Number(feature.id)) return;
       const props = { ...(feature.properties || {}) };

@@ -43,7 +43,9 @@ export function createLayerPanel(root, layers, { onToggle }) {
     const input = el("input", {
       attrs: { type: "checkbox", id: `layer-toggle-${layer.id}`, name: layer.id },
     });
-    input.checked = !hidden.has(layer.id);
+    // A layer marked defaultOff stays off until switched on, which is remembered as "+id".
+    const shownKey = `+${layer.id}`;
+    input.checked = layer.defaultOff ? hidden.has(shownKey) : !hidden.has(layer.id);
     const count = el("span", { className: "layer-count", attrs: { "aria-label": "features shown" } });
     const note = el("div", { className: "layer-note" });
     const legend = el("div", { className: "layer-legend" }, (layer.legend || []).map((item) => (
@@ -60,7 +62,10 @@ export function createLayerPanel(root, layers, { onToggle }) {
       note,
     ]);
     input.addEventListener("change", () => {
-      if (input.checked) hidden.delete(layer.id);
+      if (layer.defaultOff) {
+        if (input.checked) hidden.add(shownKey);
+        else hidden.delete(shownKey);
+      } else if (input.checked) hidden.delete(layer.id);
       else hidden.add(layer.id);
       saveHidden(hidden);
       row.classList.toggle("off", !input.checked);

@@ -3,9 +3,14 @@
 // down the page falls back to reloading itself every minute.
 import { createAlertCue } from "./alert-cue.js";
 import { createApi, isAbort } from "./api.js";
+import { addBasemap } from "./basemap.js";
+import { createCameraDock } from "./camera-dock.js";
 import { el } from "./dom.js";
 import { formatClock, formatTime, setTimeZone } from "./format.js";
+import { createHistoryTilesLayer } from "./history-tiles.js";
+import { createHotspotsPanel } from "./hotspots-panel.js";
 import { createIncidentPanel } from "./incident-panel.js";
+import { createKeyboard } from "./keyboard.js";
 import { createLayerPanel } from "./layer-panel.js";
 import { L } from "./leaflet.js";
 import { createAlertsLayer } from "./layers/alerts.js";
@@ -16,6 +21,9 @@ import { createIncidentsLayer } from "./layers/incidents.js";
 import { createUnitsLayer } from "./layers/units.js";
 import { createZonesLayer } from "./layers/zones.js";
 import { createLive } from "./live.js";
+import { createPlayback } from "./playback.js";
+import { createUnitList } from "./unit-list.js";
+import { createSearch } from "./search.js";
 
 const MOVE_DEBOUNCE_MS = 300;
 // Polling fallback, only while the live socket is down.
@@ -68,17 +76,12 @@ L.control.scale({ position: "bottomleft", metric: true, imperial: true }).addTo(
 for (const [name, zIndex] of PANES) {
   map.createPane(name).style.zIndex = String(zIndex);
 }
-if (config.tiles.length > 0) {
-  map.attributionControl.setPrefix(false);
-  const [first] = config.tiles;
-  L.tileLayer(first.url, { attribution: first.attribution, maxZoom: config.maxZoom }).addTo(map);
-} else {
-  map.getContainer().classList.add("no-tiles");
-}
+addBasemap(map, config);
 
 const incidentPanel = createIncidentPanel(document.getElementById("side-panel"), {
   api,
   config,
+  dock: createCameraDock({ api }),
   onClose: () => incidents.select(null),
 });
 const ctx = {
@@ -97,6 +100,8 @@ const ctx = {
 };
 const incidents = createIncidentsLayer(ctx);
 const alerts = createAlertsLayer(ctx);
+const units = createUnitsLayer(ctx);
+createSearch(document.getElementById("search"), { api, config, map, selectIncident: (feature) => ctx.onSelect(feature) });
 const layers = [
   createZonesLayer(ctx),
   createCamerasLayer(ctx),
@@ -104,8 +109,9 @@ const layers = [
   createAlprHitsLayer(ctx),
   createGunshotsLayer(ctx),
   alerts,
-  createUnitsLayer(ctx),
+  units,
   incidents,
+  createHistoryTilesLayer(ctx),
 ];
 // Frontend layer by the live layer name it carries (apps/live/layers.py).
 const liveLayers = new Map(layers.filter((layer) => layer.live).map((layer) => [layer.live, layer]));
@@ -262,6 +268,23 @@ const live = config.live
     onSignedOut: () => api.toLogin(),
   })
   : null;
+
+createPlayback({ api, config, map, button: document.getElementById("playback-button") });
+createHotspotsPanel(document.getElementById("hotspots-panel"), { api, config, map });
+
+// ---- unit list and keyboard shortcuts ------------------------------------------------------
+
+const unitList = createUnitList({ map, units, statuses: config.unitStatuses });
+createKeyboard({
+  incidents,
+  isEnabled: () => panel.isEnabled(incidents.id),
+  current: () => incidentPanel.incidentId,
+  select(feature) {
+    ctx.onSelect(feature);
+    incidents.reveal(feature.id); // out of its cluster, if it is in one
+  },
+  unitList,
+});
 
 // ---- map wiring -----------------------------------------------------------------------------
 

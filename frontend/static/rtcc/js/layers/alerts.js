@@ -29,11 +29,17 @@ export function createAlertsLayer({ api, config }) {
   function ackButton(entry) {
     const message = el("div", { className: "ack-message" });
     const button = el("button", { className: "btn btn-small ack-button", text: "Acknowledge", attrs: { type: "button" } });
+    // What the operator found; the measures dashboard counts hotlist hits confirmed vs false.
+    const outcome = el("select", { className: "ack-outcome", attrs: { name: "outcome", "aria-label": "Outcome" } }, [
+      ["unknown", "Outcome: unknown"], ["confirmed", "Confirmed"], ["false_positive", "False positive"],
+    ].map(([value, text]) => el("option", { text, attrs: { value } })));
     button.addEventListener("click", async () => {
       button.disabled = true;
       message.textContent = "";
       try {
-        const feature = await api.postJSON(`alerts/${encodeURIComponent(entry.feature.id)}/acknowledge/`, {});
+        const feature = await api.postJSON(
+          `alerts/${encodeURIComponent(entry.feature.id)}/acknowledge/`, { outcome: outcome.value },
+        );
         upsert(feature);
       } catch (error) {
         if (error instanceof ApiError && error.status === 409) {
@@ -44,7 +50,7 @@ export function createAlertsLayer({ api, config }) {
         button.disabled = false;
       }
     });
-    return el("div", { className: "ack-row" }, [button, message]);
+    return el("div", { className: "ack-row" }, [outcome, button, message]);
   }
 
   function add(feature) {
