@@ -17,7 +17,14 @@ lint:
 	$(VENV)/bin/ruff check .
 
 # Benchmarks are separate from the test suite; each prints a table and writes bench/results/*.json.
+# `make bench BENCH_QUICK=1`: small counts.
 bench:
 	WITH_BROWSER=0 bash scripts/setup.sh
-	$(PY) bench/ingest.py $(BENCH_ARGS)
-	$(PY) bench/retention.py
+	$(PY) bench/ingest.py $(BENCH_ARGS) $(if $(BENCH_QUICK),--quick)
+	$(PY) bench/retention.py $(if $(BENCH_QUICK),--rows 100000)
+	$(PY) bench/hotspots.py $(if $(BENCH_QUICK),--sizes 100000)
+	$(PY) bench/tiles.py $(if $(BENCH_QUICK),--rows 100000)
+	$(PY) bench/workers.py $(if $(BENCH_QUICK),--quick)
+	$(PY) bench/fanout.py $(if $(BENCH_QUICK),--quick)
+	$(PY) bench/cameras.py $(if $(BENCH_QUICK),--quick)
+	$(PY) bench/profile_ingest.py

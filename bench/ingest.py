@@ -11,7 +11,8 @@ Prints a table and writes bench/results/ingest.json. What each figure measures:
     group; no map connected). Records per second of wall time. Batch 1 is the naive row-by-row path; the
     ratio batch 1000 / batch 1 is printed. Batch 1000 runs again with publish() stubbed out, to show what
     the database work alone costs. (Called from plain sync code, publish() pays for a fresh event loop per
-    event, as in a Celery worker; inside Daphne it hops onto the server's loop.)
+    transaction, as in a Celery worker: one for all the events of a payload; inside Daphne it hops onto the
+    server's loop.)
 1b  The history insert alone, 1000 rows per transaction: ORM create() per row, ORM bulk_create(), and the
     unnest statement unit_fixes_record runs. Rows per second; nothing is moved or published.
 1c  Over HTTP to our own Daphne (one process, so Django's sync views run in one thread): N closed-loop
@@ -1120,8 +1121,8 @@ def print_report(result: dict[str, Any]) -> None:
         "   cores: CPU seconds per wall second of Daphne / this process (driver and maps) / PostgreSQL (the bench\n"
         "   database's backends and any that exited) / Redis / everything else (other people's work: it slows\n"
         "   the rest).\n"
-        "   In this process publish() has no event loop to hop onto, so every event pays for a fresh one (as in a\n"
-        "   Celery worker); in Daphne it runs on the server's loop."
+        "   In this process publish() has no event loop to hop onto, so every transaction (all the events of one\n"
+        "   payload) pays for a fresh one (as in a Celery worker); in Daphne it runs on the server's loop."
     )
     for name, ratio in result["ratios"].items():
         print(f"   {name}: {ratio:.1f}x")

@@ -151,7 +151,13 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNELS_PREFIX", "rtcc")},
+        # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s channels-redis blocks in
+        # BRPOP waiting for a message: an idle consumer's read then times out first and the map is
+        # disconnected (seen in bench/fanout.py). The socket timeout must outlast the BRPOP.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "prefix": os.environ.get("CHANNELS_PREFIX", "rtcc"),
+        },
     }
 }
 
@@ -180,6 +186,14 @@ CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Queues by kind of work, so each can get its own worker pool (README "Scaling"): feed polls must not
+# wait behind a 10-minute hotspot run. Everything else stays on Celery's default queue "celery".
+# A worker started without -Q consumes only "celery": start them with -Q celery,feeds,analytics.
+CELERY_TASK_ROUTES = {
+    "apps.feeds.tasks.*": {"queue": "feeds"},
+    "apps.hotspots.tasks.*": {"queue": "analytics"},
+    "apps.retention.tasks.*": {"queue": "analytics"},
+}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
     "feeds-poll-due": {"task": "apps.feeds.tasks.feeds_poll_due", "schedule": 5.0},
@@ -190,9 +204,13 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "apps.retention.tasks.retention_purge_all",
         "schedule": crontab(hour=11, minute=17),
     },
+    # Each agency's default hotspot runs (last 28 days), kept warm for the planner's first look.
+    "hotspots-refresh-defaults": {"task": "apps.hotspots.tasks.hotspots_refresh_defaults_task", "schedule": 3600.0},
 }
 RTCC_RETENTION_BATCH_SIZE = env_int("RTCC_RETENTION_BATCH_SIZE", 5000)
 RTCC_RETENTION_BUDGET_SECONDS = env_int("RTCC_RETENTION_BUDGET_SECONDS", 900)
+# An identical hotspot run asked for within this many seconds is served from the cached one.
+RTCC_HOTSPOT_CACHE_SECONDS = env_int("RTCC_HOTSPOT_CACHE_SECONDS", 3600)
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
@@ -240,10 +258,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Several choice fields are called `kind`; each set gets its own schema name.
+    "ENUM_NAME_OVERRIDES": {
+        "AssistKindEnum": "apps.measures.choices.AssistKind",
+        "HotspotRunKindEnum": "apps.hotspots.choices.RunKind",
+    },
 }
 
-# The map never asks the internet for tiles: the basemap is drawn from our own zone layer
-# unless an agency points RTCC_TILE_URL at its own tile server.
+# The map never asks the internet for tiles: the basemap is vector tiles of our own streets and
+# zones (apps.tiles) unless an agency points RTCC_TILE_URL at its own (or an internet) tile server.
 RTCC_TILE_URL = os.environ.get("RTCC_TILE_URL", "")
 RTCC_TILE_ATTRIBUTION = os.environ.get("RTCC_TILE_ATTRIBUTION", "")
 LEAFLET_CONFIG = {
@@ -264,6 +287,9 @@ RTCC_FEED_MAX_BYTES = env_int("RTCC_FEED_MAX_BYTES", 5 * 1024 * 1024)
 RTCC_FEED_POLL_TIMEOUT = env_int("RTCC_FEED_POLL_TIMEOUT", 15)
 RTCC_CAMERA_CHECK_TIMEOUT = env_int("RTCC_CAMERA_CHECK_TIMEOUT", 5)
 RTCC_CAMERA_SILENT_SECONDS = env_int("RTCC_CAMERA_SILENT_SECONDS", 86400)
+# The center's shifts for the workload measures, in the agency's time zone: "name=HH:MM" for each shift's start; a
+# shift ends when the next one starts, the last wraps past midnight (apps.measures.shifts checks them at start-up).
+RTCC_SHIFTS = env_list("RTCC_SHIFTS", ["day=07:00", "swing=15:00", "night=23:00"])
 
 # --- HTTPS, cookies and security headers (hardening; tests/test_hardening.py) -----------------------------------------
 # Production (DJANGO_DEBUG=0) is HTTPS-only by default and `manage.py check --deploy` is clean there.

@@ -13,11 +13,12 @@ Life of a connection
 
 Delivery guarantees (per connection, after `subscribed`)
     * Every event of a subscribed layer that passes the filters goes out once, in seq order (unit
-      upserts may be coalesced, see below). Group messages can arrive late, out of order (two
-      publishing processes) or not at all (a full channel); seqs in a feed have no gaps, so a
-      missing one is fetched from the stream, and a late copy of something already sent is
-      dropped. An idle consumer also compares its
-      cursor with the stream head every RTCC_LIVE_CATCH_UP_SECONDS, so even a lost last message
+      upserts may be coalesced, see below). A group message carries one event (`live.event`) or
+      one transaction's events of the feed in seq order (`live.batch`). Group messages can arrive
+      late, out of order (two publishing processes) or not at all (a full channel); seqs in a
+      feed have no gaps, so a missing one is fetched from the stream, and a late copy of
+      something already sent is dropped. An idle consumer also compares its cursor with the
+      stream head every RTCC_LIVE_CATCH_UP_SECONDS, so even a lost last message
       arrives.
     * Unit upserts are coalesced per unit: unit upserts go out at most once per
       RTCC_LIVE_COALESCE_MS window (the first after a quiet window at once); in between the
@@ -74,6 +75,7 @@ from . import conf
 from .feeds import Feed, events_between, feed_for_user, layers_needed, owner_of, parse_client_seq, stream_state
 from .layers import LAYERS
 from .messages import (
+    GroupBatch,
     GroupEnvelope,
     LayerName,
     LiveEvent,
@@ -367,20 +369,43 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def live_event(self, envelope: GroupEnvelope) -> None:
         """An event from the feed's group (channel layer message type "live.event")."""
         async with self.lock:
-            if self.layers is None or self.feed is None or envelope.get("feed") != self.feed.name:
+            if not await self._group_ready(envelope.get("feed")):
                 return
-            if await self._sharing_changed():
-                return  # the resync's seq covers this event: the map reloads it over REST
-            message = envelope["message"]
-            seq = message["seq"]
-            if seq > self.cursor + 1:
-                # Earlier events have a seq already (the stream numbers them atomically) but their
-                # group message is late or was dropped: take them from the stream, in order.
-                await self._catch_up(seq - 1)
-            if seq <= self.cursor:
-                return  # already handled (from the stream, or a duplicate)
-            await self._handle(message, owner_of(envelope.get("agency")))
-            self.cursor = seq
+            await self._on_group_event(envelope["message"], owner_of(envelope.get("agency")))
+
+    async def live_batch(self, envelope: GroupBatch) -> None:
+        """Several events of the feed, in seq order, from one transaction ("live.batch")."""
+        async with self.lock:
+            if not await self._group_ready(envelope.get("feed")):
+                return
+            for item in envelope["events"]:
+                await self._on_group_event(item["message"], owner_of(item.get("agency")), hold=True)
+                if self.closing:
+                    return
+            # Unit upserts were only gathered above: one flush for the whole batch (at once after a
+            # quiet window, else when the window closes), as if they had come one by one.
+            if self.pending:
+                if asyncio.get_running_loop().time() - self.last_flush >= conf.coalesce_seconds():
+                    await self._flush()
+                else:
+                    self.wake.set()
+
+    async def _group_ready(self, feed: str | None) -> bool:
+        if self.layers is None or self.feed is None or feed != self.feed.name:
+            return False
+        # When sharing changed, the resync's seq covers these events: the map reloads them over REST.
+        return not await self._sharing_changed()
+
+    async def _on_group_event(self, message: LiveEvent, owner: int | None, *, hold: bool = False) -> None:
+        seq = message["seq"]
+        if seq > self.cursor + 1:
+            # Earlier events have a seq already (the stream numbers them atomically) but their
+            # group message is late or was dropped: take them from the stream, in order.
+            await self._catch_up(seq - 1)
+        if seq <= self.cursor or self.layers is None:
+            return  # already handled (from the stream, or a duplicate), or the socket is closing
+        await self._handle(message, owner, hold=hold)
+        self.cursor = seq
 
     async def _catch_up(self, upto: int) -> None:
         """Handle the stored events after the cursor up to `upto`, or resync if some are gone."""
@@ -406,8 +431,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         logger.warning("live: %s fell behind on feed %s; sent resync", self.channel_name, self.feed.name)
         await self._send(resync("fell_behind", state.head))
 
-    async def _handle(self, message: LiveEvent, owner: int | None) -> None:
-        """Send, hold for coalescing, or skip one event (the cursor is the caller's business)."""
+    async def _handle(self, message: LiveEvent, owner: int | None, *, hold: bool = False) -> None:
+        """Send, hold for coalescing, or skip one event (the cursor is the caller's business). With
+        `hold`, a coalesced upsert is only gathered: the caller flushes."""
         if self.layers is None or message["layer"] not in self.layers or not self._in_view(message):
             return
         if LAYERS[message["layer"]].coalesce and message["type"] == "feature.upserted":
@@ -415,6 +441,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             # Re-insert at the end: the dict stays in seq order, so a flush sends in seq order.
             self.pending.pop(key, None)
             self.pending[key] = (message, owner)
+            if hold:
+                return
             if asyncio.get_running_loop().time() - self.last_flush >= conf.coalesce_seconds():
                 await self._flush()  # a quiet window: no reason to make the map wait
             else:

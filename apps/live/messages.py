@@ -131,6 +131,21 @@ class GroupEnvelope(TypedDict):
     agency: NotRequired[int]  # the owning agency; partners' consumers re-check sharing with it
 
 
+class GroupEvent(TypedDict):
+    """One event inside a GroupBatch, with its owning agency."""
+
+    message: LiveEvent
+    agency: int
+
+
+class GroupBatch(TypedDict):
+    """Several events of one feed in seq order (one transaction's), in one channel-layer message."""
+
+    type: Literal["live.batch"]  # dispatches to LiveConsumer.live_batch
+    feed: str
+    events: list[GroupEvent]
+
+
 def with_seq(body: EventBody, seq: int) -> LiveEvent:
     """The event as clients receive it, numbered by its position in the feed's stream."""
     if body.get("type") not in EVENT_TYPES:
