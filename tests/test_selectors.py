@@ -99,3 +99,13 @@ def test_nearest_available_units(home, other_agency, operator):
     assert result[1]["distance_m"] == pytest.approx(1200, abs=2)
     assert result[0]["unit"]["id"] == near.pk and result[1]["unit"]["id"] == far.pk
     assert units_nearest(user=operator, point=make_point(LON, LAT), limit=1)[0]["unit"]["call_sign"] == "NEAR"
+
+
+@pytest.mark.parametrize("kw", [{"heading": None}, {"ptz": True, "heading": 90}, {"heading": 0, "fov_angle": 360}])
+def test_all_round_camera_just_outside_its_view_polygon_gets_a_reason(home, kw):
+    # The all-round view is stored as straight segments inside the range circle, so a point within
+    # range can still fall outside the polygon; that used to crash formatting a missing heading.
+    from apps.cameras.selectors import _reason
+
+    cam = f.camera(agency=home, fov_range=100, **kw)
+    assert _reason(cam, 99.9, False) == "nearby (100 m) at the edge of its 100 m range (360° coverage)"

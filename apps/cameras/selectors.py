@@ -42,6 +42,10 @@ def _reason(cam: Camera, distance_m: float, in_view: bool) -> str:
         return f"location is {where} ({distance_m:.0f} m) but " + " and ".join(problems)
     if distance_m > cam.fov_range:
         return f"nearby ({distance_m:.0f} m) but beyond its {cam.fov_range:.0f} m range"
+    if cam.ptz or cam.heading is None or cam.fov_angle >= 360:
+        # The all-round view is stored as a polygon of straight segments, which cuts just inside
+        # the range circle: a point there is at the edge of what the camera sees.
+        return f"nearby ({distance_m:.0f} m) at the edge of its {cam.fov_range:.0f} m range (360° coverage)"
     return f"nearby ({distance_m:.0f} m) but pointing away (heading {cam.heading:.0f}°, {cam.fov_angle:.0f}° view)"
 
 
