@@ -148,14 +148,16 @@ CACHES = {
     }
 }
 
+# redis-py 8 reads with a 5 s socket timeout by default, the same 5 s channels-redis blocks in
+# BRPOP waiting for a message: an idle consumer's read then times out first and the map is
+# disconnected (seen in bench/fanout.py). The socket timeout must outlast the BRPOP. (Tests that
+# build their own channel layer take these hosts too.)
+CHANNEL_LAYER_HOSTS = [{"address": REDIS_URL, "socket_timeout": 30}]
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s channels-redis blocks in
-        # BRPOP waiting for a message: an idle consumer's read then times out first and the map is
-        # disconnected (seen in bench/fanout.py). The socket timeout must outlast the BRPOP.
         "CONFIG": {
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "hosts": CHANNEL_LAYER_HOSTS,
             "prefix": os.environ.get("CHANNELS_PREFIX", "rtcc"),
         },
     }

@@ -34,7 +34,7 @@ def _private_live_prefix(settings):
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": _LIVE_PREFIX},
+            "CONFIG": {"hosts": settings.CHANNEL_LAYER_HOSTS, "prefix": _LIVE_PREFIX},
         }
     }
     settings.RTCC_LIVE_KEY_PREFIX = f"{_LIVE_PREFIX}:live"

@@ -38,7 +38,7 @@ def live(settings):
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": prefix},
+            "CONFIG": {"hosts": settings.CHANNEL_LAYER_HOSTS, "prefix": prefix},
         }
     }
     settings.RTCC_LIVE_KEY_PREFIX = f"{prefix}:live"
@@ -136,7 +136,7 @@ def live_prefix(settings) -> Iterator[str]:
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": prefix},
+            "CONFIG": {"hosts": settings.CHANNEL_LAYER_HOSTS, "prefix": prefix},
         }
     }
     settings.RTCC_LIVE_KEY_PREFIX = f"{prefix}:live"
