@@ -41,6 +41,8 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench._support import ensure_database  # noqa: E402  (one copy: CREATE DATABASE, PostGIS, migrate)
+
 RESULTS = ROOT / "bench" / "results"
 AGENCY_CODE = "BENCHHOT"
 
@@ -66,32 +68,6 @@ def prepare_environment(database: str) -> str:
     ensure_database(url, database)
     os.environ.update({"DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings", "LOG_LEVEL": "WARNING"})
     return url
-
-
-def ensure_database(url: str, name: str) -> None:
-    """CREATE DATABASE if missing, the PostGIS extension, then `manage.py migrate` against it."""
-    import subprocess
-
-    import dj_database_url
-    import psycopg
-    from psycopg import sql
-
-    conf = dj_database_url.parse(url)
-    kwargs = {"host": conf.get("HOST") or "127.0.0.1", "port": conf.get("PORT") or 5432,
-              "user": conf.get("USER") or "postgres", "dbname": conf["NAME"], "autocommit": True}
-    if conf.get("PASSWORD"):
-        kwargs["password"] = conf["PASSWORD"]
-    with psycopg.connect(**{**kwargs, "dbname": "postgres"}) as admin:
-        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    with psycopg.connect(**kwargs) as bench:
-        bench.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings"},
-        check=True,
-    )
 
 
 ARGS = parse_args()

@@ -69,6 +69,8 @@ from urllib.parse import urlencode, urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench._support import ensure_database  # noqa: E402  (one copy: CREATE DATABASE, PostGIS, migrate)
+
 RESULTS = ROOT / "bench" / "results"
 CENTER = (-122.3321, 47.6062)  # lon, lat: the demo city's centre
 DAY_MS = 86_400_000
@@ -152,35 +154,6 @@ def prepare_environment(args: argparse.Namespace) -> BenchEnv:
     }
     os.environ.update(overrides)
     return BenchEnv(bench_url, args.database, conninfo, prefix, dict(os.environ))
-
-
-def ensure_database(url: str, name: str) -> str:
-    """CREATE DATABASE if missing, the PostGIS extension, then `manage.py migrate` against it. Returns the
-    server's connection string (without a database name)."""
-    import dj_database_url
-    import psycopg
-    from psycopg import sql
-    from psycopg.conninfo import make_conninfo
-
-    conf = dj_database_url.parse(url)
-    server = make_conninfo(
-        host=conf.get("HOST") or "127.0.0.1",
-        port=conf.get("PORT") or 5432,
-        user=conf.get("USER") or "postgres",
-        password=conf.get("PASSWORD") or None,
-    )
-    with psycopg.connect(server, dbname="postgres", autocommit=True) as admin:
-        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    with psycopg.connect(server, dbname=name, autocommit=True) as bench:
-        bench.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings"},
-        check=True,
-    )
-    return server
 
 
 ARGS = parse_args()

@@ -44,6 +44,8 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench._support import ensure_database  # noqa: E402  (one copy: CREATE DATABASE, PostGIS, migrate)
+
 RESULTS = ROOT / "bench" / "results"
 DAYS_SPAN = 60
 POLICY_DAYS = 30
@@ -86,27 +88,6 @@ def connect_kwargs(url: str) -> dict[str, Any]:
     if conf.get("PASSWORD"):
         kwargs["password"] = conf["PASSWORD"]
     return kwargs
-
-
-def ensure_database(url: str, name: str) -> None:
-    """CREATE DATABASE if missing, the PostGIS extension, then `manage.py migrate` against it."""
-    import subprocess
-
-    import psycopg
-    from psycopg import sql
-
-    kwargs = connect_kwargs(url)
-    with psycopg.connect(**{**kwargs, "dbname": "postgres"}) as admin:
-        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    with psycopg.connect(**kwargs) as bench:
-        bench.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings"},
-        check=True,
-    )
 
 
 ARGS = parse_args()
