@@ -385,13 +385,20 @@ def test_the_map_follows_live_feeds_and_catches_up_after_a_dropped_socket(browse
         assert _osmand_via_server(daphne, avl, "2B11", *fourth, stamp + 15)["accepted"] == 1
         _expect_moved(page, unit.pk, reference, at_third, third, fourth)
 
-        # 6. The counter leads to the alert; acknowledging it takes it off "open alerts".
+        # 6. The counter opens the alert queue on the alert (and centres the map on it); acknowledging
+        #    it from its map popup (the queue's form) takes it off "open alerts" and out of the queue.
         counter.click()
+        alert_id = alert_marker.get_attribute("data-alert-id")
+        queue_item = page.locator(f'#alert-queue .aq-item.selected[data-alert-id="{alert_id}"]')
+        expect(queue_item).to_be_visible()
+        alert_marker.locator(".alert-glyph").click()
         popup = page.locator(".leaflet-popup .alert-card")
         expect(popup).to_be_visible()
-        expect(counter).to_be_hidden()
+        popup.locator(".ack-outcome").select_option("confirmed")
         popup.get_by_role("button", name="Acknowledge").click()
         expect(alert_marker).to_have_count(0)
+        expect(page.locator("#alert-queue .aq-item")).to_have_count(0)
+        expect(counter).to_be_hidden()
         expect(page.locator('.layer-row[data-layer="alerts"] .layer-count')).to_have_text("0")
         expect(page).not_to_have_title(re.compile(r"^\("))
         expect(live_badge).to_have_attribute("data-state", "live")

@@ -153,6 +153,11 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("/api/alerts/{pk}/", "POST"): Case(CLOSED),
     ("/api/alerts/{pk}/acknowledge/", "GET"): Case(CLOSED),
     ("/api/alerts/{pk}/acknowledge/", "POST"): Case(ACKNOWLEDGE, body={"note": "matrix"}),
+    # Cameras and units near an alert: as for an incident (tests/test_alert_nearby.py).
+    ("/api/alerts/{pk}/cameras/", "GET"): Case(LAYER_DETAIL),
+    ("/api/alerts/{pk}/cameras/", "POST"): Case(CLOSED),
+    ("/api/alerts/{pk}/units/", "GET"): Case(LAYER_DETAIL),
+    ("/api/alerts/{pk}/units/", "POST"): Case(CLOSED),
     ("/api/zones/", "GET"): Case(LAYER_LIST),
     ("/api/zones/", "POST"): Case(CLOSED),
     ("/api/zones/{pk}/", "GET"): Case(LAYER_DETAIL),

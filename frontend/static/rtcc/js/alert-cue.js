@@ -1,5 +1,5 @@
 // What a newly raised alert does besides appearing on the map: a counter in the header (click it
-// to go to the newest one), the count in the tab title, and a short beep. The beep is synthesized
+// to open the alert queue on the newest one), the count in the tab title, and a short beep. The beep is synthesized
 // with WebAudio (no sound files) and only once the operator has interacted with the page, which is
 // also when browsers allow audio.
 
@@ -59,19 +59,30 @@ function createBeeper() {
   };
 }
 
-export function createAlertCue({ counter, soundToggle, reveal, sound = true }) {
+// `toggle(ids)` opens or closes the alert queue (alert-queue.js); ids are the unseen alerts, newest
+// first, for the queue to show the newest. Between new alerts the counter shows how many are pending.
+export function createAlertCue({ counter, soundToggle, toggle, sound = true }) {
   const unseen = new Map(); // alert id -> title, newest last
   const known = new Set(); // ids already announced (a replay must not announce them twice)
   const baseTitle = document.title;
   const beep = createBeeper();
   let soundOn = loadSoundPref();
+  let pending = 0;
 
   function render() {
     const count = unseen.size;
-    counter.hidden = count === 0;
+    counter.hidden = count === 0 && pending === 0;
+    counter.classList.toggle("quiet", count === 0);
     root().dataset.newAlerts = String(count);
     document.title = count ? `(${count}) ${baseTitle}` : baseTitle;
-    if (!count) return;
+    if (!count) {
+      counter.replaceChildren(
+        Object.assign(document.createElement("span"), { className: "alert-counter-count", textContent: String(pending) }),
+        "open",
+      );
+      counter.title = "Open alerts: click to show the alert queue";
+      return;
+    }
     const latest = [...unseen.values()].pop();
     counter.replaceChildren(
       Object.assign(document.createElement("span"), { className: "alert-counter-count", textContent: String(count) }),
@@ -94,13 +105,11 @@ export function createAlertCue({ counter, soundToggle, reveal, sound = true }) {
   }
 
   counter.addEventListener("click", () => {
-    const ids = [...unseen.keys()];
-    // Show the newest alert that is on the map; the rest count as seen with it.
-    for (const id of ids.reverse()) {
-      if (reveal(id)) break;
-    }
+    // The queue opens on the newest new alert; the rest count as seen with it.
+    const ids = [...unseen.keys()].reverse();
     unseen.clear();
     render();
+    toggle(ids);
   });
 
   soundToggle.hidden = !sound;
@@ -123,6 +132,12 @@ export function createAlertCue({ counter, soundToggle, reveal, sound = true }) {
     },
     cleared(id) {
       if (unseen.delete(Number(id))) render();
+    },
+    // How many alerts are open (the queue's count).
+    setPending(count) {
+      if (count === pending) return;
+      pending = count;
+      render();
     },
   };
 }

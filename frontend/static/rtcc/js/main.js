@@ -2,6 +2,7 @@
 // viewport over REST, and keeps it current from the live WebSocket (live.js). When the socket is
 // down the page falls back to reloading itself every minute.
 import { createAlertCue } from "./alert-cue.js";
+import { createAlertQueue } from "./alert-queue.js";
 import { createApi, isAbort } from "./api.js";
 import { addBasemap } from "./basemap.js";
 import { createCameraDock } from "./camera-dock.js";
@@ -78,10 +79,11 @@ for (const [name, zIndex] of PANES) {
 }
 addBasemap(map, config);
 
+const dock = createCameraDock({ api });
 const incidentPanel = createIncidentPanel(document.getElementById("side-panel"), {
   api,
   config,
-  dock: createCameraDock({ api }),
+  dock,
   onClose: () => incidents.select(null),
 });
 const ctx = {
@@ -206,9 +208,10 @@ function reloadAll() {
 const cue = createAlertCue({
   counter: document.getElementById("alert-counter"),
   soundToggle: document.getElementById("sound-toggle"),
-  reveal: (id) => alerts.reveal(id, map),
+  toggle: (ids) => alertQueue.toggle(ids),
   sound: Boolean(config.live),
 });
+const alertQueue = createAlertQueue({ api, config, map, dock, alertsLayer: alerts, onCount: (n) => cue.setPending(n) });
 
 function showLiveState(state, detail) {
   liveBadge.hidden = false;
@@ -242,6 +245,7 @@ function applyLive(message) {
     if (!inFlight.has(layer.id) && !failures.has(layer.id)) panel.setState(layer.id, layer.summary());
   }
   if (message.layer === "alerts") {
+    alertQueue.apply(message);
     if (isNewAlert && message.feature?.properties?.status === "open") {
       cue.raised(message.feature);
     } else if (removed || message.feature?.properties?.status !== "open") {

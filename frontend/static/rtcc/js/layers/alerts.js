@@ -1,6 +1,6 @@
 // Open alerts that have a location (hotlist hits, gunshots, panic buttons, sensors). An alert
 // raised live appears with a pulse; one acknowledged (here or by anyone else) leaves the layer.
-import { ApiError } from "../api.js";
+import { createAckForm } from "../ack-form.js";
 import { el, infoCard } from "../dom.js";
 import { formatAge, formatDateTime, titleCase } from "../format.js";
 import { L } from "../leaflet.js";
@@ -14,6 +14,8 @@ export function createAlertsLayer({ api, config }) {
   const index = createIndex(); // open alerts, placed or not (the header counts those without a place too)
   const canAck = config.user.perms.includes("ack_alerts");
   let truncated = false;
+  // Acknowledged from the alert queue (ack-form.js): off the map now, not at the live update.
+  document.addEventListener("rtcc:alert-acknowledged", (event) => upsert(event.detail.feature));
 
   function card(entry) {
     const props = entry.feature.properties || {};
@@ -22,35 +24,8 @@ export function createAlertsLayer({ api, config }) {
       ["Raised", `${formatDateTime(props.raised_at)} · ${formatAge(props.raised_at)}`],
       ["Detail", props.detail],
     ], { className: "alert-card" });
-    if (canAck) body.append(ackButton(entry));
+    if (canAck) body.append(createAckForm({ api, alert: entry.feature, onDone: upsert, onGone: remove }));
     return body;
-  }
-
-  function ackButton(entry) {
-    const message = el("div", { className: "ack-message" });
-    const button = el("button", { className: "btn btn-small ack-button", text: "Acknowledge", attrs: { type: "button" } });
-    // What the operator found; the measures dashboard counts hotlist hits confirmed vs false.
-    const outcome = el("select", { className: "ack-outcome", attrs: { name: "outcome", "aria-label": "Outcome" } }, [
-      ["unknown", "Outcome: unknown"], ["confirmed", "Confirmed"], ["false_positive", "False positive"],
-    ].map(([value, text]) => el("option", { text, attrs: { value } })));
-    button.addEventListener("click", async () => {
-      button.disabled = true;
-      message.textContent = "";
-      try {
-        const feature = await api.postJSON(
-          `alerts/${encodeURIComponent(entry.feature.id)}/acknowledge/`, { outcome: outcome.value },
-        );
-        upsert(feature);
-      } catch (error) {
-        if (error instanceof ApiError && error.status === 409) {
-          remove(entry.feature.id); // someone else was quicker; the live update will say who
-          return;
-        }
-        message.textContent = error instanceof ApiError ? error.detail || error.message : "Could not acknowledge.";
-        button.disabled = false;
-      }
-    });
-    return el("div", { className: "ack-row" }, [outcome, button, message]);
   }
 
   function add(feature) {
@@ -129,14 +104,6 @@ export function createAlertsLayer({ api, config }) {
     highlight(id) {
       const entry = index.get(id);
       if (entry?.marker) flash(entry.marker, "live-raised", 8000);
-    },
-    // Bring an alert into view with its card open (the header's alert counter calls this).
-    reveal(id, map) {
-      const entry = index.get(id);
-      if (!entry?.marker) return false;
-      map.setView(entry.marker.getLatLng(), Math.max(map.getZoom(), 15));
-      entry.marker.openPopup();
-      return true;
     },
   };
 }
