@@ -9,7 +9,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.db.models import Q
 
-from apps.core.geo import SRID, make_point
+from apps.core.geo import SRID
 from apps.live.publish import publish
 
 from .choices import UnitKind
@@ -76,6 +76,17 @@ FROM unnest(%s::bigint[], %s::float8[], %s::float8[], %s::float8[], %s::float8[]
 ON CONFLICT (unit_id, recorded_at) DO NOTHING
 RETURNING unit_id
 """
+# Each unit to its newest fix of the batch, in one statement; a unit already at a newer (or the
+# same) instant does not move (order-safe). Returns the units that moved.
+_MOVE = f"""
+UPDATE units_unit AS unit
+SET last_location = ST_SetSRID(ST_MakePoint(r.x, r.y), {SRID}), last_heading = r.h, last_speed = r.s,
+    last_seen = r.t
+FROM unnest(%s::bigint[], %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::timestamptz[])
+     AS r(u, x, y, h, s, t)
+WHERE unit.id = r.u AND (unit.last_seen IS NULL OR unit.last_seen < r.t)
+RETURNING unit.id
+"""
 
 
 @transaction.atomic
@@ -118,22 +129,22 @@ def unit_fixes_record(
     for (unit_id, at), fix in rows.items():
         if unit_id not in newest or at > newest[unit_id][0]:
             newest[unit_id] = (at, fix)
-    moved_ids = []
-    for unit_id, (at, fix) in newest.items():
-        changed = (
-            Unit.objects.filter(pk=unit_id)
-            .filter(Q(last_seen__isnull=True) | Q(last_seen__lt=at))
-            .update(
-                last_location=make_point(fix.lon, fix.lat),
-                last_heading=fix.heading,
-                last_speed=fix.speed,
-                last_seen=at,
-            )
+    ids = list(newest)
+    with connection.cursor() as cur:
+        cur.execute(
+            _MOVE,
+            [
+                ids,
+                [newest[u][1].lon for u in ids],
+                [newest[u][1].lat for u in ids],
+                [newest[u][1].heading for u in ids],
+                [newest[u][1].speed for u in ids],
+                [newest[u][0] for u in ids],
+            ],
         )
-        if changed:
-            moved_ids.append(unit_id)
+        moved_ids = sorted(row[0] for row in cur.fetchall())
     if moved_ids:
-        result.moved = list(Unit.objects.filter(pk__in=moved_ids))
+        result.moved = list(Unit.objects.filter(pk__in=moved_ids).order_by("pk"))
         for unit in result.moved:
             publish(layer="units", instance=unit)
     return result
