@@ -5,71 +5,14 @@ import { ApiError } from "./api.js";
 import { clear, el } from "./dom.js";
 import { formatDateTime, formatTime, titleCase } from "./format.js";
 import { L } from "./leaflet.js";
+import { fromInputValue, incidentStatusAt, ms, toInputValue, unitPositionAt } from "./playback-time.js";
 
 const PANE = "playback";
 const PANE_Z = 480; // above every live layer
 const WINDOWS = [["30", "30 min"], ["60", "1 hour"], ["120", "2 hours"], ["360", "6 hours"]];
 const SPEEDS = [1, 10, 30, 60, 300];
-// Between two fixes further apart than this the unit is not interpolated: it jumps (a gap in AVL).
-const INTERPOLATE_MAX_MS = 5 * 60 * 1000;
 const GUNSHOT_RECENT_MS = 15 * 60 * 1000; // as GUNSHOT_RECENT on the server
 const PAD = 0.5; // the replay covers the view plus half of it on each side
-
-const ms = (iso) => (iso ? new Date(iso).getTime() : null);
-
-// The time picker speaks the agency's time zone (as every time on the page does), not the browser's.
-function zoneOffsetMs(date, zone) {
-  try {
-    const fields = new Intl.DateTimeFormat("en-US", {
-      timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
-      hour: "2-digit", minute: "2-digit", second: "2-digit",
-    }).formatToParts(date);
-    const p = Object.fromEntries(fields.map((part) => [part.type, Number(part.value)]));
-    const wall = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
-    return wall - Math.floor(date.getTime() / 1000) * 1000;
-  } catch {
-    return -date.getTimezoneOffset() * 60000;
-  }
-}
-
-function toInputValue(date, zone) {
-  return new Date(date.getTime() + zoneOffsetMs(date, zone)).toISOString().slice(0, 16);
-}
-
-function fromInputValue(value, zone) {
-  const wall = Date.parse(`${value}:00Z`);
-  if (Number.isNaN(wall)) return null;
-  // Two passes settle the offset on either side of a daylight-saving change.
-  let guess = wall - zoneOffsetMs(new Date(wall), zone);
-  guess = wall - zoneOffsetMs(new Date(guess), zone);
-  return new Date(guess);
-}
-
-// Where a unit was at t: interpolated between the fixes around t (close enough), else the last fix.
-export function unitPositionAt(fixes, t) {
-  let before = null;
-  let after = null;
-  for (const fix of fixes) {
-    if (fix.ms <= t) before = fix;
-    else {
-      after = fix;
-      break;
-    }
-  }
-  if (!before) return null;
-  if (!after || after.ms - before.ms > INTERPOLATE_MAX_MS) return [before.lat, before.lon];
-  const k = (t - before.ms) / (after.ms - before.ms);
-  return [before.lat + (after.lat - before.lat) * k, before.lon + (after.lon - before.lon) * k];
-}
-
-export function incidentStatusAt(incident, t) {
-  let status = null;
-  for (const change of incident.changes) {
-    if (ms(change.at) > t) break;
-    status = change.status;
-  }
-  return status;
-}
 
 export function createPlayback({ api, config, map, button }) {
   if (!map.getPane(PANE)) map.createPane(PANE).style.zIndex = String(PANE_Z);

@@ -1,0 +1,29 @@
+// format.js: how times, ages and distances read on the map (the agency's zone, 24-hour).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { ageSeconds, formatDistance, formatTime, setTimeZone, titleCase } from "../static/rtcc/js/format.js";
+
+test("times read in the agency's time zone, 24-hour", () => {
+  setTimeZone("America/Los_Angeles");
+  assert.equal(formatTime("2026-07-01T23:05:09Z"), "16:05:09");
+  setTimeZone("Not/AZone"); // an unknown zone falls back to the browser's, never throws
+  assert.equal(typeof formatTime("2026-07-01T23:05:09Z"), "string");
+  assert.equal(formatTime("garbage"), "");
+});
+
+test("ages never go negative and distances switch to km at 1000 m", () => {
+  const now = Date.parse("2026-07-01T12:00:00Z");
+  assert.equal(ageSeconds("2026-07-01T11:59:00Z", now), 60);
+  assert.equal(ageSeconds("2026-07-01T12:00:30Z", now), 0); // a clock slightly ahead
+  assert.equal(ageSeconds(null, now), null);
+  assert.equal(formatDistance(999.4), "999 m");
+  assert.equal(formatDistance(1234), "1.23 km");
+  assert.equal(formatDistance(12345), "12.3 km");
+  assert.equal(formatDistance(undefined), "");
+});
+
+test("codes become labels", () => {
+  assert.equal(titleCase("false_positive"), "False positive");
+  assert.equal(titleCase(""), "");
+});
