@@ -10,7 +10,8 @@
 import { createAckForm } from "./ack-form.js";
 import { ApiError, isAbort } from "./api.js";
 import { clear, el } from "./dom.js";
-import { formatAge, formatDateTime, formatDistance, titleCase } from "./format.js";
+import { formatAge, formatDateTime, titleCase } from "./format.js";
+import { cameraRankItem, unitRankItem } from "./ranked-items.js";
 
 const LIST_LIMIT = 200;
 const RANK_LIMIT = 5;
@@ -160,58 +161,6 @@ export function createAlertQueue({ api, config, map, dock, alertsLayer, onCount 
     clear(detail).append(placeholder("Acknowledged: the alert left the queue.", "aq-gone"));
   }
 
-  function cameraItem(result, feature) {
-    const cam = result.camera || {};
-    const message = el("div", { className: "cr-message" });
-    const tags = el("div", { className: "cr-tags" }, [
-      result.can_see ? el("span", { className: "tag tag-good", text: "Can see" }) : null,
-      !result.can_see && result.in_view ? el("span", { className: "tag tag-warn", text: "In view" }) : null,
-      cam.status !== "online" ? el("span", { className: "tag tag-muted", text: titleCase(cam.status) }) : null,
-      cam.sharing !== "live" ? el("span", { className: "tag tag-muted", text: "On request" }) : null,
-    ]);
-    if (canStream && cam.sharing === "live" && cam.status !== "offline") {
-      const button = el("button", { className: "btn btn-small", text: "Open", attrs: { type: "button" } });
-      button.addEventListener("click", async () => {
-        button.disabled = true;
-        message.textContent = "";
-        try {
-          // The stream's audit record names the alert being worked.
-          await dock.open(cam, { reason: `Alert ${feature.id}: ${feature.properties?.title || "alert"}` });
-        } catch (error) {
-          message.textContent = error instanceof ApiError || error.name === "DockFull"
-            ? error.detail || error.message
-            : "Could not open the stream.";
-        } finally {
-          button.disabled = false;
-        }
-      });
-      tags.append(button);
-    }
-    return el("li", { className: `camera-rank-item${result.can_see ? " can-see" : ""}`, dataset: { cameraId: cam.id } }, [
-      el("div", { className: "cr-main" }, [
-        el("span", { className: "cr-name", text: cam.name }),
-        el("span", { className: "cr-distance mono", text: formatDistance(result.distance_m) }),
-      ]),
-      result.reason ? el("div", { className: "cr-reason", text: result.reason }) : null,
-      tags,
-      message,
-    ]);
-  }
-
-  function unitItem(result) {
-    const unit = result.unit || {};
-    return el("li", { className: "unit-rank-item", dataset: { unitId: unit.id } }, [
-      el("span", { className: `unit-dot status-${unit.status}` }),
-      el("span", { className: "ur-call mono", text: unit.call_sign }),
-      el("span", { className: "ur-kind", text: titleCase(unit.kind) }),
-      el("span", { className: "ur-distance mono", text: formatDistance(result.distance_m) }),
-      el("span", {
-        className: `ur-seen${result.stale ? " stale" : ""}`,
-        text: result.last_seen ? `last fix ${formatAge(result.last_seen)}${result.stale ? " · stale" : ""}` : "",
-      }),
-    ]);
-  }
-
   async function fill(slot, path, signal, render, empty) {
     try {
       const data = await api.getJSON(path, { limit: RANK_LIMIT }, { signal });
@@ -263,10 +212,13 @@ export function createAlertQueue({ api, config, map, dock, alertsLayer, onCount 
     detail.dataset.alertId = String(selected);
     const base = `alerts/${encodeURIComponent(selected)}`;
     fill(camerasSlot, `${base}/cameras/`, signal,
-      (results) => el("ol", { className: "camera-rank-list" }, results.map((r) => cameraItem(r, feature))),
+      (results) => el("ol", { className: "camera-rank-list" }, results.map((r) => cameraRankItem(r, canStream
+        // The stream's audit record names the alert being worked.
+        ? (cam) => dock.open(cam, { reason: `Alert ${feature.id}: ${feature.properties?.title || "alert"}` })
+        : null))),
       "No camera near this alert.");
     fill(unitsSlot, `${base}/units/`, signal,
-      (results) => el("ol", { className: "unit-rank-list" }, results.map(unitItem)),
+      (results) => el("ol", { className: "unit-rank-list" }, results.map(unitRankItem)),
       "No available unit with a position.");
     return true;
   }

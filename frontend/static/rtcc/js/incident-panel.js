@@ -4,8 +4,9 @@
 import { ApiError, isAbort } from "./api.js";
 import { createAssistSection } from "./assist-form.js";
 import { clear, el } from "./dom.js";
-import { formatAge, formatDateTime, formatDistance, titleCase } from "./format.js";
+import { formatAge, formatDateTime, titleCase } from "./format.js";
 import { isOpenIncident, priorityClass } from "./layers/incidents.js";
+import { cameraRankItem, unitRankItem } from "./ranked-items.js";
 
 const RANK_LIMIT = 5;
 
@@ -93,66 +94,6 @@ export function createIncidentPanel(root, { api, config, dock, onClose }) {
     ])));
   }
 
-  function cameraItem(result, incident) {
-    const cam = result.camera || {};
-    const tags = el("div", { className: "cr-tags" }, [
-      result.can_see ? el("span", { className: "tag tag-good", text: "Can see" }) : null,
-      !result.can_see && result.in_view ? el("span", { className: "tag tag-warn", text: "In view" }) : null,
-      el("span", { className: `tag owner-${cam.owner_kind}`, text: titleCase(cam.owner_kind) }),
-      cam.status !== "online" ? el("span", { className: "tag tag-muted", text: titleCase(cam.status) }) : null,
-      cam.sharing !== "live" ? el("span", { className: "tag tag-muted", text: "On request" }) : null,
-    ]);
-    const message = el("div", { className: "cr-message" });
-    const item = el("li", {
-      className: `camera-rank-item${result.can_see ? " can-see" : ""}`,
-      dataset: { cameraId: cam.id },
-    }, [
-      el("div", { className: "cr-main" }, [
-        el("span", { className: "cr-name", text: cam.name }),
-        el("span", { className: "cr-distance mono", text: formatDistance(result.distance_m) }),
-      ]),
-      result.reason ? el("div", { className: "cr-reason", text: result.reason }) : null,
-      tags,
-      message,
-    ]);
-    if (cam.sharing === "live" && cam.status !== "offline" && canStream) {
-      const button = el("button", { className: "btn btn-small", text: "Open", attrs: { type: "button" } });
-      tags.append(button);
-      // Camera tiles outlive the panel: the operator keeps watching while moving to the next call.
-      button.addEventListener("click", async () => {
-        button.disabled = true;
-        message.textContent = "";
-        try {
-          await dock.open(cam, {
-            reason: `Incident ${incident.cad_number} (${incident.type_code || "call"})`,
-            incident: incident.id,
-          });
-        } catch (error) {
-          message.textContent = error instanceof ApiError
-            ? error.detail || error.message
-            : error.name === "DockFull" ? error.message : "Could not open the stream.";
-        } finally {
-          button.disabled = false;
-        }
-      });
-    }
-    return item;
-  }
-
-  function unitItem(result) {
-    const unit = result.unit || {};
-    return el("li", { className: "unit-rank-item", dataset: { unitId: unit.id } }, [
-      el("span", { className: `unit-dot status-${unit.status}` }),
-      el("span", { className: "ur-call mono", text: unit.call_sign }),
-      el("span", { className: "ur-kind", text: titleCase(unit.kind) }),
-      el("span", { className: "ur-distance mono", text: formatDistance(result.distance_m) }),
-      el("span", {
-        className: `ur-seen${result.stale ? " stale" : ""}`,
-        text: result.last_seen ? `last fix ${formatAge(result.last_seen)}${result.stale ? " · stale" : ""}` : "",
-      }),
-    ]);
-  }
-
   async function fill(slot, loader, render) {
     try {
       const data = await loader();
@@ -207,15 +148,22 @@ export function createIncidentPanel(root, { api, config, dock, onClose }) {
       root.scrollTop = 0;
 
       const id = encodeURIComponent(feature.id);
+      // The stream's audit record says why: this incident.
+      const openCamera = canStream
+        ? (cam) => dock.open(cam, {
+          reason: `Incident ${incident.cad_number} (${incident.type_code || "call"})`,
+          incident: incident.id,
+        })
+        : null;
       fill(camerasSlot, () => api.getJSON(`incidents/${id}/cameras/`, { limit: RANK_LIMIT }, { signal }), (data) => {
         const results = rankCameras(data.results || []);
         if (results.length === 0) return placeholder("No camera near this incident.");
-        return el("ol", { className: "camera-rank-list" }, results.map((r) => cameraItem(r, incident)));
+        return el("ol", { className: "camera-rank-list" }, results.map((r) => cameraRankItem(r, openCamera)));
       });
       fill(unitsSlot, () => api.getJSON(`incidents/${id}/units/`, { limit: RANK_LIMIT }, { signal }), (data) => {
         const results = data.results || [];
         if (results.length === 0) return placeholder("No available unit with a position.");
-        return el("ol", { className: "unit-rank-list" }, results.map(unitItem));
+        return el("ol", { className: "unit-rank-list" }, results.map(unitRankItem));
       });
       fill(narrativeSlot, () => api.getJSON(`incidents/${id}/`, {}, { signal }), (detail) => {
         if (current && current.id === feature.id) {
