@@ -329,7 +329,7 @@ def test_the_live_map_shows_markup_from_rest_and_the_socket_as_text(browser, dap
 
         # 2. Search: the hits name incidents, units, cameras and zones by their text.
         page.fill("#search-input", "rtcc-probe")
-        _shows(page.locator("#search-results"), DB["cad"], DB["camera_name"])
+        _shows(page.locator("#search-results"), DB["cad"], DB["address"], DB["camera_name"], DB["zone_name"])
         page.fill("#search-input", "img src")
         _shows(page.locator("#search-results"), DB["call_sign"])
         page.keyboard.press("Escape")
