@@ -140,9 +140,15 @@ export function createPlayback({ api, config, map, button }) {
     seek(startMs);
   }
 
+  // Call signs, CAD numbers and alert titles come from feeds: a label is an element holding the
+  // text (Leaflet would insert a string as HTML).
+  function label(text) {
+    return el("span", { text });
+  }
+
   function marker(latlng, className, tooltip) {
     const m = L.circleMarker(latlng, { pane: PANE, radius: 7, className, weight: 2, fillOpacity: 0.9 });
-    if (tooltip) m.bindTooltip(tooltip, { direction: "top", offset: [0, -6] });
+    if (tooltip) m.bindTooltip(label(tooltip), { direction: "top", offset: [0, -6] });
     return m;
   }
 
@@ -164,7 +170,7 @@ export function createPlayback({ api, config, map, button }) {
           if (node && node.getAttribute("class") !== cls) node.setAttribute("class", cls);
           if (status !== shown) {
             shown = status;
-            m.setTooltipContent(`${incident.cad_number} ${incident.type_code} · ${titleCase(status)}`);
+            m.setTooltipContent(label(`${incident.cad_number} ${incident.type_code} · ${titleCase(status)}`));
           }
         },
       });
@@ -198,7 +204,7 @@ export function createPlayback({ api, config, map, button }) {
     for (const unit of data.units) {
       // Only the permanent label: Leaflet wires a marker's tooltip events once, for its first tooltip.
       const m = marker([0, 0], "pb-unit", null);
-      m.bindTooltip(unit.call_sign, { permanent: true, direction: "right", className: "pb-unit-label", offset: [8, 0] });
+      m.bindTooltip(label(unit.call_sign), { permanent: true, direction: "right", className: "pb-unit-label", offset: [8, 0] });
       const trail = L.polyline([], { pane: PANE, className: "pb-trail", weight: 2, interactive: false });
       drawn.push({
         kind: "unit", item: unit, m, trail,
