@@ -98,6 +98,9 @@ MIDDLEWARE = [
     # CSP and Permissions-Policy (apps/core/security.py); before WhiteNoise so static files get them too.
     "apps.core.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A part down (PostgreSQL, Redis) is a clear 503 with Retry-After, not a 500 (apps/core/unavailable.py); before
+    # the session, auth and audit middleware so failures inside them are covered too.
+    "apps.core.unavailable.ServiceUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
