@@ -38,7 +38,7 @@ def enqueue_on_commit(
     what: str = "",
     **kwargs: Any,
 ) -> None:
-    """`task.apply_async(args, kwargs)` once the transaction commits (at once outside one).
+    """`task.delay(*args, **kwargs)` once the transaction commits (at once outside one).
 
     On a broker failure: `on_failure(reason)` runs (in its own autocommit: the transaction that
     created the row is already committed), then BrokerUnavailable is raised unless `reraise` is
@@ -46,7 +46,7 @@ def enqueue_on_commit(
 
     def send() -> None:
         try:
-            task.apply_async(args=args, kwargs=kwargs)
+            task.delay(*args, **kwargs)
         except BROKER_ERRORS as exc:
             label = what or getattr(task, "name", "task")
             reason = f"{label} could not be queued: the task broker (Redis) is down ({type(exc).__name__}: {exc})"
