@@ -25,9 +25,6 @@ class HotspotRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     required_perms = {"list": Perm.VIEW_ANALYTICS, "retrieve": Perm.VIEW_ANALYTICS, "create": Perm.VIEW_ANALYTICS}
 
     def get_queryset(self):
-        if self.action == "retrieve":
-            # A planner polling a run whose task was lost sees it fail instead of pending forever.
-            hotspot_runs_fail_stale(agency_id=self.request.user.agency_id)
         qs = hotspot_runs(user=self.request.user)
         if self.action == "list":
             kind = self.request.query_params.get("kind")
@@ -41,6 +38,11 @@ class HotspotRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     def get_serializer_class(self):
         return RunDetailSerializer if self.action == "retrieve" else RunSerializer
+
+    def retrieve(self, request, *args, **kwargs):
+        # A planner polling a run whose task was lost sees it fail instead of pending forever.
+        hotspot_runs_fail_stale(agency_id=request.user.agency_id)
+        return super().retrieve(request, *args, **kwargs)
 
     def get_object(self):
         if not str(self.kwargs.get("pk", "")).isdigit():
