@@ -7,8 +7,10 @@ the test database made after the test wrote its rows; the cluster is really stop
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -82,23 +84,45 @@ def test_api_answers_503_while_postgres_is_down_and_recovers_without_restart(pri
     status, _, body = server.request("GET", "/api/incidents/", headers=api)
     assert status == 200, body[:3000]
 
-    private_pg.stop()
-    status, headers, body = server.request("GET", "/api/incidents/", headers=api)
-    assert status == 503, body[:3000]
-    assert json.loads(body)["unavailable"] == "database"
-    assert headers["Retry-After"].isdigit()
-    # A page (not the API) gets the same answer as HTML.
-    status, headers, body = server.request("GET", "/", headers={"Cookie": api["Cookie"], "Accept": "text/html"})
-    assert status == 503, body[:3000]
-    assert headers["Content-Type"].startswith("text/html")
-    assert "database" in body.decode() and "Traceback" not in body.decode()
-    # A map connecting now is told to come back later, not handed a 500.
-    assert _ws_close_code(server, api["Cookie"]) == 4503
+    # Under load: map clients keep reading the layer through the stop and the start.
+    statuses: list[int] = []
+    done = threading.Event()
 
-    private_pg.start()
+    def keep_reading() -> None:
+        while not done.is_set():
+            statuses.append(server.request("GET", "/api/incidents/", headers=api)[0])
+
+    with ThreadPoolExecutor(3) as pool:
+        readers = [pool.submit(keep_reading) for _ in range(3)]
+        time.sleep(0.3)
+        private_pg.stop()
+        status, headers, body = server.request("GET", "/api/incidents/", headers=api)
+        assert status == 503, body[:3000]
+        assert json.loads(body)["unavailable"] == "database"
+        assert headers["Retry-After"].isdigit()
+        # A page (not the API) gets the same answer as HTML.
+        status, headers, body = server.request("GET", "/", headers={"Cookie": api["Cookie"], "Accept": "text/html"})
+        assert status == 503, body[:3000]
+        assert headers["Content-Type"].startswith("text/html")
+        assert "database" in body.decode() and "Traceback" not in body.decode()
+        # A map connecting now is told to come back later, not handed a 500.
+        assert _ws_close_code(server, api["Cookie"]) == 4503
+        private_pg.start()
+        time.sleep(0.3)
+        done.set()
+        for reader in readers:
+            reader.result()  # a dropped connection would raise here
+    seen = Counter(statuses)
+    assert set(seen) <= {200, 503} and seen[503] > 0, seen
+
     status, _, body = server.request("GET", "/api/incidents/", headers=api)
     assert status == 200, body[:3000]
     assert len(json.loads(body)["features"]) == 1
+    with connect(
+        server.ws_url, origin="http://localhost", additional_headers={"Cookie": api["Cookie"]}, open_timeout=10  # type: ignore[arg-type]
+    ) as ws:
+        ws.send(json.dumps({"action": "subscribe", "layers": ["incidents"]}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
     assert server.alive  # the same Daphne: nothing was restarted but PostgreSQL
 
 
