@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+import redis.exceptions
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
@@ -155,7 +156,11 @@ CACHES = {
 # BRPOP waiting for a message: an idle consumer's read then times out first and the map is
 # disconnected (seen in bench/fanout.py). The socket timeout must outlast the BRPOP. (Tests that
 # build their own channel layer take these hosts too.)
-CHANNEL_LAYER_HOSTS = [{"address": REDIS_URL, "socket_timeout": 30}]
+# retry_on_error: one immediate retry on a fresh connection, so a pooled connection Redis closed when it restarted
+# is replaced instead of refusing a map (tests/test_faults_redis.py).
+CHANNEL_LAYER_HOSTS = [
+    {"address": REDIS_URL, "socket_timeout": 30, "retry_on_error": [redis.exceptions.ConnectionError]}
+]
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",

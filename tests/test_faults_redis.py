@@ -77,6 +77,8 @@ def _signed_in(headers) -> bool:
 
 def test_sign_in_fails_closed_with_a_503_while_redis_is_down(server, redis_down, operator):
     """The failed-attempt counters live in Redis: without them sign-in must stop, not stop counting."""
+    status, _, body = _sign_in(server, "operator", "not-the-password-at-all")  # the cache has connections
+    assert status == 200, body[:3000]
     redis_down.stop()
     for password in (f.PASSWORD, "not-the-password-at-all"):
         status, headers, body = _sign_in(server, "operator", password)
@@ -145,12 +147,20 @@ def _open(server: DaphneServer, headers: dict[str, str]):
 
 def test_a_map_connecting_while_redis_is_down_is_refused_clearly(server, redis_down, operator):
     headers = session_headers(operator)
-    redis_down.stop()
+    # A map already following the feed is closed with the same code, not left hanging.
+    with _open(server, headers) as ws:
+        ws.send(json.dumps({"action": "subscribe", "layers": ["units"]}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+        redis_down.stop()
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=15)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4503
     with _open(server, headers) as ws, pytest.raises(ConnectionClosed) as closed:
         ws.recv(timeout=10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4503
 
     redis_down.start()
+    # At the first attempt: connections Redis closed when it stopped are replaced, not failed on.
     with _open(server, headers) as ws:
         ws.send(json.dumps({"action": "subscribe", "layers": ["units"]}))
         assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
