@@ -248,3 +248,18 @@ def session_headers(user, *, json_body: bool = False) -> dict[str, str]:
     if json_body:
         headers["Content-Type"] = "application/json"
     return headers
+
+
+class CacheReadingMiddleware:
+    """For tests: a middleware that reads the cache on the way in, as a session-timeout or
+    rate-limit middleware would. A failure here is outside every view, so no process_exception
+    hook sees it; apps.core.unavailable must still answer 503."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.core.cache import cache
+
+        cache.get("rtcc-faults-probe")
+        return self.get_response(request)

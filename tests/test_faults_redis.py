@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings as django_settings
+from django.test import Client
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -187,3 +188,21 @@ def test_polls_the_broker_refused_go_back_in_line(redis_down, home):
     assert "could not be queued" in done.stderr
     source.refresh_from_db()
     assert source.last_polled_at is None
+
+
+def test_a_part_failing_inside_a_middleware_is_a_503_too(redis_down, settings):
+    """Not only views: a middleware that needs Redis gets the same clear answer (the 500 Django
+    makes of it is replaced on the way out)."""
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": redis_down.url}}
+    at = settings.MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE[:at], "tests.fault_support.CacheReadingMiddleware",
+                           *settings.MIDDLEWARE[at:]]
+    client = Client(raise_request_exception=False)
+    assert client.get("/accounts/login/").status_code == 200
+    redis_down.stop()
+    for path, kind in (("/accounts/login/", "text/html"), ("/api/incidents/", "application/json")):
+        response = client.get(path)
+        assert response.status_code == 503, response.content[:3000]
+        assert response["Content-Type"].startswith(kind)
+        assert response["Retry-After"].isdigit()
+        assert b"cache (Redis) is down" in response.content
