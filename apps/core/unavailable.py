@@ -17,6 +17,7 @@ Where the mapping happens:
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -57,7 +58,9 @@ class ServiceUnavailable(Exception):
 
 
 def unavailable_part(exc: BaseException | None) -> str | None:
-    """Which part is down, if `exc` (or what caused it) says a part is unreachable; else None."""
+    """Which part is down, if `exc` (or what it was raised from) says a part is unreachable; else
+    None. Only explicit causes (`raise ... from`, as Django does wrapping psycopg's errors) are
+    followed: a 404 raised while handling something else stays a 404."""
     seen = 0
     while exc is not None and seen < 6:
         if isinstance(exc, ServiceUnavailable):
@@ -70,7 +73,7 @@ def unavailable_part(exc: BaseException | None) -> str | None:
         # shutting down, statement cancelled, deadlock): "retry" is the right answer to all of them.
         if isinstance(exc, DbOperationalError | DbInterfaceError | psycopg.OperationalError):
             return DATABASE
-        exc = exc.__cause__ or exc.__context__
+        exc = exc.__cause__
         seen += 1
     return None
 
@@ -113,7 +116,8 @@ def unavailable_response_drf(exc: BaseException) -> Any:
 
 def _log(part: str, exc: BaseException) -> None:
     # One line, not a traceback per request: an outage would bury everything else in the log.
-    logger.warning("503: %s unavailable: %s: %s", part, type(exc).__name__, str(exc).strip().splitlines()[:1])
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    logger.warning("503: %s unavailable: %s: %s", part, type(exc).__name__, first_line)
 
 
 @receiver(got_request_exception)
@@ -177,6 +181,8 @@ class WebSocketUnavailableGuard:
             if part is None or state["closed"]:
                 raise
             _log(part, exc)
-            if not state["accepted"]:
-                await send({"type": "websocket.accept"})
-            await send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE, "reason": f"{part} unavailable"})
+            # The client may be gone already (the part failed under a socket it closed): nothing to tell.
+            with contextlib.suppress(Exception):
+                if not state["accepted"]:
+                    await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE, "reason": f"{part} unavailable"})
