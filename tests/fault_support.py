@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 import psycopg
 import redis
+from psycopg import sql
 
 from .live_support import free_port
 
@@ -142,10 +143,17 @@ class PrivatePostgres:
 
     def clone(self, source_url: str, dbname: str) -> str:
         """Copy the database at `source_url` (schema and rows) into a new database here; its URL."""
+        source = source_url.replace("postgis://", "postgresql://", 1)
+        # The roles the schema may name (policies, SECURITY DEFINER owners): they are cluster-wide, so
+        # a dump does not carry them. The server under test connects as the superuser anyway.
+        with psycopg.connect(source, connect_timeout=5) as conn:
+            roles = [r for (r,) in conn.execute("SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_'")]
         with self.connect(autocommit=True) as conn:
+            existing = {r for (r,) in conn.execute("SELECT rolname FROM pg_roles")}
+            for role in sorted(set(roles) - existing):
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
             conn.execute(f'CREATE DATABASE "{dbname}"')
-        source = source_url.replace("postgis://", "postgresql://", 1)
         dump = subprocess.run(
             ["pg_dump", "--no-owner", "--no-privileges", "--dbname", source],
             capture_output=True, check=True, timeout=120,
