@@ -11,6 +11,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from apps.core.unavailable import WebSocketUnavailableGuard  # noqa: E402
 from apps.live.routing import websocket_urlpatterns as live_urlpatterns  # noqa: E402
 
 websocket_urlpatterns: list = [*live_urlpatterns]
@@ -20,6 +21,9 @@ application = ProtocolTypeRouter(
         "http": django_asgi_app,
         # Origin check first (a page on another site must not ride the session cookie), then the
         # session user in scope["user"]; each consumer authorizes in connect().
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Outermost, the guard: a part down while connecting closes the socket with 4503, never a 500.
+        "websocket": WebSocketUnavailableGuard(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

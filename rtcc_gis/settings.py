@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+import redis.exceptions
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
@@ -98,6 +99,9 @@ MIDDLEWARE = [
     # CSP and Permissions-Policy (apps/core/security.py); before WhiteNoise so static files get them too.
     "apps.core.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A part down (PostgreSQL, Redis) is a clear 503 with Retry-After, not a 500 (apps/core/unavailable.py); before
+    # the session, auth and audit middleware so failures inside them are covered too.
+    "apps.core.unavailable.ServiceUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -152,7 +156,11 @@ CACHES = {
 # BRPOP waiting for a message: an idle consumer's read then times out first and the map is
 # disconnected (seen in bench/fanout.py). The socket timeout must outlast the BRPOP. (Tests that
 # build their own channel layer take these hosts too.)
-CHANNEL_LAYER_HOSTS = [{"address": REDIS_URL, "socket_timeout": 30}]
+# retry_on_error: one immediate retry on a fresh connection, so a pooled connection Redis closed when it restarted
+# is replaced instead of refusing a map (tests/test_faults_redis.py).
+CHANNEL_LAYER_HOSTS = [
+    {"address": REDIS_URL, "socket_timeout": 30, "retry_on_error": [redis.exceptions.ConnectionError]}
+]
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",

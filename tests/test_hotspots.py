@@ -310,6 +310,18 @@ def test_stale_cache_is_not_reused(planner_client, home, settings):
     assert planner_client.post(URL, {"kind": "kde"}, format="json").json()["id"] != first
 
 
+def test_a_run_pending_past_the_task_time_limit_counts_as_failed_and_is_not_reused(planner_client, home):
+    """Its task was lost (broker restarted, worker killed): the planner polling it sees it fail, and
+    asking again computes anew instead of waiting on it forever."""
+    f.incident(agency=home)
+    first = planner_client.post(URL, {"kind": "kde"}, format="json").json()["id"]
+    HotspotRun.objects.filter(pk=first).update(created_at=timezone.now() - timedelta(minutes=11))
+    polled = planner_client.get(f"{URL}{first}/").json()
+    assert polled["status"] == "failed" and "not finished within" in polled["error"]
+    again = planner_client.post(URL, {"kind": "kde"}, format="json")
+    assert again.status_code == 202 and again.json()["id"] != first and not again.json()["reused"]
+
+
 def test_runs_are_scoped_to_the_agency(commander_client, home, other_agency):
     theirs = HotspotRun.objects.create(agency=other_agency, kind="gistar", params={}, params_hash="x")
     ours = HotspotRun.objects.create(agency=home, kind="gistar", params={}, params_hash="y")

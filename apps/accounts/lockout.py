@@ -6,6 +6,10 @@ an attacker which usernames are valid), and per IP with a higher threshold so on
 spray many accounts. A lock refuses every attempt, right password or not, until it expires; only a
 complete sign-in (password and, when enrolled, the 2FA code) clears the username's counter.
 
+Fails closed: when the cache cannot be reached, nothing is counted or checked, so every function
+here raises ServiceUnavailable and the sign-in answers 503 (apps.core.unavailable) instead of
+letting attempts through uncounted.
+
 Settings (read at call time so tests and operators can change them):
 RTCC_LOGIN_MAX_FAILURES (5), RTCC_LOGIN_WINDOW_SECONDS (900), RTCC_LOGIN_LOCKOUT_SECONDS (900);
 the address threshold is 4 x RTCC_LOGIN_MAX_FAILURES.
@@ -13,17 +17,41 @@ the address threshold is 4 x RTCC_LOGIN_MAX_FAILURES.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
+import redis.exceptions
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
+from apps.core.unavailable import CACHE, ServiceUnavailable
+
 logger = logging.getLogger(__name__)
 
 IP_FACTOR = 4
+UNAVAILABLE = (
+    "Sign-in is unavailable: the store that counts failed attempts (Redis) is down, and signing in "
+    "without it would switch the lockout off. Retry shortly."
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _fail_closed(fn: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise ServiceUnavailable(CACHE, UNAVAILABLE) from exc
+
+    return wrapper
 
 
 def max_failures() -> int:
@@ -69,6 +97,7 @@ def _subjects(username: str | None, ip: str) -> list[tuple[str, str, int]]:
     return subjects
 
 
+@_fail_closed
 def is_locked(username: str | None, ip: str) -> bool:
     """True while the username or the address is locked."""
     now = _now()
@@ -90,6 +119,7 @@ def _increment(key: str) -> int:
         return 1
 
 
+@_fail_closed
 def record_failure(username: str | None, ip: str) -> bool:
     """Count one failed attempt; returns True if it locked the username or the address."""
     locked = False
@@ -108,6 +138,7 @@ def record_failure(username: str | None, ip: str) -> bool:
     return locked
 
 
+@_fail_closed
 def record_success(username: str) -> None:
     """A complete sign-in: the username's counter starts over. The address counter is kept, so one
     valid account cannot be used to wash out failures against other accounts from that address."""

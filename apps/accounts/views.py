@@ -114,8 +114,10 @@ def _clear_pending(request: HttpRequest) -> None:
 def _complete_login(request: HttpRequest, user: User, *, backend: str, next_url: str) -> HttpResponse:
     """The one place a browser session becomes authenticated."""
     _clear_pending(request)
-    auth_login(request, user, backend=backend)
+    # Before the session is signed in: with the lockout store down this raises (503) and nobody is
+    # left signed in behind an error page.
     lockout.record_success(user.get_username())
+    auth_login(request, user, backend=backend)
     if is_privileged(user) and not has_2fa(user):
         # Staff without a second factor land on the enrolment page first, as a reminder they can
         # skip (unless RTCC_REQUIRE_2FA_FOR_STAFF, in which case they never got here).

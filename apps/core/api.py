@@ -15,10 +15,15 @@ from rest_framework_gis.pagination import GeoJsonPagination
 from apps.accounts.permissions import Perm
 
 from .geo import GeoInputError, parse_bbox
+from .unavailable import unavailable_response_drf
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus bad geo input and model validation errors as 400s with the reason."""
+    """DRF's handler, plus bad geo input and model validation errors as 400s with the reason, and a
+    part that is down (database, cache, broker) as a 503 with Retry-After (apps.core.unavailable)."""
+    unavailable = unavailable_response_drf(exc)
+    if unavailable is not None:
+        return unavailable
     if isinstance(exc, GeoInputError):
         exc = exceptions.ValidationError({"detail": str(exc)})
     elif isinstance(exc, DjangoValidationError):

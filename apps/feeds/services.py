@@ -29,6 +29,7 @@ from .adapters.base import (
     AlprReadRecord,
     GunshotRecord,
     IncidentRecord,
+    ParseResult,
     PayloadError,
     PositionRecord,
     Rejected,
@@ -103,7 +104,17 @@ def feed_ingest(*, source_id: int, payload: bytes, content_type: str = "", param
         )
         raise
     report.rejected.extend(parsed.rejected)
+    # One transaction for the whole payload: a push cut off half way (the database restarting, the
+    # process killed) stores nothing, and the sender's retry stores it all (records are idempotent:
+    # incidents by CAD number, fixes by unit and time). Bad records still only lose themselves:
+    # each is written in its own savepoint.
+    with transaction.atomic():
+        _store(source, parsed, report)
+    return report
 
+
+def _store(source: FeedSource, parsed: ParseResult, report: IngestReport) -> None:
+    """Write a parsed payload's records and the source's counters (inside feed_ingest's transaction)."""
     positions = [(i, r) for i, r in enumerate(parsed.records) if isinstance(r, PositionRecord)]
     if positions:
         _write_positions(source, positions, report)
@@ -131,7 +142,6 @@ def feed_ingest(*, source_id: int, payload: bytes, content_type: str = "", param
         last_success_at=timezone.now(),
         updated_at=timezone.now(),
     )
-    return report
 
 
 def _write_positions(source: FeedSource, positions: list[tuple[int, PositionRecord]], report: IngestReport) -> None:

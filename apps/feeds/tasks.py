@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.queue import enqueue_on_commit
+
 from .adapters.base import PayloadError, TransientError
 from .choices import FeedMode
 from .models import FeedSource
@@ -28,7 +30,7 @@ def feeds_poll_due() -> int:
     """Queue a poll for every enabled polled source whose interval has passed. Rows are claimed
     under SKIP LOCKED, so two beats (or a slow one) never queue the same poll twice."""
     now = timezone.now()
-    queued = []
+    queued: list[tuple[int, object]] = []
     with transaction.atomic():
         due = (
             FeedSource.objects.select_for_update(skip_locked=True)
@@ -38,11 +40,18 @@ def feeds_poll_due() -> int:
         for source in due:
             if source.last_polled_at and source.last_polled_at + timedelta(seconds=source.poll_interval) > now:
                 continue
+            queued.append((source.pk, source.last_polled_at))
             source.last_polled_at = now
             source.save(update_fields=["last_polled_at"])
-            queued.append(source.pk)
-    for pk in queued:
-        transaction.on_commit(lambda pk=pk: feed_poll.delay(pk))
+    for pk, previous in queued:
+        # A poll the broker did not take puts its source back in line for the next beat, rather
+        # than leaving it marked as polled for a whole interval.
+        enqueue_on_commit(
+            feed_poll, pk, what=f"poll of feed source {pk}", reraise=False,
+            on_failure=lambda _reason, pk=pk, previous=previous: FeedSource.objects.filter(
+                pk=pk, last_polled_at=now
+            ).update(last_polled_at=previous),
+        )
     return len(queued)
 
 

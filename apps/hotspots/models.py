@@ -4,6 +4,10 @@ from django.db import models
 
 from .choices import RunKind, RunStatus
 
+# The compute task's hard time limit. A run still pending or running this long after it was asked for
+# (or started) will never finish (its task was lost, its worker killed): it counts as failed.
+RUN_TIME_LIMIT_SECONDS = 600
+
 
 class HotspotRun(models.Model):
     """A KDE surface, Gi* grid, period comparison or coverage-gap list for one agency.

@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Count, FloatField, Func, QuerySet
+from django.db.models import Count, FloatField, Func, Q, QuerySet
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay
 from django.utils import timezone
 
@@ -25,7 +25,7 @@ from apps.zones.models import Zone
 
 from .analysis import Points
 from .choices import RunStatus
-from .models import HotspotRun
+from .models import RUN_TIME_LIMIT_SECONDS, HotspotRun
 from .params import hours_in_window
 
 STUDY_AREA_KINDS = (ZoneKind.CITY, ZoneKind.DISTRICT, ZoneKind.SECTOR, ZoneKind.BEAT)
@@ -146,13 +146,17 @@ def hotspot_runs(*, user) -> QuerySet[HotspotRun]:
 
 
 def hotspot_run_reusable(*, agency_id: int, kind: str, digest: str, max_age_seconds: int) -> HotspotRun | None:
-    """An identical run still being computed, or finished recently enough to serve again."""
-    fresh = timezone.now() - timedelta(seconds=max_age_seconds)
+    """An identical run still being computed (within the task's time limit), or finished recently
+    enough to serve again. A failed run, or one pending or running past the limit, is never reused."""
+    now = timezone.now()
+    fresh = now - timedelta(seconds=max_age_seconds)
+    limit = now - timedelta(seconds=RUN_TIME_LIMIT_SECONDS)
     return (
-        HotspotRun.objects.filter(agency_id=agency_id, kind=kind, params_hash=digest)
+        HotspotRun.objects.filter(agency_id=agency_id, kind=kind, params_hash=digest, created_at__gte=fresh)
         .filter(
-            status__in=[RunStatus.PENDING, RunStatus.RUNNING, RunStatus.DONE],
-            created_at__gte=fresh,
+            Q(status=RunStatus.DONE)
+            | Q(status=RunStatus.PENDING, created_at__gte=limit)
+            | Q(status=RunStatus.RUNNING, started_at__gte=limit)
         )
         .order_by("-created_at")
         .first()

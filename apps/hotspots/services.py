@@ -6,19 +6,21 @@ the periodic refresh computes each agency's default runs so the planner's first 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import Agency
+from apps.core.queue import enqueue_on_commit
 
 from . import analysis, selectors
 from .analysis import Timings
 from .choices import RunKind, RunStatus
-from .models import HotspotRun
+from .models import RUN_TIME_LIMIT_SECONDS, HotspotRun
 from .params import SEED, normalise, params_hash
 
 logger = logging.getLogger(__name__)
@@ -32,13 +34,16 @@ def hotspot_run_request(
 ) -> tuple[HotspotRun, bool]:
     """The run answering (kind, params) for the agency: an identical one still computing or finished
     within RTCC_HOTSPOT_CACHE_SECONDS, else a new pending run queued for computation on commit.
-    Returns (run, created). Bad parameters raise ValidationError naming each one."""
+    Returns (run, created). Bad parameters raise ValidationError naming each one; a broker that
+    cannot take the task raises BrokerUnavailable, after the new run is marked failed with the reason
+    (so it is never reused)."""
     today = timezone.localtime(timezone.now(), _tz(agency)).date()
     # The agency's type codes are read only when types are asked for (a DISTINCT over its incidents).
     wants_types = isinstance(raw_params, dict) and bool(raw_params.get("types"))
     known = selectors.incident_type_codes(agency_id=agency.pk) if wants_types else set()
     params = normalise(kind, raw_params, known_types=known, today=today)
     digest = params_hash(kind, params)
+    hotspot_runs_fail_stale(agency_id=agency.pk)
     cached = selectors.hotspot_run_reusable(
         agency_id=agency.pk, kind=kind, digest=digest, max_age_seconds=settings.RTCC_HOTSPOT_CACHE_SECONDS
     )
@@ -48,8 +53,34 @@ def hotspot_run_request(
     if dispatch:
         from .tasks import hotspot_run_compute_task
 
-        transaction.on_commit(lambda pk=run.pk: hotspot_run_compute_task.delay(pk))
+        enqueue_on_commit(
+            hotspot_run_compute_task, run.pk, what=f"hotspot run {run.pk}",
+            on_failure=lambda reason, pk=run.pk: hotspot_run_fail(run_id=pk, reason=reason),
+        )
     return run, True
+
+
+def hotspot_run_fail(*, run_id: int, reason: str) -> None:
+    """Mark a run that will never be computed as failed (if nothing took it meanwhile)."""
+    HotspotRun.objects.filter(pk=run_id, status=RunStatus.PENDING).update(
+        status=RunStatus.FAILED, error=reason, finished_at=timezone.now()
+    )
+
+
+def hotspot_runs_fail_stale(*, agency_id: int | None = None) -> int:
+    """Runs pending or running past the compute task's time limit will never finish (task lost with
+    the broker, worker killed): mark them failed so the planner sees why. Returns how many."""
+    limit = timezone.now() - timedelta(seconds=RUN_TIME_LIMIT_SECONDS)
+    stale = HotspotRun.objects.filter(
+        Q(status=RunStatus.PENDING, created_at__lt=limit) | Q(status=RunStatus.RUNNING, started_at__lt=limit)
+    )
+    if agency_id is not None:
+        stale = stale.filter(agency_id=agency_id)
+    return stale.update(
+        status=RunStatus.FAILED,
+        error=f"not finished within {RUN_TIME_LIMIT_SECONDS} s (task lost or worker stopped); ask again",
+        finished_at=timezone.now(),
+    )
 
 
 def hotspot_run_compute(*, run_id: int) -> HotspotRun | None:

@@ -1,8 +1,10 @@
 """Hotspot computations in the worker: one run on demand, the default runs on a schedule."""
 from celery import shared_task
 
+from .models import RUN_TIME_LIMIT_SECONDS
 
-@shared_task(time_limit=600, soft_time_limit=570)
+
+@shared_task(time_limit=RUN_TIME_LIMIT_SECONDS, soft_time_limit=RUN_TIME_LIMIT_SECONDS - 30)
 def hotspot_run_compute_task(run_id: int) -> str:
     """Compute run `run_id` if it is still pending (a duplicate delivery finds it taken and stops)."""
     from .services import hotspot_run_compute

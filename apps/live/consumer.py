@@ -3,7 +3,9 @@
 Life of a connection
     connect    the session user must be signed in (else close 4401), active, in an agency or a
                superuser, and allowed VIEW_LAYERS (else close 4403). Nothing is accepted before
-               that; the consumer joins its feed's group, then accepts.
+               that; the consumer joins its feed's group, then accepts. When the database or
+               Redis is down, the socket is closed 4503 instead (apps.core.unavailable's guard
+               around the WebSocket stack) and the map retries with backoff.
     subscribe  the client picks layers (and optionally a bbox and the last seq it saw). Layers its
                role may not see are left out of the reply's `layers`. With `last_seq` the consumer
                replays what the client missed from the feed's Redis stream, or sends `resync` when

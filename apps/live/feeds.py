@@ -26,6 +26,7 @@ from typing import cast
 
 import redis.asyncio as aioredis
 from django.db import DatabaseError
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from apps.accounts.selectors import sharing_partner_ids
@@ -140,7 +141,9 @@ def aredis() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        client = aioredis.Redis.from_url(conf.redis_url(), decode_responses=True)
+        # One immediate retry on a fresh connection: a pooled connection Redis closed when it
+        # restarted is replaced instead of failing a map's connect (tests/test_faults_redis.py).
+        client = aioredis.Redis.from_url(conf.redis_url(), decode_responses=True, retry_on_error=[RedisConnectionError])
         _clients[loop] = client
     return client
 

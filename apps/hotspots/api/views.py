@@ -1,5 +1,5 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -8,7 +8,7 @@ from apps.accounts.permissions import Perm
 
 from ..choices import RunKind
 from ..selectors import hotspot_runs
-from ..services import hotspot_run_request
+from ..services import hotspot_run_request, hotspot_runs_fail_stale
 from .serializers import RunDetailSerializer, RunRequestSerializer, RunSerializer
 
 
@@ -18,7 +18,8 @@ class RunPagination(PageNumberPagination):
 
 class HotspotRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Hotspot runs of the user's agency: ask for one (POST, 202 while it computes; an identical
-    recent run is reused), poll it, read its GeoJSON."""
+    recent run is reused; 503 naming the broker when the task cannot be queued, the run then being
+    marked failed), poll it, read its GeoJSON."""
 
     pagination_class = RunPagination
     required_perms = {"list": Perm.VIEW_ANALYTICS, "retrieve": Perm.VIEW_ANALYTICS, "create": Perm.VIEW_ANALYTICS}
@@ -38,12 +39,20 @@ class HotspotRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def get_serializer_class(self):
         return RunDetailSerializer if self.action == "retrieve" else RunSerializer
 
+    def retrieve(self, request, *args, **kwargs):
+        # A planner polling a run whose task was lost sees it fail instead of pending forever.
+        hotspot_runs_fail_stale(agency_id=request.user.agency_id)
+        return super().retrieve(request, *args, **kwargs)
+
     def get_object(self):
         if not str(self.kwargs.get("pk", "")).isdigit():
             raise exceptions.NotFound("not a valid run id")
         return super().get_object()
 
-    @extend_schema(request=RunRequestSerializer, responses={202: RunSerializer, 200: RunDetailSerializer})
+    @extend_schema(
+        request=RunRequestSerializer,
+        responses={202: RunSerializer, 200: RunDetailSerializer, 503: OpenApiResponse(description="task broker down")},
+    )
     def create(self, request):
         body = RunRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)

@@ -1,0 +1,188 @@
+"""Clear 503s when a part the request needs is down: PostgreSQL, the cache or the task broker (Redis).
+
+Every request that needs a part that is down gets "503 Service Unavailable" with Retry-After and a
+sentence naming the part (JSON for the API, a small HTML page otherwise), never a 500 or a
+traceback; requests that do not need that part go on working. Nothing here holds state: once the
+part is back the next request succeeds, without restarting the ASGI server (Django opens a
+database connection per request, CONN_MAX_AGE=0; redis-py and kombu reconnect on their own).
+
+Where the mapping happens:
+- DRF views: apps.core.api.exception_handler calls unavailable_response_drf();
+- other views: ServiceUnavailableMiddleware.process_exception;
+- failures outside a view (a session saved on the way out, a middleware reading the database):
+  the got_request_exception receiver marks the request and the middleware turns that 500 into
+  the 503 on its way out;
+- WebSockets: WebSocketUnavailableGuard accepts and closes the socket with CLOSE_UNAVAILABLE (4503),
+  which the map treats like any dropped connection (it retries with backoff).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+import redis.exceptions
+from django.core.signals import got_request_exception
+from django.db import InterfaceError as DbInterfaceError
+from django.db import OperationalError as DbOperationalError
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+from django.utils.deprecation import MiddlewareMixin
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 10
+CLOSE_UNAVAILABLE = 4503  # WebSocket close code: a part is down, reconnect later
+
+DATABASE, CACHE, BROKER = "database", "cache", "broker"
+
+MESSAGES = {
+    DATABASE: "Service unavailable: the database (PostgreSQL) is down or restarting. Retry shortly.",
+    CACHE: "Service unavailable: the cache (Redis) is down. Retry shortly.",
+    BROKER: "Service unavailable: the task broker (Redis) is down, so nothing was queued. Retry shortly.",
+}
+
+
+class ServiceUnavailable(Exception):
+    """A part this request needs is down. `part` is one of DATABASE, CACHE, BROKER; the message
+    is what the user reads."""
+
+    def __init__(self, part: str, message: str | None = None) -> None:
+        self.part = part
+        super().__init__(message or MESSAGES[part])
+
+
+def unavailable_part(exc: BaseException | None) -> str | None:
+    """Which part is down, if `exc` (or what it was raised from) says a part is unreachable; else
+    None. Only explicit causes (`raise ... from`, as Django does wrapping psycopg's errors) are
+    followed: a 404 raised while handling something else stays a 404."""
+    seen = 0
+    while exc is not None and seen < 6:
+        if isinstance(exc, ServiceUnavailable):
+            return exc.part
+        if isinstance(exc, KombuOperationalError):
+            return BROKER
+        if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+            return CACHE
+        # Every OperationalError is transient from the client's side (connection lost, server
+        # shutting down, statement cancelled, deadlock): "retry" is the right answer to all of them.
+        if isinstance(exc, DbOperationalError | DbInterfaceError | psycopg.OperationalError):
+            return DATABASE
+        exc = exc.__cause__
+        seen += 1
+    return None
+
+
+def message_for(exc: BaseException, part: str) -> str:
+    return str(exc) if isinstance(exc, ServiceUnavailable) else MESSAGES[part]
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
+
+
+def unavailable_response(request: HttpRequest, part: str, message: str) -> HttpResponse:
+    """The 503 itself. The HTML page is rendered without the request: its context processors would
+    read the session and the user, i.e. the database that may be the part that is down."""
+    if _wants_json(request):
+        response: HttpResponse = JsonResponse({"detail": message, "unavailable": part}, status=503)
+    else:
+        html = render_to_string("503.html", {"message": message, "retry_after": RETRY_AFTER_SECONDS})
+        response = HttpResponse(html, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def unavailable_response_drf(exc: BaseException) -> Any:
+    """For DRF's exception handler: a Response rendered like every other API answer, or None."""
+    part = unavailable_part(exc)
+    if part is None:
+        return None
+    from rest_framework.response import Response
+
+    _log(part, exc)
+    return Response(
+        {"detail": message_for(exc, part), "unavailable": part},
+        status=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
+    )
+
+
+def _log(part: str, exc: BaseException) -> None:
+    # One line, not a traceback per request: an outage would bury everything else in the log.
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    logger.warning("503: %s unavailable: %s: %s", part, type(exc).__name__, first_line)
+
+
+@receiver(got_request_exception)
+def _mark_unavailable(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+    """An exception no view caught (Django is about to answer 500): remember if a part was down."""
+    part = unavailable_part(sys.exc_info()[1])
+    if part is not None and request is not None:
+        request._rtcc_unavailable = (part, sys.exc_info()[1])  # type: ignore[attr-defined]
+
+
+class ServiceUnavailableMiddleware(MiddlewareMixin):
+    """Turns "a part is down" into a 503 (see the module docstring). Place it before the session,
+    authentication and audit middleware, so failures inside them are covered too."""
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        part = unavailable_part(exception)
+        if part is None:
+            return None
+        _log(part, exception)
+        return unavailable_response(request, part, message_for(exception, part))
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        marked = getattr(request, "_rtcc_unavailable", None)
+        if marked is not None and response.status_code == 500:
+            part, exc = marked
+            return unavailable_response(request, part, message_for(exc, part))
+        return response
+
+
+ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
+
+
+class WebSocketUnavailableGuard:
+    """Wraps the WebSocket stack: when a part is down (the session store while authenticating, the
+    channel layer while joining a group, ...), the socket is accepted and closed at once with
+    CLOSE_UNAVAILABLE, a clear "come back later", instead of a handshake answered 500.
+
+    Accept-then-close because Daphne turns a close before accept into "403 Access denied", which
+    the map would read as a refusal of the user rather than an outage."""
+
+    def __init__(self, inner: ASGIApp) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "websocket":
+            return await self.inner(scope, receive, send)
+        state = {"accepted": False, "closed": False}
+
+        async def tracked(message: dict) -> None:
+            kind = message.get("type")
+            if kind == "websocket.accept":
+                state["accepted"] = True
+            elif kind == "websocket.close":
+                state["closed"] = True
+            await send(message)
+
+        try:
+            await self.inner(scope, receive, tracked)
+        except Exception as exc:
+            part = unavailable_part(exc)
+            if part is None or state["closed"]:
+                raise
+            _log(part, exc)
+            # The client may be gone already (the part failed under a socket it closed): nothing to tell.
+            with contextlib.suppress(Exception):
+                if not state["accepted"]:
+                    await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": CLOSE_UNAVAILABLE, "reason": f"{part} unavailable"})
