@@ -66,6 +66,13 @@ def _private_live_prefix(settings):
     }
 
 
+@pytest.fixture(autouse=True)
+def _private_audit_checkpoints(settings, tmp_path):
+    """Audit checkpoints go to this test's own file, under a test key: never the demo's var/audit/."""
+    settings.RTCC_AUDIT_CHECKPOINT_PATH = tmp_path / "audit-checkpoints.log"
+    settings.RTCC_AUDIT_CHECKPOINT_KEY = "test-only-audit-checkpoint-key-0123456789abcdef"
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _drop_live_keys():
     yield

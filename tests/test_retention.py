@@ -16,7 +16,6 @@ from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from apps.alpr.models import AlprRead
-from apps.audit.chain import AUDIT_CHAIN_LOCK_KEY, event_hash
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_chain_verify, audit_record
 from apps.core.geo import make_point
@@ -433,20 +432,7 @@ def audit_event(action: str = "test.event") -> AuditEvent:
 
 
 def old_audit_event(age_days: float = AUDIT_DAYS + 10) -> AuditEvent:
-    """A chained event written `age_days` ago (audit_record always stamps the database's clock)."""
-    with transaction.atomic(), connection.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK_KEY])
-        cur.execute(
-            "SELECT nextval(pg_get_serial_sequence('audit_auditevent', 'id')), "
-            "(SELECT hash FROM audit_auditevent ORDER BY id DESC LIMIT 1)"
-        )
-        new_id, prev = cur.fetchone()
-        fields = {
-            "id": new_id, "at": days_ago(age_days), "user_id": None, "username": "", "agency_id": None,
-            "action": "test.old", "object_type": "", "object_id": "", "reason": "", "detail": {"n": 1}, "ip": None,
-            "prev_hash": prev or "",
-        }
-        return AuditEvent.objects.create(**fields, hash=event_hash(fields))
+    return f.old_audit_event(age_days)
 
 
 def plain_delete(pk: int) -> None:
