@@ -56,6 +56,7 @@ def isolate(database: str, tag: str, **extra: str) -> BenchEnv:
             "CACHE_KEY_PREFIX": prefix,
             "DJANGO_DEBUG": "0",
             "DJANGO_SECRET_KEY": os.environ.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(64),
+            "RTCC_AUDIT_CHECKPOINT_KEY": secrets.token_urlsafe(32),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DJANGO_SECURE_SSL_REDIRECT": "0",
             "DJANGO_SECURE_COOKIES": "0",

@@ -14,6 +14,7 @@ export DATABASE_ADMIN_URL=${DATABASE_ADMIN_URL:-postgres://postgres@127.0.0.1:54
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 eval "$($PY scripts/urlparts.py)"
 TEMPLATE=${TEST_DATABASE_TEMPLATE:-${DB_NAME}_template}
+TEST_DB=${TEST_DATABASE_NAME:-test_${DB_NAME}}
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 admin() { PGPASSWORD="$ADMIN_PASSWORD" psql -X -v ON_ERROR_STOP=1 -q -h "$ADMIN_HOST" -p "$ADMIN_PORT" -U "$ADMIN_USER" \
@@ -36,9 +37,12 @@ SELECT format('REVOKE %I FROM %I', m.roleid::regrole, :'app') FROM pg_auth_membe
  WHERE m.member = (SELECT oid FROM pg_roles WHERE rolname = :'app') \gexec
 SQL
 
-for db in "$DB_NAME" "$TEMPLATE"; do
+# A test database left by an older set-up (a superuser's) is handed over too, so the owner may drop it.
+for db in "$DB_NAME" "$TEMPLATE" "$TEST_DB"; do
   if admin -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
     admin -d postgres -c "ALTER DATABASE \"$db\" OWNER TO \"$OWNER_USER\""
+  elif [ "$db" = "$TEST_DB" ]; then
+    continue
   else
     say "creating database $db (owner $OWNER_USER)"
     admin -d postgres -c "CREATE DATABASE \"$db\" OWNER \"$OWNER_USER\""
