@@ -93,6 +93,13 @@ def test_beat_writes_a_checkpoint_every_few_minutes(db):
     assert len(entries) == 1 and entries[0]["schedule"] == settings.RTCC_AUDIT_CHECKPOINT_MINUTES * 60
     task = app.tasks[TASK]
     assert task.soft_time_limit < task.time_limit
+    # Celery beat refuses to send a task whose soft limit (its own, else the global one) is not below its hard
+    # limit: every scheduled task must have sane limits, or it silently never runs.
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        scheduled = app.tasks[entry["task"]]
+        soft = scheduled.soft_time_limit or settings.CELERY_TASK_SOFT_TIME_LIMIT
+        hard = scheduled.time_limit or settings.CELERY_TASK_TIME_LIMIT
+        assert soft < hard, f"{name}: soft_time_limit {soft} >= time_limit {hard}"
     _events(2)
     outcome = task.apply()
     assert outcome.successful(), outcome.traceback
