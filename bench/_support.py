@@ -78,6 +78,28 @@ def bench_base_url() -> str:
     )
 
 
+def admin_url() -> str:
+    """A superuser (DATABASE_ADMIN_URL, as scripts/setup_db.sh): for CREATE DATABASE, extensions, CHECKPOINT."""
+    return os.environ.get("DATABASE_ADMIN_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+def admin_execute(statement: str) -> None:
+    """One statement as the admin (a server-wide one such as CHECKPOINT, which the owner role may not run)."""
+    import dj_database_url
+    import psycopg
+
+    conf = dj_database_url.parse(admin_url())
+    with psycopg.connect(
+        host=conf.get("HOST") or "127.0.0.1",
+        port=conf.get("PORT") or 5432,
+        user=conf.get("USER") or "postgres",
+        password=conf.get("PASSWORD") or None,
+        dbname=conf.get("NAME") or "postgres",
+        autocommit=True,
+    ) as admin:
+        admin.execute(statement)
+
+
 def ensure_database(url: str, name: str) -> str:
     """CREATE DATABASE if missing (owned by the URL's role), PostGIS, `manage.py migrate`; the database and the
     extension through the admin connection (DATABASE_ADMIN_URL, as scripts/setup_db.sh). Returns the server's
@@ -97,9 +119,7 @@ def ensure_database(url: str, name: str) -> str:
 
     conf = dj_database_url.parse(url)
     server = conninfo(conf)
-    admin_server = conninfo(
-        dj_database_url.parse(os.environ.get("DATABASE_ADMIN_URL") or "postgres://postgres@127.0.0.1:5432/postgres")
-    )
+    admin_server = conninfo(dj_database_url.parse(admin_url()))
     with psycopg.connect(admin_server, dbname="postgres", autocommit=True) as admin:
         if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
             owner = sql.Identifier(conf.get("USER") or "postgres")

@@ -38,7 +38,7 @@ export DATABASE_OWNER_URL=${DATABASE_OWNER_URL:-postgis://rtcc_owner@127.0.0.1:5
 export DATABASE_ADMIN_URL=${DATABASE_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 
-eval "$($PY scripts/urlparts.py)"   # sets DB_HOST DB_PORT DB_USER DB_NAME DB_PASSWORD REDIS_HOST REDIS_PORT
+eval "$($PY scripts/urlparts.py)"   # sets DB_HOST DB_PORT DB_USER DB_NAME DB_PASSWORD (the app's), OWNER_*, ADMIN_*, REDIS_HOST REDIS_PORT
 
 if ! pg_isready -q -h "$DB_HOST" -p "$DB_PORT"; then
   say "no PostgreSQL at $DB_HOST:$DB_PORT; starting the local cluster"
