@@ -87,10 +87,19 @@ def test_the_purge_function_is_the_only_door_and_runs_as_the_owner(db):
     assert (definer, owner, callable_by_app, by_public) == (True, settings.DATABASE_OWNER["USER"], True, False)
 
 
-def test_migrate_regrants_after_a_new_table(db):
-    """New tables from later migrations are covered (default privileges) and the narrow grants re-applied."""
+def test_default_privileges_cover_tables_of_later_migrations(db):
+    """A table a later migration creates (as the owner) is the app role's to use at once; migrate then re-applies
+    the narrow grants (apps/core/dbroles.py)."""
     with owner_connect() as owner:
         default_acl = owner.execute(
             "SELECT array_to_string(defaclacl, ',') FROM pg_default_acl WHERE defaclobjtype = 'r'"
         ).fetchone()
     assert default_acl and f"{settings.DATABASE_APP_ROLE}=arwd/" in default_acl[0]
+    with owner_connect(autocommit=True) as owner, psycopg.connect(**conninfo(owner=False), autocommit=True) as app:
+        owner.execute("CREATE TABLE zz_later_table (id serial PRIMARY KEY, note text)")
+        try:
+            app.execute("INSERT INTO zz_later_table (note) VALUES ('x')")
+            app.execute("UPDATE zz_later_table SET note = 'y'")
+            assert app.execute("DELETE FROM zz_later_table RETURNING id").fetchall() == [(1,)]
+        finally:
+            owner.execute("DROP TABLE zz_later_table")

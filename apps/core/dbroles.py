@@ -66,7 +66,8 @@ def app_role_grant(cursor, *, app_role: str) -> list[str]:
         "SELECT c.relname, c.relkind FROM pg_class c "
         "WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S') "
         "AND c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) "
-        "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e') ORDER BY 1"
+        "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid "
+        "AND d.deptype = 'e') ORDER BY 1"
     )
     narrowed = []
     for name, kind in cursor.fetchall():
