@@ -386,6 +386,27 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# Audit checkpoints (apps/audit/checkpoints.py) also to syslog, off this host: a socket path (`/dev/log`) or
+# `host:port` (UDP). Facility authpriv; the line is the same signed JSON the checkpoint file gets.
+RTCC_AUDIT_CHECKPOINT_SYSLOG = os.environ.get("RTCC_AUDIT_CHECKPOINT_SYSLOG", "").strip()
+if RTCC_AUDIT_CHECKPOINT_SYSLOG:
+    if RTCC_AUDIT_CHECKPOINT_SYSLOG.startswith("/"):
+        _syslog_address: str | tuple[str, int] = RTCC_AUDIT_CHECKPOINT_SYSLOG
+    else:
+        _host, _, _port = RTCC_AUDIT_CHECKPOINT_SYSLOG.rpartition(":")
+        if not _host or not _port.isascii() or not _port.isdigit() or not 0 < int(_port) < 65536:
+            raise ImproperlyConfigured(
+                f"RTCC_AUDIT_CHECKPOINT_SYSLOG must be a socket path or host:port, got {RTCC_AUDIT_CHECKPOINT_SYSLOG!r}"
+            )
+        _syslog_address = (_host.strip("[]"), int(_port))
+    LOGGING["handlers"]["audit_syslog"] = {
+        "class": "logging.handlers.SysLogHandler",
+        "address": _syslog_address,
+        "facility": "authpriv",
+        "formatter": "plain",
+    }
+    LOGGING["loggers"]["rtcc.audit.checkpoint"] = {"handlers": ["audit_syslog"], "level": "INFO"}
+
 # Acknowledged system checks, each for a stated reason (`manage.py check --deploy` is otherwise clean in production,
 # tests/test_hardening.py keeps it so):
 # - gis.W001: GDAL 3.6 cannot block file/network access from spatial reference input. No user text reaches GDAL/OGR:

@@ -9,6 +9,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -24,6 +29,7 @@ from apps.retention.services import retention_purge
 
 from . import factories as f
 from .db_roles import owner_connect
+from .live_support import test_database_url
 
 TASK = "apps.audit.tasks.audit_checkpoint_task"
 
@@ -104,6 +110,34 @@ def test_beat_writes_a_checkpoint_every_few_minutes(db):
     outcome = task.apply()
     assert outcome.successful(), outcome.traceback
     assert _lines()[-1]["head_id"] == AuditEvent.objects.order_by("-id").first().pk
+
+
+def test_checkpoints_also_go_to_syslog(db, tmp_path):
+    """RTCC_AUDIT_CHECKPOINT_SYSLOG sends each signed line off the host too (here: a UDP syslog listener)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.settimeout(30)
+        env = {
+            **os.environ,
+            "DJANGO_DEBUG": "1",
+            "DATABASE_URL": test_database_url(),
+            "RTCC_AUDIT_CHECKPOINT_SYSLOG": f"127.0.0.1:{listener.getsockname()[1]}",
+            "RTCC_AUDIT_CHECKPOINT_PATH": str(tmp_path / "checkpoints.log"),
+            "RTCC_AUDIT_CHECKPOINT_KEY": settings.RTCC_AUDIT_CHECKPOINT_KEY,
+        }
+        run = subprocess.run(
+            [sys.executable, "manage.py", "audit_checkpoint"],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == 0, run.stderr
+        datagram = listener.recv(65536).decode()
+    line = json.loads((tmp_path / "checkpoints.log").read_text())
+    assert datagram.startswith("<86>")  # facility authpriv (10) * 8 + severity info (6)
+    assert "audit checkpoint" in datagram and line["mac"] in datagram
 
 
 # --- what verification catches ------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ altered one. `audit_checkpoints_verify()` then checks each line's signature, tha
 in the table with the same hash (or was removed by the retention purge, whose audit events say how far it went),
 and that the start of the trail was not cut beyond what the purge removed. The file should be append-only for the
 writing user (`chattr +a`) and shipped off the host; the lines are also logged (logger `rtcc.audit.checkpoint`),
-so a syslog handler in LOGGING sends them off the machine too.
+and RTCC_AUDIT_CHECKPOINT_SYSLOG sends them to syslog, off the machine.
 """
 from __future__ import annotations
 
