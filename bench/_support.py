@@ -41,9 +41,7 @@ def isolate(database: str, tag: str, **extra: str) -> BenchEnv:
     """Private bench database and Redis prefixes for this process; call before `django.setup()`."""
     if "bench" not in database:
         raise SystemExit(f"refusing {database!r}: a bench database name must contain 'bench' (its data is emptied)")
-    main_url = os.environ.get("DATABASE_URL") or str(
-        runpy.run_path(str(ROOT / "rtcc_gis" / "settings.py"))["DATABASE_URL"]
-    )
+    main_url = bench_base_url()
     parsed = urlparse(main_url)
     if parsed.path.lstrip("/") == database:
         raise SystemExit(f"{database!r} is the project's own database; pick another name")
@@ -58,6 +56,7 @@ def isolate(database: str, tag: str, **extra: str) -> BenchEnv:
             "CACHE_KEY_PREFIX": prefix,
             "DJANGO_DEBUG": "0",
             "DJANGO_SECRET_KEY": os.environ.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(64),
+            "RTCC_AUDIT_CHECKPOINT_KEY": secrets.token_urlsafe(32),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DJANGO_SECURE_SSL_REDIRECT": "0",
             "DJANGO_SECURE_COOKIES": "0",
@@ -70,24 +69,62 @@ def isolate(database: str, tag: str, **extra: str) -> BenchEnv:
     return BenchEnv(url, database, conninfo, prefix, dict(os.environ))
 
 
+def bench_base_url() -> str:
+    """The project's owner-role URL (DATABASE_OWNER_URL, else the settings default), read without importing
+    rtcc_gis.settings (Django would then reuse that module, configured for the demo database). Benches run as the
+    owner: they TRUNCATE and VACUUM between runs, which the app role may not; privileges do not change timings."""
+    return os.environ.get("DATABASE_OWNER_URL") or str(
+        runpy.run_path(str(ROOT / "rtcc_gis" / "settings.py"))["DATABASE_OWNER_URL"]
+    )
+
+
+def admin_url() -> str:
+    """A superuser (DATABASE_ADMIN_URL, as scripts/setup_db.sh): for CREATE DATABASE, extensions, CHECKPOINT."""
+    return os.environ.get("DATABASE_ADMIN_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+def admin_execute(statement: str) -> None:
+    """One statement as the admin (a server-wide one such as CHECKPOINT, which the owner role may not run)."""
+    import dj_database_url
+    import psycopg
+
+    conf = dj_database_url.parse(admin_url())
+    with psycopg.connect(
+        host=conf.get("HOST") or "127.0.0.1",
+        port=conf.get("PORT") or 5432,
+        user=conf.get("USER") or "postgres",
+        password=conf.get("PASSWORD") or None,
+        dbname=conf.get("NAME") or "postgres",
+        autocommit=True,
+    ) as admin:
+        admin.execute(statement)
+
+
 def ensure_database(url: str, name: str) -> str:
-    """CREATE DATABASE if missing, PostGIS, `manage.py migrate`. Returns the server's conninfo (no dbname)."""
+    """CREATE DATABASE if missing (owned by the URL's role), PostGIS, `manage.py migrate`; the database and the
+    extension through the admin connection (DATABASE_ADMIN_URL, as scripts/setup_db.sh). Returns the server's
+    conninfo (no dbname) for the URL's role."""
     import dj_database_url
     import psycopg
     from psycopg import sql
     from psycopg.conninfo import make_conninfo
 
+    def conninfo(conf: dict) -> str:
+        return make_conninfo(
+            host=conf.get("HOST") or "127.0.0.1",
+            port=conf.get("PORT") or 5432,
+            user=conf.get("USER") or "postgres",
+            password=conf.get("PASSWORD") or None,
+        )
+
     conf = dj_database_url.parse(url)
-    server = make_conninfo(
-        host=conf.get("HOST") or "127.0.0.1",
-        port=conf.get("PORT") or 5432,
-        user=conf.get("USER") or "postgres",
-        password=conf.get("PASSWORD") or None,
-    )
-    with psycopg.connect(server, dbname="postgres", autocommit=True) as admin:
+    server = conninfo(conf)
+    admin_server = conninfo(dj_database_url.parse(admin_url()))
+    with psycopg.connect(admin_server, dbname="postgres", autocommit=True) as admin:
         if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    with psycopg.connect(server, dbname=name, autocommit=True) as bench:
+            owner = sql.Identifier(conf.get("USER") or "postgres")
+            admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), owner))
+    with psycopg.connect(admin_server, dbname=name, autocommit=True) as bench:
         bench.execute("CREATE EXTENSION IF NOT EXISTS postgis")
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],

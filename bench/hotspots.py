@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import platform
-import runpy
 import sys
 import time
 from collections import Counter
@@ -41,7 +40,7 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench._support import ensure_database  # noqa: E402  (one copy: CREATE DATABASE, PostGIS, migrate)
+from bench._support import bench_base_url, ensure_database  # noqa: E402  (one copy: CREATE DATABASE, PostGIS, migrate)
 
 RESULTS = ROOT / "bench" / "results"
 AGENCY_CODE = "BENCHHOT"
@@ -58,9 +57,7 @@ def parse_args() -> argparse.Namespace:
 
 def prepare_environment(database: str) -> str:
     """Point this process at the bench database (before Django starts), creating and migrating it if needed."""
-    main_url = os.environ.get("DATABASE_URL") or str(
-        runpy.run_path(str(ROOT / "rtcc_gis" / "settings.py"))["DATABASE_URL"]
-    )
+    main_url = bench_base_url()
     parsed = urlparse(main_url)
     if parsed.path.lstrip("/") == database:
         raise SystemExit(f"--database {database!r} is the project's own database; pick another name")

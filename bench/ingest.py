@@ -51,7 +51,6 @@ import json
 import os
 import platform
 import random
-import runpy
 import secrets
 import socket
 import subprocess
@@ -69,7 +68,7 @@ from urllib.parse import urlencode, urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench._support import ensure_database  # noqa: E402  (one copy: CREATE DATABASE, PostGIS, migrate)
+from bench._support import bench_base_url, ensure_database  # noqa: E402  (one copy: CREATE DATABASE, PostGIS, migrate)
 
 RESULTS = ROOT / "bench" / "results"
 CENTER = (-122.3321, 47.6062)  # lon, lat: the demo city's centre
@@ -130,9 +129,7 @@ def prepare_environment(args: argparse.Namespace) -> BenchEnv:
     """Point this process (and the Daphne it starts) at the bench database and private Redis keys."""
     # The project's own default DATABASE_URL, read without importing rtcc_gis.settings (Django would
     # then reuse that module, configured for the demo database).
-    main_url = os.environ.get("DATABASE_URL") or str(
-        runpy.run_path(str(ROOT / "rtcc_gis" / "settings.py"))["DATABASE_URL"]
-    )
+    main_url = bench_base_url()
     parsed = urlparse(main_url)
     if parsed.path.lstrip("/") == args.database:
         raise SystemExit(f"--database {args.database!r} is the project's own database; pick another name")
@@ -146,6 +143,7 @@ def prepare_environment(args: argparse.Namespace) -> BenchEnv:
         "CACHE_KEY_PREFIX": prefix,
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),  # shared: the session hash must verify in Daphne
+        "RTCC_AUDIT_CHECKPOINT_KEY": secrets.token_urlsafe(32),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SECURE_SSL_REDIRECT": "0",
         "DJANGO_SECURE_COOKIES": "0",

@@ -30,7 +30,6 @@ import json
 import os
 import platform
 import random
-import runpy
 import statistics
 import sys
 import threading
@@ -44,7 +43,7 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench._support import ensure_database  # noqa: E402  (one copy: CREATE DATABASE, PostGIS, migrate)
+from bench._support import admin_execute, bench_base_url, ensure_database  # noqa: E402  (one copy: CREATE DATABASE, PostGIS, migrate)
 
 RESULTS = ROOT / "bench" / "results"
 DAYS_SPAN = 60
@@ -62,9 +61,7 @@ def parse_args() -> argparse.Namespace:
 
 def prepare_environment(database: str) -> str:
     """Point this process at the bench database (before Django starts), creating and migrating it if needed."""
-    main_url = os.environ.get("DATABASE_URL") or str(
-        runpy.run_path(str(ROOT / "rtcc_gis" / "settings.py"))["DATABASE_URL"]
-    )
+    main_url = bench_base_url()
     parsed = urlparse(main_url)
     if parsed.path.lstrip("/") == database:
         raise SystemExit(f"--database {database!r} is the project's own database; pick another name")
@@ -142,7 +139,7 @@ def fill(rows: int, now: datetime) -> tuple[float, int, int]:
     with connection.cursor() as cur:
         cur.execute("VACUUM ANALYZE units_unitposition")
         # Start every scenario from a quiet server: the fill's WAL flushed, no checkpoint in the middle of the run.
-        cur.execute("CHECKPOINT")
+        admin_execute("CHECKPOINT")
         cur.execute(
             "SELECT count(*) FILTER (WHERE NOT legal_hold), count(*) FILTER (WHERE legal_hold) "
             "FROM units_unitposition WHERE recorded_at < %s",

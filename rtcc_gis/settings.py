@@ -131,7 +131,12 @@ TEMPLATES = [
 WSGI_APPLICATION = "rtcc_gis.wsgi.application"
 ASGI_APPLICATION = "rtcc_gis.asgi.application"
 
-DATABASE_URL = os.environ.get("DATABASE_URL", "postgis://postgres@127.0.0.1:5432/rtcc_gis")
+# The web, ASGI and Celery processes connect as the app role (no superuser, no DDL, on the audit table only
+# SELECT and INSERT); `manage.py migrate` connects as the owner role, which owns the schema (apps/core/dbroles.py).
+# Only the owner URL's user and password are used: the database is DATABASE_URL's. scripts/setup.sh creates both
+# roles with the admin connection (DATABASE_ADMIN_URL, used for nothing else).
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgis://rtcc_app@127.0.0.1:5432/rtcc_gis")
+DATABASE_OWNER_URL = os.environ.get("DATABASE_OWNER_URL", "postgis://rtcc_owner@127.0.0.1:5432/rtcc_gis")
 # Under ASGI every sync request runs in a fresh thread, so a persistent connection is never reused
 # and only piles up until PostgreSQL refuses clients (seen in bench/ingest.py): close per request
 # by default; use pgbouncer for pooling. Celery workers may set DB_CONN_MAX_AGE.
@@ -141,6 +146,14 @@ DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
 DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ.get(
     "TEST_DATABASE_NAME", f"test_{DATABASES['default']['NAME']}"
 )
+# Test databases are created by the owner role, which may not CREATE EXTENSION postgis: they are copied from a
+# template that scripts/setup.sh prepares with PostGIS (as the admin).
+DATABASES["default"]["TEST"]["TEMPLATE"] = os.environ.get(
+    "TEST_DATABASE_TEMPLATE", f"{DATABASES['default']['NAME']}_template"
+)
+DATABASE_APP_ROLE = DATABASES["default"]["USER"]
+_owner = dj_database_url.parse(DATABASE_OWNER_URL)
+DATABASE_OWNER = {"USER": _owner.get("USER") or "", "PASSWORD": _owner.get("PASSWORD") or ""}
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -216,6 +229,23 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     # Each agency's default hotspot runs (last 28 days), kept warm for the planner's first look.
     "hotspots-refresh-defaults": {"task": "apps.hotspots.tasks.hotspots_refresh_defaults_task", "schedule": 3600.0},
+}
+# The audit chain's head is signed and appended to a file outside the database every few minutes
+# (apps/audit/checkpoints.py); `manage.py audit_verify` checks the chain against those lines. The HMAC key must
+# not live in the database: production refuses to start without it; development keeps one in var/audit/.
+RTCC_AUDIT_CHECKPOINT_KEY = os.environ.get("RTCC_AUDIT_CHECKPOINT_KEY", "")
+if not DEBUG and len(RTCC_AUDIT_CHECKPOINT_KEY) < 32:
+    raise ImproperlyConfigured("RTCC_AUDIT_CHECKPOINT_KEY must be set to a secret of 32+ chars when DJANGO_DEBUG=0")
+RTCC_AUDIT_CHECKPOINT_KEY_FILE = BASE_DIR / "var" / "audit" / "checkpoint.key"  # development only
+RTCC_AUDIT_CHECKPOINT_PATH = Path(
+    os.environ.get("RTCC_AUDIT_CHECKPOINT_PATH", BASE_DIR / "var" / "audit" / "checkpoints.log")
+)
+RTCC_AUDIT_CHECKPOINT_MINUTES = env_int("RTCC_AUDIT_CHECKPOINT_MINUTES", 10)
+if RTCC_AUDIT_CHECKPOINT_MINUTES < 1:
+    raise ImproperlyConfigured("RTCC_AUDIT_CHECKPOINT_MINUTES must be at least 1")
+CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
+    "task": "apps.audit.tasks.audit_checkpoint_task",
+    "schedule": RTCC_AUDIT_CHECKPOINT_MINUTES * 60.0,
 }
 RTCC_RETENTION_BATCH_SIZE = env_int("RTCC_RETENTION_BATCH_SIZE", 5000)
 RTCC_RETENTION_BUDGET_SECONDS = env_int("RTCC_RETENTION_BUDGET_SECONDS", 900)
@@ -363,6 +393,27 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Audit checkpoints (apps/audit/checkpoints.py) also to syslog, off this host: a socket path (`/dev/log`) or
+# `host:port` (UDP). Facility authpriv; the line is the same signed JSON the checkpoint file gets.
+RTCC_AUDIT_CHECKPOINT_SYSLOG = os.environ.get("RTCC_AUDIT_CHECKPOINT_SYSLOG", "").strip()
+if RTCC_AUDIT_CHECKPOINT_SYSLOG:
+    if RTCC_AUDIT_CHECKPOINT_SYSLOG.startswith("/"):
+        _syslog_address: str | tuple[str, int] = RTCC_AUDIT_CHECKPOINT_SYSLOG
+    else:
+        _host, _, _port = RTCC_AUDIT_CHECKPOINT_SYSLOG.rpartition(":")
+        if not _host or not _port.isascii() or not _port.isdigit() or not 0 < int(_port) < 65536:
+            raise ImproperlyConfigured(
+                f"RTCC_AUDIT_CHECKPOINT_SYSLOG must be a socket path or host:port, got {RTCC_AUDIT_CHECKPOINT_SYSLOG!r}"
+            )
+        _syslog_address = (_host.strip("[]"), int(_port))
+    LOGGING["handlers"]["audit_syslog"] = {
+        "class": "logging.handlers.SysLogHandler",
+        "address": _syslog_address,
+        "facility": "authpriv",
+        "formatter": "plain",
+    }
+    LOGGING["loggers"]["rtcc.audit.checkpoint"] = {"handlers": ["audit_syslog"], "level": "INFO"}
 
 # Acknowledged system checks, each for a stated reason (`manage.py check --deploy` is otherwise clean in production,
 # tests/test_hardening.py keeps it so):

@@ -10,7 +10,8 @@ PY="$VENV/bin/python"
 HOST=${DEMO_HOST:-127.0.0.1}
 PORT=${DEMO_PORT:-8000}
 export DEMO_PASSWORD=${DEMO_PASSWORD:-rtcc-demo-2026!}
-export DATABASE_URL=${DATABASE_URL:-postgis://postgres@127.0.0.1:5432/rtcc_gis}
+# Every process below connects as the app role (no superuser; scripts/setup_db.sh made it).
+export DATABASE_URL=${DATABASE_URL:-postgis://rtcc_app@127.0.0.1:5432/rtcc_gis}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 LOGS=var/log
 mkdir -p "$LOGS"

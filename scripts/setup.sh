@@ -31,10 +31,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # --- services: use what answers at DATABASE_URL / REDIS_URL, else start a local one ----------------
-export DATABASE_URL=${DATABASE_URL:-postgis://postgres@127.0.0.1:5432/rtcc_gis}
+# The app's own role (no superuser); the owner role migrates; the admin (a superuser) only creates roles,
+# databases and extensions (scripts/setup_db.sh).
+export DATABASE_URL=${DATABASE_URL:-postgis://rtcc_app@127.0.0.1:5432/rtcc_gis}
+export DATABASE_OWNER_URL=${DATABASE_OWNER_URL:-postgis://rtcc_owner@127.0.0.1:5432/rtcc_gis}
+export DATABASE_ADMIN_URL=${DATABASE_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 
-eval "$($PY scripts/urlparts.py)"   # sets DB_HOST DB_PORT DB_USER DB_NAME DB_PASSWORD REDIS_HOST REDIS_PORT
+eval "$($PY scripts/urlparts.py)"   # sets DB_HOST DB_PORT DB_USER DB_NAME DB_PASSWORD (the app's), OWNER_*, ADMIN_*, REDIS_HOST REDIS_PORT
 
 if ! pg_isready -q -h "$DB_HOST" -p "$DB_PORT"; then
   say "no PostgreSQL at $DB_HOST:$DB_PORT; starting the local cluster"
@@ -65,14 +69,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 # --- database -----------------------------------------------------------------------------------
-export PGPASSWORD="$DB_PASSWORD"
-psql_admin=(psql -v ON_ERROR_STOP=1 -q -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER")
-if ! "${psql_admin[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$DB_NAME'" | grep -q 1; then
-  say "creating database $DB_NAME"
-  "${psql_admin[@]}" -d postgres -c "CREATE DATABASE \"$DB_NAME\""
-fi
-"${psql_admin[@]}" -d "$DB_NAME" -c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS postgis" >/dev/null
-"$VENV/bin/python" manage.py migrate --noinput -v 0
+bash scripts/setup_db.sh   # roles, database, PostGIS, the test template (as the admin)
+"$VENV/bin/python" manage.py migrate --noinput -v 0   # as the owner role; then grants the app role
 bash scripts/build_frontend.sh
 "$VENV/bin/python" manage.py collectstatic --noinput -v 0
 say "ready: database $DB_NAME at $DB_HOST:$DB_PORT, Redis at $REDIS_HOST:$REDIS_PORT"

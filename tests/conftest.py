@@ -9,9 +9,26 @@ from rest_framework.test import APIClient
 
 from apps.accounts.choices import Role
 
+from . import db_roles
 from . import factories as f
 from .browser_support import browser  # noqa: F401 - headless Chromium shared by the browser tests
 from .live_support import live, live_prefix, ws  # noqa: F401 - WebSocket fixtures shared by the live tests
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """The test database is created and migrated by the owner role (tests/db_roles.py)."""
+    db_roles.become_owner()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's own set-up (as the owner), then every test runs as the app role; the owner drops it."""
+    with django_db_blocker.unblock():
+        db_roles.become_app()
+    yield
+    with django_db_blocker.unblock():
+        db_roles.become_owner()
 
 
 @pytest.fixture
@@ -47,6 +64,13 @@ def _private_live_prefix(settings):
             "KEY_PREFIX": f"{_LIVE_PREFIX}:cache:{uuid.uuid4().hex[:8]}",
         }
     }
+
+
+@pytest.fixture(autouse=True)
+def _private_audit_checkpoints(settings, tmp_path):
+    """Audit checkpoints go to this test's own file, under a test key: never the demo's var/audit/."""
+    settings.RTCC_AUDIT_CHECKPOINT_PATH = tmp_path / "audit-checkpoints.log"
+    settings.RTCC_AUDIT_CHECKPOINT_KEY = "test-only-audit-checkpoint-key-0123456789abcdef"
 
 
 @pytest.fixture(autouse=True, scope="session")

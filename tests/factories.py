@@ -6,10 +6,13 @@ import itertools
 from datetime import timedelta
 
 from django.contrib.auth.hashers import get_hasher, make_password
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.accounts.models import Agency, User
 from apps.alpr.models import AlprRead, AlprSite, Hotlist, HotlistEntry
+from apps.audit.chain import AUDIT_CHAIN_LOCK_KEY, event_hash
+from apps.audit.models import AuditEvent
 from apps.cameras.models import Camera
 from apps.core.geo import make_point
 from apps.incidents.models import Incident
@@ -110,3 +113,30 @@ def alert(*, agency: Agency, lon: float = LON, lat: float = LAT, **kw) -> Alert:
     kw.setdefault("title", "Panic button")
     kw.setdefault("raised_at", timezone.now())
     return Alert.objects.create(agency=agency, location=make_point(lon, lat), **kw)
+
+
+def old_audit_event(age_days: float = 2565) -> AuditEvent:
+    """A chained audit event stamped `age_days` ago, written as the app role writes events (INSERT, the one write
+    it has on the trail); audit_record itself always stamps the database's clock. Default: past the audit period."""
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK_KEY])
+        cur.execute(
+            "SELECT nextval(pg_get_serial_sequence('audit_auditevent', 'id')), "
+            "(SELECT hash FROM audit_auditevent ORDER BY id DESC LIMIT 1)"
+        )
+        new_id, prev = cur.fetchone()
+        fields = {
+            "id": new_id,
+            "at": timezone.now() - timedelta(days=age_days),
+            "user_id": None,
+            "username": "",
+            "agency_id": None,
+            "action": "test.old",
+            "object_type": "",
+            "object_id": "",
+            "reason": "",
+            "detail": {"n": 1},
+            "ip": None,
+            "prev_hash": prev or "",
+        }
+        return AuditEvent.objects.create(**fields, hash=event_hash(fields))

@@ -6,17 +6,18 @@ import json
 import threading
 from datetime import UTC
 
+import psycopg
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, connections, transaction
-from django.db.utils import DatabaseError
+from django.db import connection, connections
 from django.utils import timezone
 
 from apps.audit.models import AuditAction, AuditEvent
 from apps.audit.services import audit_chain_verify, audit_record
 
 from . import factories as f
+from .db_roles import owner_connect
 
 
 def _sql(statement: str, params: list | None = None) -> None:
@@ -37,12 +38,18 @@ def operator_user(home):
 
 
 @pytest.fixture
-def no_triggers():
-    """Lift the append-only triggers for this test's transaction only (rolled back with it), to
-    play the attacker with direct database access. Deferred foreign-key checks of rows already
-    written must run first: PostgreSQL will not alter a table with pending trigger events."""
-    _sql("SET CONSTRAINTS ALL IMMEDIATE")
-    _sql("ALTER TABLE audit_auditevent DISABLE TRIGGER USER")
+def attacker():
+    """Plays an attacker with the owner's rights (who may lift the append-only triggers) on a connection of its own;
+    the tests using it are transactional, so it sees the events they wrote. The app role cannot do any of this."""
+    with owner_connect(autocommit=True) as conn:
+
+        def run(statement: str, params: list | None = None) -> None:
+            with conn.transaction():
+                conn.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER USER")
+                conn.execute(statement, params or [])
+                conn.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER USER")
+
+        yield run
 
 
 # ---- how the hash is made ------------------------------------------------------------------------
@@ -126,9 +133,10 @@ def test_verify_on_an_empty_trail(db):
     assert result.ok and result.checked == 0 and "empty" in result.summary()
 
 
-def test_a_tampered_row_is_caught_and_named(operator_user, no_triggers):
+@pytest.mark.django_db(transaction=True)
+def test_a_tampered_row_is_caught_and_named(operator_user, attacker):
     events = _events(operator_user, 5)
-    _sql("UPDATE audit_auditevent SET reason = 'nothing to see' WHERE id = %s", [events[2].pk])
+    attacker("UPDATE audit_auditevent SET reason = 'nothing to see' WHERE id = %s", [events[2].pk])
     result = audit_chain_verify(chunk_size=2)
     assert not result.ok
     assert result.broken_id == events[2].pk
@@ -137,7 +145,8 @@ def test_a_tampered_row_is_caught_and_named(operator_user, no_triggers):
         call_command("audit_verify")
 
 
-def test_a_rewritten_row_with_a_fresh_hash_breaks_the_next_link(operator_user, no_triggers):
+@pytest.mark.django_db(transaction=True)
+def test_a_rewritten_row_with_a_fresh_hash_breaks_the_next_link(operator_user, attacker):
     from apps.audit.chain import event_hash
 
     events = _events(operator_user, 4)
@@ -146,26 +155,31 @@ def test_a_rewritten_row_with_a_fresh_hash_breaks_the_next_link(operator_user, n
         "ip", "prev_hash",
     ).get()
     row["reason"] = "rewritten"
-    _sql("UPDATE audit_auditevent SET reason = 'rewritten', hash = %s WHERE id = %s", [event_hash(row), events[1].pk])
+    rewrite = "UPDATE audit_auditevent SET reason = 'rewritten', hash = %s WHERE id = %s"
+    attacker(rewrite, [event_hash(row), events[1].pk])
     result = audit_chain_verify()
     assert not result.ok and result.broken_id == events[2].pk
     assert "prev_hash" in result.problem and str(events[1].pk) in result.problem
 
 
-def test_a_deleted_middle_row_is_caught(operator_user, no_triggers):
+@pytest.mark.django_db(transaction=True)
+def test_a_deleted_middle_row_is_caught(operator_user, attacker):
     events = _events(operator_user, 5)
-    _sql("DELETE FROM audit_auditevent WHERE id = %s", [events[2].pk])
+    attacker("DELETE FROM audit_auditevent WHERE id = %s", [events[2].pk])
     result = audit_chain_verify()
     assert not result.ok
     assert result.broken_id == events[3].pk
     assert "removed" in result.problem and str(events[1].pk) in result.problem
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_purged_prefix_verifies(operator_user):
+    """The retention purge removes the oldest events (through the triggers' door, here on an owner connection):
+    the first remaining event's predecessor is gone by design and the rest still verifies."""
     events = _events(operator_user, 6)
-    _sql("SET LOCAL rtcc.audit_purge = 'on'")
-    _sql("DELETE FROM audit_auditevent WHERE id <= %s", [events[2].pk])
-    _sql("SET LOCAL rtcc.audit_purge = 'off'")
+    with owner_connect() as conn, conn.transaction():
+        conn.execute("SET LOCAL rtcc.audit_purge = 'on'")
+        conn.execute("DELETE FROM audit_auditevent WHERE id <= %s", [events[2].pk])
     result = audit_chain_verify()
     assert result.ok, result.summary()
     assert result.first_id == events[3].pk and result.checked == 3
@@ -178,27 +192,38 @@ def test_command_prints_ok(operator_user, capsys):
     assert "OK:" in capsys.readouterr().out
 
 
-# ---- what the database allows --------------------------------------------------------------------
+# ---- what the database allows ----------------------------------------------------------------------
+# The app role has no UPDATE, DELETE or TRUNCATE on the table at all (tests/test_audit_db_roles.py); the triggers
+# stand behind that even for the owner, which is what these check.
 
 
-def test_update_is_refused_even_during_a_purge(operator_user):
+@pytest.fixture
+def owner_cursor():
+    with owner_connect() as conn:
+        yield conn
+
+
+@pytest.mark.django_db(transaction=True)
+def test_update_is_refused_even_during_a_purge(operator_user, owner_cursor):
     event = _events(operator_user, 1)[0]
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        _sql("SET LOCAL rtcc.audit_purge = 'on'")
-        _sql("UPDATE audit_auditevent SET reason = 'x' WHERE id = %s", [event.pk])
+    with pytest.raises(psycopg.errors.RaiseException, match="append-only"), owner_cursor.transaction():
+        owner_cursor.execute("SET LOCAL rtcc.audit_purge = 'on'")
+        owner_cursor.execute("UPDATE audit_auditevent SET reason = 'x' WHERE id = %s", [event.pk])
 
 
-def test_delete_is_refused_outside_a_purge(operator_user):
+@pytest.mark.django_db(transaction=True)
+def test_delete_is_refused_outside_a_purge(operator_user, owner_cursor):
     event = _events(operator_user, 1)[0]
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        _sql("DELETE FROM audit_auditevent WHERE id = %s", [event.pk])
+    with pytest.raises(psycopg.errors.RaiseException, match="append-only"), owner_cursor.transaction():
+        owner_cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [event.pk])
 
 
-def test_a_purge_may_not_cut_from_the_middle(operator_user):
+@pytest.mark.django_db(transaction=True)
+def test_a_purge_may_not_cut_from_the_middle(operator_user, owner_cursor):
     events = _events(operator_user, 3)
-    with pytest.raises(DatabaseError, match="oldest"), transaction.atomic():
-        _sql("SET LOCAL rtcc.audit_purge = 'on'")
-        _sql("DELETE FROM audit_auditevent WHERE id = %s", [events[1].pk])
+    with pytest.raises(psycopg.errors.RaiseException, match="oldest"), owner_cursor.transaction():
+        owner_cursor.execute("SET LOCAL rtcc.audit_purge = 'on'")
+        owner_cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [events[1].pk])
     assert AuditEvent.objects.filter(pk=events[1].pk).exists()
 
 

@@ -230,7 +230,12 @@ def _django(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-PRODUCTION = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": STRONG_SECRET, "DJANGO_ALLOWED_HOSTS": "rtcc.example.org"}
+PRODUCTION = {
+    "DJANGO_DEBUG": "0",
+    "DJANGO_SECRET_KEY": STRONG_SECRET,
+    "DJANGO_ALLOWED_HOSTS": "rtcc.example.org",
+    "RTCC_AUDIT_CHECKPOINT_KEY": "production-audit-checkpoint-key-not-in-the-database",
+}
 
 
 def test_deploy_check_is_clean_in_production():
@@ -249,6 +254,7 @@ def test_deploy_check_is_clean_in_production():
         ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS"),
         ({"RTCC_CSP_MEDIA_HOSTS": "https://cams.example.org,*"}, "RTCC_CSP_MEDIA_HOSTS"),
         ({"DJANGO_SECURE_COOKIES": "maybe"}, "DJANGO_SECURE_COOKIES"),
+        ({"RTCC_AUDIT_CHECKPOINT_KEY": ""}, "RTCC_AUDIT_CHECKPOINT_KEY"),
     ],
 )
 def test_production_refuses_to_start_on_bad_settings(env, complaint):

@@ -419,8 +419,10 @@ def test_a_class_already_being_purged_elsewhere_is_skipped(home):
 
 
 # --- the audit trail --------------------------------------------------------------------------------------------
-# Events are written as the application writes them (audit_record stamps them with the database clock and chains
-# them); the purge is run "in the future" instead, so that the events written so far are past the audit period.
+# The app role may not DELETE audit rows at all; the purge goes through the SECURITY DEFINER function
+# audit_purge_batch (retention migration 0004), which applies the audit policy's period by the database clock. Old
+# events are written here as the application writes them (chained), only stamped in the past: INSERT is the one
+# write the app role has.
 
 AUDIT_DAYS = 2555
 
@@ -429,9 +431,8 @@ def audit_event(action: str = "test.event") -> AuditEvent:
     return audit_record(user=None, action=action, detail={"n": 1})
 
 
-def after_audit_period(moment):
-    """The `now` at which everything written before `moment` is older than the audit period."""
-    return moment + timedelta(days=AUDIT_DAYS)
+def old_audit_event(age_days: float = AUDIT_DAYS + 10) -> AuditEvent:
+    return f.old_audit_event(age_days)
 
 
 def plain_delete(pk: int) -> None:
@@ -449,76 +450,89 @@ def test_the_audit_table_trigger_knows_the_purge_setting(db):
     assert any("rtcc.audit_purge" in src for src in sources)
 
 
-def test_audit_rows_are_purged_oldest_first_only_through_the_session_setting(db):
-    old1, old2, old3 = (audit_event() for _ in range(3))
-    boundary = timezone.now()
+def test_audit_rows_are_purged_oldest_first_only_through_the_function(db):
+    old1, old2, old3 = (old_audit_event() for _ in range(3))
     recent = audit_event()
     old3_hash = AuditEvent.objects.get(pk=old3.pk).hash
-    later = after_audit_period(boundary)
 
-    # Without the setting: refused, oldest row or not.
-    with pytest.raises(DatabaseError, match="append-only"):
+    # The app role itself: refused, oldest row or not.
+    with pytest.raises(DatabaseError, match="permission denied"):
         plain_delete(old1.pk)
 
     # Batches of one: the rows go strictly in id order.
-    (first,) = retention_purge_all(data_classes=["audit"], batch_size=1, budget_seconds=0, now=later)
+    (first,) = retention_purge_all(data_classes=["audit"], batch_size=1, budget_seconds=0)
     assert first.rows_deleted == 1 and not first.complete
     assert not AuditEvent.objects.filter(pk=old1.pk).exists()
     assert AuditEvent.objects.filter(pk__in=[old2.pk, old3.pk]).count() == 2
 
-    result = purge("audit", batch_size=1, now=later)
+    result = purge("audit", batch_size=1)
     assert (result.rows_deleted, result.batches, result.complete) == (2, 2, True)
     assert not AuditEvent.objects.filter(pk__lte=old3.pk).exists()
     assert AuditEvent.objects.filter(pk=recent.pk).exists()
+    assert PurgeReceipt.objects.get(pk=result.receipt_id).rows_deleted == 2
     # The purge's own audit event says where the remaining chain begins, and the chain still verifies.
     event = purge_events()[-1]
     assert (event.detail["last_deleted_id"], event.detail["last_deleted_hash"]) == (old3.pk, old3_hash)
     assert AuditEvent.objects.get(pk=recent.pk).prev_hash == old3_hash
     assert audit_chain_verify().ok
 
-    # The setting did not outlive the purge: an ordinary DELETE (and UPDATE) is still refused.
-    with pytest.raises(DatabaseError, match="append-only"):
+    # Nothing outlived the purge: an ordinary DELETE (and UPDATE) is still refused.
+    with pytest.raises(DatabaseError, match="permission denied"):
         plain_delete(recent.pk)
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
+    with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic(), connection.cursor() as cur:
         cur.execute("UPDATE audit_auditevent SET reason = 'x' WHERE id = %s", [recent.pk])
     assert AuditEvent.objects.filter(pk=recent.pk).exists()
 
 
-def test_even_with_the_setting_only_the_oldest_rows_may_go(db):
-    first, middle, _last = (audit_event() for _ in range(3))
-    with pytest.raises(DatabaseError, match="oldest"), transaction.atomic(), connection.cursor() as cur:
+def test_the_purge_setting_opens_nothing_to_the_app_role(db):
+    _first, middle, _last = (old_audit_event() for _ in range(3))
+    with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic(), connection.cursor() as cur:
         cur.execute("SET LOCAL rtcc.audit_purge = 'on'")
         cur.execute("DELETE FROM audit_auditevent WHERE id = %s", [middle.pk])
     assert AuditEvent.objects.filter(pk=middle.pk).exists()
 
 
+def test_the_function_keeps_events_within_the_period_whatever_the_caller_says(db):
+    """Its own checks are the policy: the caller's `now` or batch size cannot widen what it deletes."""
+    old = old_audit_event()
+    recent = [audit_event() for _ in range(2)]
+    result = purge("audit", now=timezone.now() + timedelta(days=AUDIT_DAYS * 2))
+    assert result.rows_deleted == 1 and not result.error
+    assert not AuditEvent.objects.filter(pk=old.pk).exists()
+    assert AuditEvent.objects.filter(pk__in=[e.pk for e in recent]).count() == 2
+    assert result.cutoff < days_ago(AUDIT_DAYS - 1)  # the receipt names the cut-off really applied
+    with pytest.raises(DatabaseError, match="batch size"), transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SELECT * FROM audit_purge_batch(1000000)")
+    RetentionPolicy.objects.filter(data_class="audit").update(enabled=False)
+    with pytest.raises(DatabaseError, match="no enabled audit retention policy"), connection.cursor() as cur:
+        cur.execute("SELECT * FROM audit_purge_batch(10)")
+
+
 def test_audit_purge_stops_at_the_first_kept_row(db):
     """An expired row after a kept one (written with a clock that stepped back) stays: the trail is cut only as
     an unbroken oldest prefix."""
-    old = audit_event()
-    boundary = timezone.now()
+    old = old_audit_event()
     kept = audit_event()
-    with connection.cursor() as cur:  # INSERT is allowed; this row claims a time before the boundary
+    with connection.cursor() as cur:  # INSERT is allowed; this row claims a time long past
         cur.execute(
             "INSERT INTO audit_auditevent (at, username, action, object_type, object_id, reason, detail, "
             "prev_hash, hash) VALUES (%s, '', 'test.skewed', '', '', '', '{}', '', 'x') RETURNING id",
-            [boundary - timedelta(hours=1)],
+            [days_ago(AUDIT_DAYS + 10)],
         )
         (skewed,) = cur.fetchone()
-    result = purge("audit", now=after_audit_period(boundary))
+    result = purge("audit")
     assert result.rows_deleted == 1 and not result.error
     assert not AuditEvent.objects.filter(pk=old.pk).exists()
     assert AuditEvent.objects.filter(pk__in=[kept.pk, skewed]).count() == 2
 
 
-def test_audit_purge_sets_the_session_setting_in_each_batch(db):
+def test_audit_purge_calls_the_function_once_per_batch(db):
     for _ in range(5):
-        audit_event()
-    later = after_audit_period(timezone.now())
+        old_audit_event()
     with CaptureBatches() as batches:
-        result = purge("audit", batch_size=2, now=later)
+        result = purge("audit", batch_size=2)
     assert result.rows_deleted == 5 and batches.sizes == [2, 2, 1]
-    assert batches.audit_purge_on == 3
+    assert batches.audit_function_calls == 3
 
 
 # --- the task and its schedule ----------------------------------------------------------------------------------
@@ -626,17 +640,17 @@ def test_admin_holds_a_units_positions_in_a_range(admin_client, home, unit):
 
 
 class CaptureBatches(contextlib.AbstractContextManager):
-    """Watches the SQL the purge sends: the size of each batch, and how often the audit setting was switched on."""
+    """Watches the SQL the purge sends: the size of each batch, and how often the audit purge function ran."""
 
     def __init__(self) -> None:
         self.sizes: list[int] = []
-        self.audit_purge_on = 0
+        self.audit_function_calls = 0
 
     def _wrapper(self, execute, sql, params, many, context):
         result = execute(sql, params, many, context)
-        if "rtcc.audit_purge = 'on'" in sql:
-            self.audit_purge_on += 1
-        if sql.startswith("WITH doomed AS"):
+        if "audit_purge_batch(" in sql:
+            self.audit_function_calls += 1
+        if sql.startswith("WITH doomed AS") or sql == services.AUDIT_PURGE_SQL:
             cursor = context["cursor"]
             row = cursor.fetchone()
             self.sizes.append(row[0])

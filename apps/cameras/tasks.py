@@ -11,7 +11,8 @@ from .choices import CameraStatus
 from .models import Camera
 
 
-@shared_task(time_limit=120)
+# soft < hard: without its own soft limit the global one (240 s) is above 120 s and Celery refuses to send it.
+@shared_task(soft_time_limit=100, time_limit=120)
 def cameras_mark_silent_unknown() -> int:
     """A camera 'online' but not heard from for a long time is no longer known to be online."""
     cutoff = timezone.now() - timedelta(seconds=settings.RTCC_CAMERA_SILENT_SECONDS)

@@ -25,7 +25,8 @@ from .services import FeedUnavailable, feed_ingest
 log = logging.getLogger(__name__)
 
 
-@shared_task(time_limit=30)
+# soft < hard: without its own soft limit the global one (240 s) is above 30 s and Celery refuses to send it.
+@shared_task(soft_time_limit=25, time_limit=30)
 def feeds_poll_due() -> int:
     """Queue a poll for every enabled polled source whose interval has passed. Rows are claimed
     under SKIP LOCKED, so two beats (or a slow one) never queue the same poll twice."""

@@ -149,22 +149,34 @@ def batch_sql(target: Target, where_sql: str, batch_size: int) -> str:
     )
 
 
-def _run_batch(target: Target, sql: str, params: list, receipt_id: int) -> Batch:
+# The audit trail's one door (retention migration 0004): the app role may not DELETE audit rows; this SECURITY
+# DEFINER function deletes the oldest expired ones by its own checks (the policy's period, the database clock).
+AUDIT_PURGE_SQL = "SELECT deleted, last_id, last_hash FROM audit_purge_batch(%s)"
+
+
+def audit_cutoff() -> datetime:
+    """The cut-off the audit purge function applies: its policy's period before the database clock."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT now() - make_interval(days => days) FROM retention_retentionpolicy WHERE data_class = %s",
+            [DataClass.AUDIT],
+        )
+        row = cur.fetchone()
+    return row[0] if row else timezone.now()
+
+
+def _run_batch(target: Target, sql: str, params: list, receipt_id: int, batch_size: int) -> Batch:
     """One batch in its own transaction, its receipt counters updated in the same one: the receipt never claims
     a row that was not deleted, nor misses one that was."""
-    is_audit = target.data_class == DataClass.AUDIT
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute("SELECT set_config('lock_timeout', %s, true)", [LOCK_TIMEOUT])
-        if is_audit:
-            # The audit table's trigger refuses every DELETE unless the transaction says it is the retention
-            # purge (and then only of the oldest rows); SET LOCAL ends with this batch's transaction.
-            cur.execute("SET LOCAL rtcc.audit_purge = 'on'")
-        cur.execute(sql, params)
-        batch = Batch(*cur.fetchone())
-        if is_audit:
-            # Also switched off explicitly: when the caller is already inside a transaction (a test, a shell),
-            # this block is only a savepoint and SET LOCAL would outlive it.
-            cur.execute("SET LOCAL rtcc.audit_purge = 'off'")
+        if target.data_class == DataClass.AUDIT:
+            cur.execute(AUDIT_PURGE_SQL, [batch_size])
+            deleted, last_id, anchor = cur.fetchone()
+            batch = Batch(deleted, last_id, deleted, last_id, anchor)
+        else:
+            cur.execute(sql, params)
+            batch = Batch(*cur.fetchone())
         if batch.deleted:
             PurgeReceipt.objects.filter(pk=receipt_id).update(
                 rows_deleted=F("rows_deleted") + batch.deleted, batches=F("batches") + 1
@@ -172,10 +184,10 @@ def _run_batch(target: Target, sql: str, params: list, receipt_id: int) -> Batch
     return batch
 
 
-def _run_batch_retrying(target: Target, sql: str, params: list, receipt_id: int) -> Batch:
+def _run_batch_retrying(target: Target, sql: str, params: list, receipt_id: int, batch_size: int) -> Batch:
     for attempt in range(1, LOCK_RETRIES + 1):
         try:
-            return _run_batch(target, sql, params, receipt_id)
+            return _run_batch(target, sql, params, receipt_id, batch_size)
         except OperationalError as exc:
             if getattr(exc.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE or attempt == LOCK_RETRIES:
                 raise
@@ -228,6 +240,9 @@ def retention_purge(
         raise ValueError("batch_size must be at least 1")
     target = TARGETS[policy.data_class]
     cutoff = now - timedelta(days=policy.days)
+    if policy.data_class == DataClass.AUDIT:
+        # The database function decides by its own clock; a later `now` cannot purge audit events sooner.
+        cutoff = min(cutoff, audit_cutoff())
     result = PurgeResult(data_class=policy.data_class, cutoff=cutoff, dry_run=dry_run)
 
     if dry_run:
@@ -254,7 +269,8 @@ def retention_purge(
             result.complete = upto is None  # nothing has expired
             while upto is not None:
                 t0 = time.monotonic()
-                batch = _run_batch_retrying(target, sql, [*where_params, last_id, upto, *where_params], receipt.pk)
+                params = [*where_params, last_id, upto, *where_params]
+                batch = _run_batch_retrying(target, sql, params, receipt.pk, batch_size)
                 result.longest_batch_seconds = max(result.longest_batch_seconds, time.monotonic() - t0)
                 if batch.deleted:
                     result.batches += 1
