@@ -39,7 +39,7 @@ def open_stream(client: Client, camera):
 
 
 def test_playlist_and_segments_through_the_proxy(operator, home, hls_dir):
-    camera = f.camera(agency=home, external_id="CAM-7", sharing="live", stream_kind="hls", stream_url=HLS.format("CAM-7"))
+    camera = f.camera(agency=home, external_id="CAM-7", stream_kind="hls", stream_url=HLS.format("CAM-7"))
     client = signed_in(operator)
     opened = open_stream(client, camera).json()
     assert "/demo/" not in opened["url"]
@@ -93,7 +93,8 @@ def test_a_grant_opens_only_its_own_camera(operator, home, hls_dir):
 
 
 def test_only_stream_parts_and_stream_sources(operator, home, hls_dir):
-    camera = f.camera(agency=home, external_id="CAM-7", stream_kind="hls", stream_url="/demo/cameras/CAM-7/hls/secret.txt")
+    camera = f.camera(agency=home, external_id="CAM-7", stream_kind="hls",
+                      stream_url="/demo/cameras/CAM-7/hls/secret.txt")
     client = signed_in(operator)
     assert client.get(open_stream(client, camera).json()["url"]).status_code == 502  # not an HLS file name
     not_a_source = f.camera(agency=home, external_id="CAM-3", stream_kind="snapshot", stream_url="/api/audit/")

@@ -444,7 +444,8 @@ def test_split_stream_credentials():
     from apps.cameras.models import split_stream_credentials
 
     assert split_stream_credentials("rtsp://u:p%40x@10.1.2.3:554/s?x=1") == ("rtsp://10.1.2.3:554/s?x=1", "u", "p@x")
-    assert split_stream_credentials("https://cams.example.test/a@b.m3u8") == ("https://cams.example.test/a@b.m3u8", "", "")
+    plain = "https://cams.example.test/a@b.m3u8"
+    assert split_stream_credentials(plain) == (plain, "", "")
     assert split_stream_credentials("/demo/cameras/CAM-1/snapshot.svg")[1:] == ("", "")
 
 

@@ -11,13 +11,15 @@ class CameraAdminForm(forms.ModelForm):
 
     stream_username = forms.CharField(required=False, max_length=200, label="Stream user name",
                                       widget=forms.TextInput(attrs={"autocomplete": "off"}))
-    stream_password = forms.CharField(required=False, max_length=200, label="Stream password",
-                                      widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))
+    stream_password = forms.CharField(
+        required=False, max_length=200, label="Stream password",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
     stream_credentials_clear = forms.BooleanField(required=False, label="Clear the stored stream credentials")
 
     class Meta:
         model = Camera
-        fields = "__all__"
+        fields = "__all__"  # noqa: DJ007 - the admin's own form: every editable field, as without one
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -11,7 +11,6 @@ from apps.core.models import AgencyOwned
 from .choices import CameraStatus, OwnerKind, Sharing, StreamKind
 from .geometry import view_polygon
 
-
 # A URL with a user-info part ("scheme://user:pass@host"); the database refuses it in stream_url too.
 CREDENTIALS_IN_URL = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@"
 
