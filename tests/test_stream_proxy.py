@@ -28,6 +28,7 @@ from apps.cameras.models import CameraStreamSecret
 
 from . import factories as f
 from .live_support import live_test
+from .test_map_live import daphne  # noqa: F401 - a fixture: the whole site under a real Daphne
 
 pytestmark = [
     pytest.mark.django_db,
@@ -479,3 +480,59 @@ def test_migration_splits_stored_credentials_and_clears_on_request_urls(home):
     assert Camera.objects.values_list("stream_url", "stream_kind").get(pk=deli.pk) == ("", "")
     assert Camera.objects.get(pk=plain.pk).stream_url == "https://video.example.test/a@b.m3u8"
     assert CameraStreamSecret.objects.count() == 1
+
+
+# ---- under the real ASGI server -----------------------------------------------------------------------------
+
+
+def test_through_daphne_hls_and_mjpeg_relay(daphne, origin):  # noqa: F811 - daphne is a fixture
+    """The deployment path: Daphne runs the sync proxy view in a thread, and the MJPEG relay as an
+    async iterator on its event loop; several streams at once, closed by the client, and the server
+    still answers."""
+    import httpx
+
+    base, _server, root = origin
+    home = f.agency("SPD", name="Seattle Police Department")
+    f.user(agency=home, role=Role.OPERATOR, username="daphne-operator")
+    hls = f.camera(agency=home, stream_kind="hls", stream_url=f"{base}/hls/index.m3u8")
+    mjpeg = f.camera(agency=home, stream_kind="mjpeg", stream_url=f"{base}/mjpeg")
+    with httpx.Client(base_url=daphne, timeout=10, trust_env=False) as client:
+        client.get("/accounts/login/")
+        signed_in = client.post(
+            "/accounts/login/",
+            data={"username": "daphne-operator", "password": f.PASSWORD,
+                  "csrfmiddlewaretoken": client.cookies["csrftoken"]},
+        )
+        assert signed_in.status_code == 302, signed_in.text[:500]
+        headers = {"X-CSRFToken": client.cookies["csrftoken"]}
+
+        def open_(camera) -> str:
+            opened = client.post(f"/api/cameras/{camera.pk}/stream/", json={"reason": "daphne"}, headers=headers)
+            assert opened.status_code == 200, opened.text
+            return opened.json()["url"]
+
+        playlist = client.get(open_(hls))
+        assert playlist.status_code == 200 and base not in playlist.text
+        segment = client.get(uris(playlist.text)[1])
+        assert segment.status_code == 200 and segment.content == (root / "hls" / "index1.ts").read_bytes()
+
+        streams = []
+        for _ in range(4):
+            response = client.send(client.build_request("GET", open_(mjpeg)), stream=True)
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("multipart/x-mixed-replace")
+            streams.append(response)
+        for response in streams:
+            received = b""
+            for chunk in response.iter_raw():
+                received += chunk
+                if received.count(b"\xff\xd9") >= 2:
+                    break
+            assert JPEG in received
+        # With four relays still open the server answers other requests at once.
+        started = time.monotonic()
+        assert client.get(open_(hls)).status_code == 200
+        assert time.monotonic() - started < 5
+        for response in streams:
+            response.close()
+        assert client.get(uris(playlist.text)[0]).status_code == 200
