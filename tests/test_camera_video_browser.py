@@ -39,6 +39,8 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright pac
 LOAD_TIMEOUT_MS = 20000
 MJPEG_BOUNDARY = "rtccframe"
 MJPEG_FPS = 5
+LIVE_SECONDS = 20
+LIVE_WINDOW = 3
 
 
 def _ffmpeg(*args: str) -> None:
@@ -54,6 +56,14 @@ def _make_media(root: Path) -> None:
         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "15",
         "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod", str(hls / "index.m3u8"),
     )
+    # Twenty seconds more, served as a live playlist (a window sliding one segment a second, /live.m3u8).
+    live = root / "live"
+    live.mkdir()
+    _ffmpeg(
+        "-f", "lavfi", "-i", "testsrc=size=320x180:rate=15", "-t", str(LIVE_SECONDS),
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "15",
+        "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod", str(live / "index.m3u8"),
+    )
     frames = root / "frames"
     frames.mkdir()
     _ffmpeg("-f", "lavfi", "-i", f"testsrc=size=320x180:rate={MJPEG_FPS}", "-frames:v", "10", "-q:v", "5",
@@ -68,7 +78,22 @@ class StreamHandler(SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
+    def _live_playlist(self) -> None:
+        started = self.server.__dict__.setdefault("live_started", time.monotonic())
+        first = min(int(time.monotonic() - started), LIVE_SECONDS - LIVE_WINDOW)
+        lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:1", f"#EXT-X-MEDIA-SEQUENCE:{first}"]
+        for n in range(first, first + LIVE_WINDOW):
+            lines += ["#EXTINF:1.000000,", f"live/index{n}.ts"]
+        body = ("\n".join(lines) + "\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.apple.mpegurl")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def do_GET(self):
+        if urlsplit(self.path).path == "/live.m3u8":
+            return self._live_playlist()
         if urlsplit(self.path).path != "/mjpeg":
             return super().do_GET()
         frames = [p.read_bytes() for p in sorted(Path(self.directory, "frames").glob("*.jpg"))]
@@ -285,6 +310,41 @@ def test_player_renews_its_grant_before_it_expires(browser, live_server, scene, 
         stale = page.request.get(f"{live_server.url}{urlsplit(first).path}")
         assert stale.status == 403 and "expired" in stale.json()["detail"]
         watch.bad_status = [s for s in watch.bad_status if "/api/streams/" not in s]  # the stale probe above
+        _assert_clean(watch, page, scene)
+    finally:
+        context.close()
+
+
+def test_live_hls_carries_on_across_grant_renewals(browser, live_server, scene, settings):
+    """A live playlist refreshed every second, under 4-second grants: hls.js asks under each new grant
+    as it comes, so the same <video> plays on past the first grant's expiry, without reconnecting."""
+    settings.RTCC_STREAM_GRANT_SECONDS = 4
+    live = f.camera(agency=scene["incident"].agency, name="Pine St live", lon=f.LON, lat=f.LAT + 0.0004,
+                    heading=180, fov_range=120, stream_kind="hls", stream_url=f"{scene['stream_server']}/live.m3u8")
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
+    page = context.new_page()
+    watch = PageWatch(page, live_server.url)
+    states: list[str] = []
+    try:
+        _sign_in(page, live_server.url)
+        expect = sync_api.expect
+        expect(page.locator("html[data-rtcc-state=ready]")).to_have_count(1, timeout=LOAD_TIMEOUT_MS)
+        page.locator(f'.incident-marker[data-incident-id="{scene["incident"].pk}"]').click()
+        page.locator(f'.camera-rank-item[data-camera-id="{live.pk}"]').get_by_role("button", name="Open").click()
+        video = f'.camera-tile[data-camera-id="{live.pk}"] video'
+        _wait_playing(page, video)
+        page.eval_on_selector(video, "(v) => { v.dataset.first = '1'; }")
+        tile = page.locator(f'.camera-tile[data-camera-id="{live.pk}"]')
+        deadline = time.monotonic() + 9  # two grants' lives and more
+        while time.monotonic() < deadline:
+            state = tile.get_attribute("data-state") or ""
+            states.append(f'{state} {tile.locator(".ct-state").get_attribute("title") or ""}'.strip())
+            page.wait_for_timeout(250)
+        assert set(states) == {"playing"}, states
+        assert page.eval_on_selector(video, "(v) => [v.dataset.first, v.currentTime]")[0] == "1"  # same element
+        assert page.eval_on_selector(video, "(v) => v.currentTime") > 7
+        events = list(AuditEvent.objects.filter(action="camera.stream_open", object_id=str(live.pk)).order_by("pk"))
+        assert len(events) >= 3 and all(e.detail.get("renewal") for e in events[1:])
         _assert_clean(watch, page, scene)
     finally:
         context.close()

@@ -14,9 +14,10 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 from django.test import AsyncClient, Client, override_settings
@@ -147,9 +148,14 @@ def open_stream(client: Client, camera, **body) -> dict:
     return response.json()
 
 
-def uris(playlist: str) -> list[str]:
-    found = [line for line in playlist.splitlines() if line and not line.startswith("#")]
-    return found + re.findall(r'URI="([^"]*)"', playlist)
+def uris(response) -> list[str]:
+    """The URIs of a playlist answer (test client or httpx), resolved as a player resolves them."""
+    if hasattr(response, "wsgi_request"):
+        text, base = response.content.decode(), response.wsgi_request.path
+    else:
+        text, base = response.text, response.url.path
+    found = [line for line in text.splitlines() if line and not line.startswith("#")]
+    return [urljoin(base, uri) for uri in found + re.findall(r'URI="([^"]*)"', text)]
 
 
 def decoded(uri: str) -> bytes:
@@ -177,12 +183,12 @@ def test_hls_through_the_proxy_rewrites_every_uri_and_never_shows_the_origin(ope
     assert master["Cache-Control"] == "no-store"
     text = master.content.decode()
     assert "#EXT-X-STREAM-INF:BANDWIDTH=200000" in text and base not in text
-    [variant_uri] = uris(text)
+    [variant_uri] = uris(master)
     assert PART.match(variant_uri)
 
     variant = client.get(variant_uri)  # the absolute variant URL, fetched through the proxy and rewritten
     assert variant.status_code == 200
-    segment_uris = uris(variant.content.decode())
+    segment_uris = uris(variant)
     assert len(segment_uris) == 3 and all(PART.match(u) for u in segment_uris)
     assert base not in variant.content.decode() and "index0.ts" not in variant.content.decode()
     # Not even encoded: the part tokens are sealed, not merely signed.
@@ -203,7 +209,7 @@ def test_refused_grants(operator, commander, planner, home, origin, settings):
     client = client_for(operator)
     url = open_stream(client, camera)["url"]
     token = url.split("/")[3]
-    segment = uris(client.get(url).content.decode())[0]
+    segment = uris(client.get(url))[0]
 
     def refused(who: Client, path: str, why: str, status: int = 403) -> None:
         response = who.get(path)
@@ -221,10 +227,12 @@ def test_refused_grants(operator, commander, planner, home, origin, settings):
         forged = grants.grant_mint(user_id=operator.pk, camera_id=camera.pk, event_id=1).token
     refused(client, url.replace(token, forged), "forged")
     grant = grants.grant_read(token, user_id=operator.pk)
-    made_up = grants.part_seal(grants.StreamGrant(operator.pk, camera.pk, grant.event_id + 1, grant.expires, ""),
-                               f"{base}/hls/index0.ts")
-    refused(client, f"/api/streams/{token}/part/{made_up}", "another grant")
+    theirs = grants.part_seal(grants.StreamGrant(commander.pk, camera.pk, grant.event_id, grant.expires, ""),
+                              f"{base}/hls/index0.ts")
+    refused(client, f"/api/streams/{token}/part/{theirs}", "another grant")  # sealed for another user
     refused(client, f"/api/streams/{token}/part/{token}", "forged")  # a grant is not a part
+    part = segment.rsplit("/", 1)[1]
+    refused(client, segment.replace(part, part[:-3] + ("A" if part[-3] != "A" else "B") + part[-2:]), "forged")
     # A part of one grant under another grant of the same user, for another camera.
     other_url = open_stream(client, other_camera)["url"]
     refused(client, other_url.replace("index.m3u8", "part/" + segment.rsplit("/", 1)[1]), "another grant")
@@ -256,14 +264,23 @@ def test_grant_expires_after_the_configured_time(operator, home, origin, setting
     settings.RTCC_STREAM_GRANT_SECONDS = 1
     camera = f.camera(agency=home, stream_kind="hls", stream_url=f"{base}/hls/index.m3u8")
     client = client_for(operator)
-    url = open_stream(client, camera)["url"]
-    assert client.get(url).status_code == 200
-    time.sleep(1.1)
-    expired = client.get(url)
-    assert expired.status_code == 403 and "expired" in expired.json()["detail"]
-    # Renewal is another audited open, marked as such.
+    opened = open_stream(client, camera)
+    url = opened["url"]
+    playlist = client.get(url)
+    assert playlist.status_code == 200
+    segment = uris(playlist)[0]
+    lifetime = datetime.fromisoformat(opened["expires_at"]).timestamp() - time.time()
+    assert 0.5 < lifetime <= 2.0
+    time.sleep(lifetime + 0.1)
+    for stale in (url, segment):
+        expired = client.get(stale)
+        assert expired.status_code == 403 and "expired" in expired.json()["detail"]
+    # Renewal is another audited open, marked as such; the parts a player already holds go on under
+    # the new grant (a live playlist is refreshed at the same part URL), never under the expired one.
     renewed = open_stream(client, camera, renewal=True)
     assert client.get(renewed["url"]).status_code == 200
+    new_prefix = renewed["url"].rsplit("/", 1)[0]
+    assert client.get(new_prefix + "/part/" + segment.rsplit("/", 1)[1]).status_code == 200
     events = AuditEvent.objects.filter(action=AuditAction.CAMERA_STREAM_OPEN).order_by("pk")
     assert [e.detail.get("renewal", False) for e in events] == [False, True]
 
@@ -295,11 +312,11 @@ def test_same_origin_redirect_is_followed_and_other_hosts_in_a_playlist_are_not_
     client = client_for(operator)
     moved = f.camera(agency=home, stream_kind="hls", stream_url=f"{base}/moved.m3u8")
     playlist = client.get(open_stream(client, moved)["url"])
-    assert playlist.status_code == 200 and len(uris(playlist.content.decode())) == 3
+    assert playlist.status_code == 200 and len(uris(playlist)) == 3
 
     elsewhere = f.camera(agency=home, stream_kind="hls", stream_url=f"{base}/elsewhere.m3u8")
     playlist = client.get(open_stream(client, elsewhere)["url"])
-    [segment] = uris(playlist.content.decode())
+    [segment] = uris(playlist)
     server.seen.clear()
     response = client.get(segment)
     assert response.status_code == 502 and "another host" in response.json()["detail"]
@@ -380,7 +397,7 @@ def test_credentials_in_a_stream_url_are_kept_apart_and_sent_upstream(operator, 
     opened = open_stream(client, camera)
     playlist = client.get(opened["url"])
     assert playlist.status_code == 200
-    segment = client.get(uris(playlist.content.decode())[0])
+    segment = client.get(uris(playlist)[0])
     assert segment.status_code == 200 and segment.content[:1] == b"G"
     assert any(path.startswith("/private/") and auth.startswith("Basic ") for path, auth in server.seen)
     for response in (playlist, segment):
@@ -513,7 +530,7 @@ def test_through_daphne_hls_and_mjpeg_relay(daphne, origin):  # noqa: F811 - dap
 
         playlist = client.get(open_(hls))
         assert playlist.status_code == 200 and base not in playlist.text
-        segment = client.get(uris(playlist.text)[1])
+        segment = client.get(uris(playlist)[1])
         assert segment.status_code == 200 and segment.content == (root / "hls" / "index1.ts").read_bytes()
 
         streams = []
@@ -535,4 +552,4 @@ def test_through_daphne_hls_and_mjpeg_relay(daphne, origin):  # noqa: F811 - dap
         assert time.monotonic() - started < 5
         for response in streams:
             response.close()
-        assert client.get(uris(playlist.text)[0]).status_code == 200
+        assert client.get(uris(playlist)[0]).status_code == 200

@@ -3,21 +3,24 @@
 An audited open (services.camera_stream_open) mints a grant naming the user, the camera, the audit
 event that recorded why they look, and when it expires. The browser reaches the stream only through
 the proxy (apps.cameras.api.proxy) with that grant in the path; every part of an HLS stream (variant
-playlists, segments, keys) is handed out as a "part" token sealed for the same grant, so the proxy
-fetches only what the camera's own playlists named, never a URL a client made up.
+playlists, segments, keys) is handed out as a "part" token sealed for the grant's user and camera,
+fetched only under such a live grant, so the proxy fetches only what the camera's own playlists
+named, never a URL a client made up.
 
 A grant is signed (django.core.signing: its content, ids and expiry, is no secret); a part is
-encrypted too (Fernet, from the `cryptography` package), because it holds the camera's address.
+encrypted too (AES-SIV, from the `cryptography` package), because it holds the camera's address.
 Both keys derive from SECRET_KEY under their own salts, so neither token passes for the other.
 """
 from __future__ import annotations
 
 import base64
 import json
+import math
 import time
 from dataclasses import dataclass
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from django.conf import settings
 from django.core import signing
 from django.utils.crypto import salted_hmac
@@ -43,7 +46,7 @@ class StreamGrant:
 
 def grant_mint(*, user_id: int, camera_id: int, event_id: int, ttl: int | None = None) -> StreamGrant:
     ttl = settings.RTCC_STREAM_GRANT_SECONDS if ttl is None else ttl
-    expires = int(time.time()) + ttl
+    expires = math.ceil(time.time()) + ttl  # whole seconds, never shorter than asked
     payload = {"u": user_id, "c": camera_id, "e": event_id, "x": expires}
     token = signing.dumps(payload, salt=GRANT_SALT, compress=True)
     return StreamGrant(user_id=user_id, camera_id=camera_id, event_id=event_id, expires=expires, token=token)
@@ -69,24 +72,30 @@ def grant_read(token: str, *, user_id: int) -> StreamGrant:
     return grant
 
 
-def _part_cipher() -> Fernet:
+def _part_cipher() -> AESSIV:
     # Derived from SECRET_KEY for this one use; a part token outlives no grant, so no rotation list.
-    key = salted_hmac(PART_SALT, "stream part key", algorithm="sha256").digest()
-    return Fernet(base64.urlsafe_b64encode(key))
+    return AESSIV(salted_hmac(PART_SALT, "stream part key", algorithm="sha512").digest())
 
 
 def part_seal(grant: StreamGrant, url: str) -> str:
-    """A token for one upstream URL (absolute, or a path on this server) bound to `grant`'s audited open.
-    Sealed (encrypted and authenticated), not just signed: the camera's address stays on the server."""
-    return _part_cipher().encrypt(json.dumps({"e": grant.event_id, "u": url}).encode()).decode()
+    """A token for one upstream URL (absolute, or a path on this server) of `grant`'s camera, for its user.
+    Sealed (encrypted and authenticated), not just signed: the camera's address stays on the server.
+    Deterministic (AES-SIV): the same segment gets the same URI in every refresh of a live playlist,
+    which hls.js checks to line refreshes up.
+
+    It is fetched only under a live grant of the same user and camera, so a player that renewed its
+    grant keeps refreshing a live playlist under the new one (no restart, no gap in the picture)."""
+    payload = json.dumps({"u": grant.user_id, "c": grant.camera_id, "url": url}).encode()
+    return base64.urlsafe_b64encode(_part_cipher().encrypt(payload, None)).decode().rstrip("=")
 
 
 def part_open(grant: StreamGrant, token: str) -> str:
     try:
-        payload = json.loads(_part_cipher().decrypt(token.encode()))
-        event_id, url = int(payload["e"]), payload["u"]
-    except (InvalidToken, KeyError, TypeError, ValueError):
+        sealed = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        payload = json.loads(_part_cipher().decrypt(sealed, None))
+        user_id, camera_id, url = int(payload["u"]), int(payload["c"]), payload["url"]
+    except (InvalidTag, KeyError, TypeError, ValueError):
         raise GrantRefused("stream part is forged or damaged: reload the stream") from None
-    if event_id != grant.event_id or not isinstance(url, str):
+    if (user_id, camera_id) != (grant.user_id, grant.camera_id) or not isinstance(url, str):
         raise GrantRefused("stream part belongs to another grant: reload the stream")
     return url

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from .. import upstream
@@ -58,9 +57,14 @@ def _relay(body: bytes | str, content_type: str) -> HttpResponse:
     return response
 
 
-def _playlist(request: HttpRequest, grant: StreamGrant, fetched: upstream.Fetched, base_url: str) -> HttpResponse:
+def _playlist(grant: StreamGrant, fetched: upstream.Fetched, base_url: str, here: str) -> HttpResponse:
+    """The playlist with each URI replaced by a part URI relative to where this playlist is served
+    (`here`: "" for the stream's entry, "part" for a part): no grant in it, so a player that renewed
+    its grant sees the same URIs in each refresh of a live playlist."""
+    prefix = "part/" if here == "" else ""
+
     def sign(url: str) -> str:
-        return reverse("camera-stream-part", kwargs={"token": grant.token, "part": part_seal(grant, url)})
+        return prefix + part_seal(grant, url)
 
     text = fetched.content.decode("utf-8", errors="replace")
     return _relay(upstream.playlist_rewrite(text, base_url=base_url, sign=sign), upstream.PLAYLIST_TYPE)
@@ -91,7 +95,7 @@ def stream_entry(request: HttpRequest, token: str, name: str) -> HttpResponse:
         if camera.stream_kind == StreamKind.HLS:
             if not upstream.is_playlist(fetched):
                 raise upstream.UpstreamError("the camera did not answer with an HLS playlist")
-            return _playlist(request, grant, fetched, camera.stream_url)
+            return _playlist(grant, fetched, camera.stream_url, here="")
         content_type = upstream.media_type(fetched.content_type, default="")
         if not content_type.startswith("image/"):
             raise upstream.UpstreamError("the camera did not answer with an image")
@@ -116,7 +120,7 @@ def stream_part(request: HttpRequest, token: str, part: str) -> HttpResponse:
             url, stream_url=camera.stream_url, auth=camera_stream_auth(camera), request=request, grant=grant
         )
         if upstream.is_playlist(fetched):  # a variant of a multivariant playlist
-            return _playlist(request, grant, fetched, url)
+            return _playlist(grant, fetched, url, here="part")
         return _relay(fetched.content, upstream.media_type(fetched.content_type, url=url))
     except Refused as exc:
         return _json(exc.status, str(exc))

@@ -4,7 +4,9 @@
 // server already handed out (and audited), so a flaky camera does not flood the audit trail.
 //
 // That URL is our own stream proxy carrying a short-lived grant (never the camera's address). Before
-// the grant expires the player asks `renew()` for a new one (another audited open) and switches.
+// the grant expires the player asks `renew()` for a new one (another audited open) and switches:
+// hls.js and snapshots carry on under the new grant without a gap (every request hls.js makes is
+// re-addressed to the current grant); MJPEG and the browser's own HLS player reconnect.
 import { el } from "./dom.js";
 
 const SNAPSHOT_REFRESH_MS = 2000;
@@ -24,6 +26,8 @@ function loadHls() {
   hlsModule ??= import("../../vendor/hls/hls.mjs").then((module) => module.default);
   return hlsModule;
 }
+
+const GRANT_PATH = /\/api\/streams\/[^/]+\//;
 
 export function withCacheBuster(url) {
   const target = new URL(url, window.location.origin);
@@ -83,7 +87,8 @@ export function createPlayer(stream, { onState = () => {}, label = "Camera", ren
       return false;
     }
     scheduleRenewal();
-    if (restart && !stopped && !retryTimer) {
+    const seamless = kind === "snapshot" || (kind === "hls" && box.dataset.player === "hls.js");
+    if (restart && (!seamless || !cleanup) && !stopped && !retryTimer) {
       if (cleanup) cleanup();
       cleanup = null;
       start();
@@ -176,7 +181,18 @@ export function createPlayer(stream, { onState = () => {}, label = "Camera", ren
       if (cancelled) return;
       if (Hls.isSupported()) {
         box.dataset.player = "hls.js";
-        hls = new Hls({ enableWorker: false, lowLatencyMode: false, backBufferLength: 30 });
+        hls = new Hls({
+          enableWorker: false,
+          lowLatencyMode: false,
+          backBufferLength: 30,
+          // The playlist and its parts were handed out under the grant of the time; ask under the
+          // current one (the server accepts a part under any live grant of the same user and camera).
+          xhrSetup(xhr, url) {
+            const grant = current.url.match(GRANT_PATH);
+            const fresh = grant ? url.replace(GRANT_PATH, grant[0]) : url;
+            if (fresh !== url) xhr.open("GET", fresh, true);
+          },
+        });
         hls.on(Hls.Events.ERROR, (_event, data) => {
           if (data.fatal) dropped(`HLS: ${data.details}`);
         });
