@@ -553,3 +553,18 @@ def test_through_daphne_hls_and_mjpeg_relay(daphne, origin):  # noqa: F811 - dap
         for response in streams:
             response.close()
         assert client.get(uris(playlist)[0]).status_code == 200
+
+
+def test_same_origin_rules():
+    from apps.cameras.upstream import same_origin
+
+    cam = "https://cams.example.test/live/index.m3u8"
+    assert same_origin("https://cams.example.test:443/live/seg1.ts", cam)
+    assert not same_origin("http://cams.example.test/live/seg1.ts", cam)  # another scheme is another origin
+    assert not same_origin("https://cams.example.test.evil.test/seg1.ts", cam)
+    assert not same_origin("file:///etc/passwd", cam)
+    assert not same_origin("/demo/cameras/X/hls/index1.ts", cam)
+    local = "/demo/cameras/X/hls/index.m3u8"
+    assert same_origin("/demo/cameras/X/hls/index1.ts", local)
+    assert not same_origin("//169.254.169.254/latest/meta-data", local)
+    assert not same_origin("http://127.0.0.1/x", local)

@@ -93,7 +93,7 @@ class Camera(AgencyOwned):
 
     def clean(self) -> None:
         super().clean()
-        if self.sharing == "on_request" and self.stream_url:
+        if self.sharing == Sharing.ON_REQUEST and self.stream_url:
             raise ValidationError(
                 {"stream_url": "a camera shared recorded, on request only cannot have a stream URL; clear it"}
             )

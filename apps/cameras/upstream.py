@@ -81,8 +81,9 @@ def _origin(url: str) -> tuple[str, str, int] | None:
 
 
 def same_origin(url: str, stream_url: str) -> bool:
-    if urlsplit(url).scheme not in ("http", "https", ""):
-        return False
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https", "") or (not parts.scheme and parts.netloc):
+        return False  # another scheme, or "//host/..." in a playlist of a stream on this server
     return _origin(url) == _origin(stream_url)
 
 
