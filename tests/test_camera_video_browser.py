@@ -119,9 +119,15 @@ class StreamHandler(SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def stream_server(tmp_path_factory) -> Iterator[str]:
+def stream_media(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("camera-media")
     _make_media(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def stream_server(stream_media) -> Iterator[str]:
+    root = stream_media
     server = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: StreamHandler(*a, directory=str(root)))
     server.daemon_threads = True
     server.stopping = threading.Event()
@@ -345,6 +351,38 @@ def test_live_hls_carries_on_across_grant_renewals(browser, live_server, scene, 
         assert page.eval_on_selector(video, "(v) => v.currentTime") > 7
         events = list(AuditEvent.objects.filter(action="camera.stream_open", object_id=str(live.pk)).order_by("pk"))
         assert len(events) >= 3 and all(e.detail.get("renewal") for e in events[1:])
+        _assert_clean(watch, page, scene)
+    finally:
+        context.close()
+
+
+def test_demo_hls_plays_through_the_proxy(browser, live_server, scene, stream_media, monkeypatch):
+    """The demo city's video cameras (make demo): their stream is a path on this server, which
+    answers only inside the proxy; Chromium plays it from the grant's URL."""
+    from apps.demo import views as demo_views
+
+    monkeypatch.setattr(demo_views, "HLS_DIR", stream_media / "hls")  # what scripts/demo.sh has ffmpeg write
+    demo = f.camera(agency=scene["incident"].agency, name="Demo HLS", external_id="DEMO-CAM-0001", lon=f.LON,
+                    lat=f.LAT - 0.0004, heading=0, fov_range=120, stream_kind="hls",
+                    stream_url="/demo/cameras/DEMO-CAM-0001/hls/index.m3u8")
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
+    page = context.new_page()
+    watch = PageWatch(page, live_server.url)
+    paths: list[str] = []
+    page.on("request", lambda request: paths.append(urlsplit(request.url).path))
+    try:
+        _sign_in(page, live_server.url)
+        expect = sync_api.expect
+        expect(page.locator("html[data-rtcc-state=ready]")).to_have_count(1, timeout=LOAD_TIMEOUT_MS)
+        direct = page.request.get(f"{live_server.url}/demo/cameras/DEMO-CAM-0001/hls/index.m3u8")
+        assert direct.status == 403  # the session alone shows nothing
+        page.locator(f'.incident-marker[data-incident-id="{scene["incident"].pk}"]').click()
+        page.locator(f'.camera-rank-item[data-camera-id="{demo.pk}"]').get_by_role("button", name="Open").click()
+        _wait_playing(page, f'.camera-tile[data-camera-id="{demo.pk}"] video')
+        assert any(path.startswith("/api/streams/") and "/part/" in path for path in paths)  # segments
+        assert not any(path.startswith("/demo/") for path in paths)
+        assert "/demo/cameras/" not in page.content()
+        watch.bad_status = [s for s in watch.bad_status if "/demo/cameras/" not in s]  # the direct probe
         _assert_clean(watch, page, scene)
     finally:
         context.close()
