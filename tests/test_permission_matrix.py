@@ -129,9 +129,9 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("/api/cameras/{pk}/stream/", "POST"): Case(STREAM, body=REASON),
     # The stream proxy (tests/test_stream_proxy.py): GET only, and only with one's own grant.
     ("/api/streams/{token}/{name}", "GET"): Case(STREAM_PROXY),
-    ("/api/streams/{token}/{name}", "POST"): Case(NOT_ALLOWED),
+    ("/api/streams/{token}/{name}", "POST"): Case(SIGNED_IN_NO_POST),
     ("/api/streams/{token}/part/{part}", "GET"): Case(STREAM_PROXY),
-    ("/api/streams/{token}/part/{part}", "POST"): Case(NOT_ALLOWED),
+    ("/api/streams/{token}/part/{part}", "POST"): Case(SIGNED_IN_NO_POST),
     ("/api/units/", "GET"): Case(LAYER_LIST),
     ("/api/units/", "POST"): Case(CLOSED),
     ("/api/units/{pk}/", "GET"): Case(LAYER_DETAIL),

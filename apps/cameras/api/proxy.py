@@ -7,12 +7,19 @@ Each request checks the grant (signature, expiry, that it is the caller's own), 
 may still watch that camera (role, agency or sharing, live sharing), then relays the upstream.
 Refusals are JSON with a `detail` saying why: 401 signed out, 403 grant refused or right revoked,
 404 a name that is not this camera's kind, 502/504 the camera's server failed.
+
+DRF views, so the API's own sign-ins (session, API token) apply; what they answer is the upstream's
+bytes, whatever the client's Accept header says (a <video> or <img> asks for */* or image types).
 """
 from __future__ import annotations
 
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.views.decorators.http import require_GET
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.views import APIView
 
 from .. import upstream
 from ..choices import StreamKind
@@ -38,8 +45,6 @@ def _json(status: int, detail: str) -> JsonResponse:
 
 
 def _authorize(request: HttpRequest, token: str) -> tuple[StreamGrant, Camera]:
-    if not request.user.is_authenticated:
-        raise Refused(401, "Authentication credentials were not provided.")
     try:
         grant = grant_read(token, user_id=request.user.pk)
     except GrantRefused as exc:
@@ -80,7 +85,43 @@ def _mjpeg(request: HttpRequest, grant: StreamGrant, camera: Camera) -> HttpResp
     return response
 
 
-@require_GET
+class AnyAccept(BaseContentNegotiation):
+    """Errors are JSON and media is the camera's; neither depends on the client's Accept header."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class ProxyView(APIView):
+    permission_classes = [IsAuthenticated]  # the camera's own rules are checked per grant, below
+    content_negotiation_class = AnyAccept
+
+
+RESPONSES = {
+    (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="the stream, relayed"),
+    401: OpenApiResponse(description="signed out"),
+    403: OpenApiResponse(description="grant forged, expired or another user's; or no longer allowed"),
+    404: OpenApiResponse(description="not this camera's kind of stream"),
+    502: OpenApiResponse(description="the camera's server failed or answered something else"),
+    504: OpenApiResponse(description="the camera's server did not answer in time"),
+}
+
+
+class StreamEntryView(ProxyView):
+    @extend_schema(responses=RESPONSES, summary="A camera's stream, through the proxy, on a grant")
+    def get(self, request, token: str, name: str) -> HttpResponse:
+        return stream_entry(request._request, token, name)
+
+
+class StreamPartView(ProxyView):
+    @extend_schema(responses=RESPONSES, summary="A part (variant, segment, key) of an HLS stream, on a grant")
+    def get(self, request, token: str, part: str) -> HttpResponse:
+        return stream_part(request._request, token, part)
+
+
 def stream_entry(request: HttpRequest, token: str, name: str) -> HttpResponse:
     try:
         grant, camera = _authorize(request, token)
@@ -106,7 +147,6 @@ def stream_entry(request: HttpRequest, token: str, name: str) -> HttpResponse:
         return _json(exc.status, str(exc))
 
 
-@require_GET
 def stream_part(request: HttpRequest, token: str, part: str) -> HttpResponse:
     try:
         grant, camera = _authorize(request, token)
