@@ -327,6 +327,13 @@ RTCC_FEED_MAX_BYTES = env_int("RTCC_FEED_MAX_BYTES", 5 * 1024 * 1024)
 RTCC_FEED_POLL_TIMEOUT = env_int("RTCC_FEED_POLL_TIMEOUT", 15)
 RTCC_CAMERA_CHECK_TIMEOUT = env_int("RTCC_CAMERA_CHECK_TIMEOUT", 5)
 RTCC_CAMERA_SILENT_SECONDS = env_int("RTCC_CAMERA_SILENT_SECONDS", 86400)
+# Camera streams reach browsers only through our proxy (apps.cameras.proxy), on a signed grant minted by an audited
+# open: how long a grant lives (a player renews it with another audited open), and the proxy's upstream limits.
+RTCC_STREAM_GRANT_SECONDS = env_int("RTCC_STREAM_GRANT_SECONDS", 300)
+if not 10 <= RTCC_STREAM_GRANT_SECONDS <= 86400:
+    raise ImproperlyConfigured(f"RTCC_STREAM_GRANT_SECONDS must be 10..86400, got {RTCC_STREAM_GRANT_SECONDS}")
+RTCC_STREAM_UPSTREAM_TIMEOUT = env_int("RTCC_STREAM_UPSTREAM_TIMEOUT", 10)
+RTCC_STREAM_MAX_BYTES = env_int("RTCC_STREAM_MAX_BYTES", 16 * 1024 * 1024)
 # The center's shifts for the workload measures, in the agency's time zone: "name=HH:MM" for each shift's start; a
 # shift ends when the next one starts, the last wraps past midnight (apps.measures.shifts checks them at start-up).
 RTCC_SHIFTS = env_list("RTCC_SHIFTS", ["day=07:00", "swing=15:00", "night=23:00"])

@@ -48,8 +48,8 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 
-# A live HLS test pattern for the demo cameras that play video (apps/demo/views.py serves it to
-# signed-in users who may watch streams). Without ffmpeg those cameras were loaded as snapshots.
+# A live HLS test pattern for the demo cameras that play video (apps/demo/views.py serves it, through
+# the stream proxy, on an audited grant). Without ffmpeg those cameras were loaded as snapshots.
 if command -v ffmpeg >/dev/null 2>&1; then
   HLS_DIR=var/demo-hls
   mkdir -p "$HLS_DIR" && rm -f "$HLS_DIR"/index*

@@ -58,8 +58,9 @@ def incident(*, agency: Agency, lon: float = LON, lat: float = LAT, **kw) -> Inc
 def camera(*, agency: Agency, lon: float = LON, lat: float = LAT, **kw) -> Camera:
     kw.setdefault("name", f"Camera {next(_seq)}")
     kw.setdefault("status", "online")
-    kw.setdefault("stream_url", "https://video.example.test/cam.m3u8")
-    kw.setdefault("stream_kind", "hls")
+    on_request = kw.get("sharing") == "on_request"  # such a camera holds no stream (a database constraint)
+    kw.setdefault("stream_url", "" if on_request else "https://video.example.test/cam.m3u8")
+    kw.setdefault("stream_kind", "" if on_request else "hls")
     cam = Camera(agency=agency, location=make_point(lon, lat), **kw)
     cam.save()
     return cam

@@ -73,9 +73,9 @@ def test_alert_queue_centres_lists_opens_and_acknowledges(browser, daphne):  # n
     home = f.agency("SPD", name="Seattle Police Department")
     f.user(agency=home, role=Role.OPERATOR, username="queue-operator")
     lon, lat = destination(*SPOT, 270, 40)
-    # A snapshot "stream" served by Daphne, so opening it never leaves the server.
+    # A demo snapshot "stream" served by Daphne (through the stream proxy), so opening it never leaves the server.
     f.camera(agency=home, name="1st Ave & Pine", lon=lon, lat=lat, heading=90, fov_angle=90, fov_range=120,
-             stream_kind="snapshot", stream_url="/static/rtcc/img/favicon.svg")
+             stream_kind="snapshot", external_id="CAM-PINE", stream_url="/demo/cameras/CAM-PINE/snapshot.svg")
     lon, lat = destination(*SPOT, 0, 250)
     f.unit(agency=home, call_sign="4D40", lon=lon, lat=lat)
     older = f.alert(agency=home, kind="sensor", title="Door sensor: Pier 62", lon=_at(-0.03, 0.01)[0],

@@ -201,7 +201,8 @@ def test_opening_a_stream_is_audited(operator_client, operator, home):
     incident = f.incident(agency=home)
     response = operator_client.post(f"/api/cameras/{camera.pk}/stream/", {"incident": incident.pk}, format="json")
     assert response.status_code == 200
-    assert response.json()["stream_url"] == camera.stream_url
+    # A proxy URL with a grant, never the camera's own address (tests/test_stream_proxy.py).
+    assert response.json()["url"].startswith("/api/streams/") and camera.stream_url not in response.content.decode()
     event = AuditEvent.objects.get(action=AuditAction.CAMERA_STREAM_OPEN)
     assert event.user == operator and event.object_id == str(camera.pk)
     assert event.detail["incident"] == incident.pk

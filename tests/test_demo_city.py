@@ -306,7 +306,8 @@ def test_weak_password_is_refused(demo, db):
 
 
 def test_snapshot_feed(demo, db):
-    live = Camera.objects.filter(agency=demo, sharing="live", status="online").order_by("id").first()
+    snapshots = Camera.objects.filter(agency=demo, stream_kind="snapshot")
+    live = snapshots.filter(sharing="live", status="online").order_by("id").first()
     offline = Camera.objects.filter(agency=demo, sharing="live", status="offline").order_by("id").first()
     on_request = Camera.objects.filter(agency=demo, sharing="on_request").order_by("id").first()
     url = "/demo/cameras/{}/snapshot.svg".format
@@ -316,20 +317,29 @@ def test_snapshot_feed(demo, db):
 
     client = Client()
     client.force_login(User.objects.get(username="operator"))
-    response = client.get(url(live.external_id))
+
+    def watch(camera):
+        """Through the stream proxy, on the grant of an audited open: the only way to a frame."""
+        opened = client.post(f"/api/cameras/{camera.pk}/stream/", {"reason": "demo"}, content_type="application/json")
+        return client.get(opened.json()["url"]) if opened.status_code == 200 else opened
+
+    assert client.get(url(live.external_id)).status_code == 403  # directly, with a session only
+    response = watch(live)
     assert response.status_code == 200
     assert response["Content-Type"] == "image/svg+xml"
     assert "no-store" in response["Cache-Control"]
     body = response.content.decode()
     assert body.startswith("<svg") and "SIMULATED" in body
     assert escape(live.name) in body
-    assert "NO SIGNAL" in client.get(url(offline.external_id)).content.decode()
-    assert client.get(url(on_request.external_id)).status_code == 404
-    assert client.get(url("DEMO-CAM-9999")).status_code == 404
+    assert "NO SIGNAL" in watch(offline).content.decode()
+    assert watch(on_request).status_code == 403 and on_request.stream_url == ""
+    assert client.get(url("DEMO-CAM-9999")).status_code == 403
 
     planner = Client()
     planner.force_login(User.objects.get(username="planner"))
     assert planner.get(url(live.external_id)).status_code == 403
+    refused = planner.post(f"/api/cameras/{live.pk}/stream/", {"reason": "x"}, content_type="application/json")
+    assert refused.status_code == 403
 
 
 def test_snapshot_feed_is_scoped_to_the_agency(demo, db):
@@ -340,4 +350,6 @@ def test_snapshot_feed_is_scoped_to_the_agency(demo, db):
     live = Camera.objects.filter(agency=demo, sharing="live").order_by("id").first()
     client = Client()
     client.force_login(outsider)
-    assert client.get(f"/demo/cameras/{live.external_id}/snapshot.svg").status_code == 404
+    assert client.get(f"/demo/cameras/{live.external_id}/snapshot.svg").status_code == 403
+    opened = client.post(f"/api/cameras/{live.pk}/stream/", {"reason": "x"}, content_type="application/json")
+    assert opened.status_code == 404

@@ -61,9 +61,11 @@ def city(db):
     f.incident(agency=home, cad_number="SPD-24-000999", status="closed", lon=lon + 0.002, lat=lat)
     f.incident(agency=home, cad_number="SPD-24-000001", lon=-117.4260, lat=47.6588)
 
-    # A snapshot "stream" served by this server, so opening it never leaves the live server.
+    # A demo snapshot "stream" served by this server (through the stream proxy), so opening it never
+    # leaves the live server.
     f.camera(agency=home, name="Pike St & 1st Ave", lon=lon + 0.0038, lat=lat + 0.0006, heading=45,
-             fov_angle=90, fov_range=120, stream_kind="snapshot", stream_url="/static/rtcc/img/favicon.svg")
+             fov_angle=90, fov_range=120, stream_kind="snapshot", external_id="CAM-PIKE",
+             stream_url="/demo/cameras/CAM-PIKE/snapshot.svg")
     f.camera(agency=home, name="Market Garage L2", owner_kind="partner", owner_name="Market Garage",
              lon=lon + 0.006, lat=lat + 0.002, heading=270, fov_range=80)
     f.camera(agency=home, name="Post Alley (community)", owner_kind="community", sharing="on_request",

@@ -79,9 +79,11 @@ SIGNED_IN_NO_POST = row(401, 405, 405, 405, 405, 405, 405, 405, 405)
 FEED_TOKEN_ONLY = row(401, 401, 401, 401, 401, 401, 401, 401, 401)  # no session counts: a source token
 NOT_ALLOWED = row(405, 405, 405, 405, 405, 405, 405, 405, 405)
 PAGE = row(302, 200, 200, 200, 200, 200, 200, 200, 200)
-SNAPSHOT = row(302, 200, 200, 403, 200, 403, 403, 404, 200)
 PAGE_NO_POST = row(302, 405, 405, 405, 405, 405, 405, 405, 405)
-DEMO_HLS = row(302, 404, 404, 403, 404, 403, 403, 404, 404)
+# The demo's camera pictures answer only inside the stream proxy, with a grant: never to a session alone.
+DEMO_STREAM = row(302, 403, 403, 403, 403, 403, 403, 403, 403)
+# The stream proxy with a grant nobody was given ("{token}" is not-a-token): 401 signed out, else 403.
+STREAM_PROXY = row(401, 403, 403, 403, 403, 403, 403, 403, 403)
 LOGIN_PAGE = row(200, 302, 302, 302, 302, 302, 302, 302, 302)
 REDIRECTED = row(302, 302, 302, 302, 302, 302, 302, 302, 302)  # logout; a step of sign-in with none begun
 # apps.measures: marking an incident RTCC-assisted (operator, commander), and the center's measures.
@@ -125,6 +127,11 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("/api/cameras/{pk}/", "POST"): Case(CLOSED),
     ("/api/cameras/{pk}/stream/", "GET"): Case(CLOSED),
     ("/api/cameras/{pk}/stream/", "POST"): Case(STREAM, body=REASON),
+    # The stream proxy (tests/test_stream_proxy.py): GET only, and only with one's own grant.
+    ("/api/streams/{token}/{name}", "GET"): Case(STREAM_PROXY),
+    ("/api/streams/{token}/{name}", "POST"): Case(SIGNED_IN_NO_POST),
+    ("/api/streams/{token}/part/{part}", "GET"): Case(STREAM_PROXY),
+    ("/api/streams/{token}/part/{part}", "POST"): Case(SIGNED_IN_NO_POST),
     ("/api/units/", "GET"): Case(LAYER_LIST),
     ("/api/units/", "POST"): Case(CLOSED),
     ("/api/units/{pk}/", "GET"): Case(LAYER_DETAIL),
@@ -234,8 +241,8 @@ MATRIX: dict[tuple[str, str], Case] = {
     # (tests/test_camera_wall.py).
     ("/wall/", "GET"): Case(PAGE),
     ("/wall/", "POST"): Case(PAGE_NO_POST),
-    # The demo's HLS test pattern: as a snapshot, but the matrix asks for no real part ("{name}").
-    ("/demo/cameras/{external_id}/hls/{name}", "GET"): Case(DEMO_HLS),
+    # The demo's HLS test pattern and snapshots: through the stream proxy only.
+    ("/demo/cameras/{external_id}/hls/{name}", "GET"): Case(DEMO_STREAM),
     ("/demo/cameras/{external_id}/hls/{name}", "POST"): Case(PAGE_NO_POST),
     ("/measures/", "GET"): Case(MEASURES_PAGE),
     ("/measures/", "POST"): Case(PAGE_NO_POST),
@@ -243,7 +250,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("/api/health/", "POST"): Case(SIGNED_IN_NO_POST),
     ("/api/schema/", "GET"): Case(SIGNED_IN),
     ("/api/schema/", "POST"): Case(SIGNED_IN_NO_POST),
-    ("/demo/cameras/{external_id}/snapshot.svg", "GET"): Case(SNAPSHOT),
+    ("/demo/cameras/{external_id}/snapshot.svg", "GET"): Case(DEMO_STREAM),
     ("/demo/cameras/{external_id}/snapshot.svg", "POST"): Case(PAGE_NO_POST),
     ("/", "GET"): Case(PAGE),
     ("/", "POST"): Case(PAGE),  # the map page does not restrict methods; a POST just renders it

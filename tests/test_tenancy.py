@@ -305,14 +305,21 @@ def test_partner_role_views_layers_and_takes_no_sensitive_look(home, partner_age
 def test_partner_agency_operator_may_open_a_shared_live_camera(home, partner_operator, share):
     """Sharing the cameras layer shares the cameras; watching one live still needs a role that may,
     a reason, and leaves an audit record under the viewer's name."""
-    camera = f.camera(agency=home)
+    camera = f.camera(agency=home, stream_url="http://127.0.0.1:9/cam.m3u8")  # nothing listens there
     client = _api(partner_operator)
     assert client.post(f"/api/cameras/{camera.pk}/stream/", REASON, format="json").status_code == 404
-    share("cameras")
+    rule = share("cameras")
     response = client.post(f"/api/cameras/{camera.pk}/stream/", REASON, format="json")
-    assert response.status_code == 200 and response.json()["stream_url"] == camera.stream_url
+    assert response.status_code == 200 and response.json()["url"].startswith("/api/streams/")
     event = AuditEvent.objects.get(action=AuditAction.CAMERA_STREAM_OPEN)
     assert event.user == partner_operator and event.object_id == str(camera.pk)
+    # The grant works while the rule does (502: the proxy got as far as the camera, which does not
+    # exist here); once the rule ends, the very next request of the stream is refused.
+    watching = client.get(response.json()["url"])
+    assert watching.status_code == 502
+    agency_sharing_end(sharing_id=rule.pk)
+    refused = client.get(response.json()["url"])
+    assert refused.status_code == 403 and "no longer watch" in refused.json()["detail"]
 
 
 # ---- camera streams: "recorded, on request only" never goes live ------------------------------------------
@@ -328,8 +335,7 @@ def community_camera(home):
         external_id="COMM-17",
         owner_kind="community",
         owner_name="Corner Deli",
-        sharing="on_request",
-        stream_url=SECRET_URL,
+        sharing="on_request",  # so it holds no stream URL at all (a database constraint)
         heading=90,
     )
 
@@ -356,14 +362,14 @@ def test_on_request_camera_never_exposes_a_stream(request, home, share, communit
     page = APIClient()
     page.force_login(user)
     snapshot = page.get(f"/demo/cameras/{community_camera.external_id}/snapshot.svg")
-    assert snapshot.status_code == 404
+    assert snapshot.status_code == 403  # only the stream proxy, with a grant, reaches a demo frame
     assert not AuditEvent.objects.filter(action=AuditAction.CAMERA_STREAM_OPEN).exists()
 
 
 @live_test
 async def test_on_request_camera_live_message_has_no_stream(ws, home, operator):
     camera = await db(
-        lambda: f.camera(agency=home, owner_kind="community", sharing="on_request", stream_url=SECRET_URL)
+        lambda: f.camera(agency=home, owner_kind="community", sharing="on_request")
     )
     comm = await ws(await db(lambda: headers_for(operator)))
     await subscribe(comm, layers=["cameras"])

@@ -9,7 +9,7 @@ from django.contrib.gis.geos import Point
 from django.contrib.gis.measure import D
 from django.db.models import BooleanField, Case, IntegerField, Q, QuerySet, Value, When
 
-from apps.accounts.permissions import Layer
+from apps.accounts.permissions import Layer, Perm, user_has_perm
 from apps.accounts.selectors import scope_to_user
 from apps.core.geo import metres_to_degrees
 
@@ -27,6 +27,30 @@ class RankedCamera(TypedDict):
 
 def camera_list(*, user) -> QuerySet[Camera]:
     return scope_to_user(Camera.objects.filter(active=True), user, layer=Layer.CAMERAS)
+
+
+def camera_watchable(*, user, camera_id: int) -> Camera | None:
+    """The camera, if `user` may watch it live now (role, agency or sharing, live sharing, active):
+    checked on every request of the stream proxy, so a revoked right ends a grant at once."""
+    if not user_has_perm(user, Perm.VIEW_CAMERA_STREAM):
+        return None
+    return (
+        camera_list(user=user)
+        .filter(pk=camera_id, sharing=Sharing.LIVE)
+        .exclude(stream_url="")
+        .select_related("stream_secret")
+        .defer("view")
+        .first()
+    )
+
+
+def camera_stream_auth(camera: Camera) -> tuple[str, str] | None:
+    """The user name and password the proxy sends upstream, if the camera has any."""
+    try:
+        secret = camera.stream_secret
+    except Camera.stream_secret.RelatedObjectDoesNotExist:
+        return None
+    return (secret.username, secret.password) if secret.username or secret.password else None
 
 
 def _reason(cam: Camera, distance_m: float, in_view: bool) -> str:

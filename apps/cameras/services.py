@@ -1,16 +1,19 @@
 """Writes to the camera registry."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.contrib.gis.geos import Point
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.live.publish import publish
 
 from .choices import CameraStatus, OwnerKind, Sharing, StreamDisplay, StreamKind
-from .models import Camera, validate_stream_url
+from .grants import grant_mint
+from .models import Camera, CameraStreamSecret, split_stream_credentials, validate_stream_url
 
 
 def _check_choice(value: str, choices, name: str) -> str:
@@ -52,14 +55,18 @@ def camera_upsert(
         raise ValueError(f"fov_angle must be 1..360 degrees, got {fov_angle}")
     if not 1 <= fov_range <= 2000:
         raise ValueError(f"fov_range must be 1..2000 metres, got {fov_range}")
+    credentials = None
     if stream_url:
-        # The map hands this URL to operators' browsers; save() does not run field validators.
+        if sharing == Sharing.ON_REQUEST:
+            raise ValueError("stream_url: a camera shared recorded, on request only cannot have a stream URL")
+        # ATAK camera packages carry rtsp://user:pass@host/...: the credentials are kept apart.
+        stream_url, *userinfo = split_stream_credentials(stream_url)
+        credentials = tuple(userinfo) if any(userinfo) else None
+        # save() does not run field validators; the message never repeats the URL (it may carry a secret).
         try:
             validate_stream_url(stream_url)
         except ValidationError:
-            raise ValueError(
-                f"stream_url must be an http(s)/rtsp URL or a path on this server, got {stream_url!r}"
-            ) from None
+            raise ValueError("stream_url must be an http(s)/rtsp URL or a path on this server") from None
     values = {
         "name": name,
         "location": location,
@@ -84,8 +91,19 @@ def camera_upsert(
         camera = Camera(agency_id=agency_id, external_id=external_id)
     for field, value in values.items():
         setattr(camera, field, value)
-    camera.save()
+    with transaction.atomic():
+        camera.save()
+        if credentials:
+            camera_stream_secret_set(camera=camera, username=credentials[0], password=credentials[1])
     return camera, created
+
+
+def camera_stream_secret_set(*, camera: Camera, username: str, password: str) -> None:
+    """Replace the credentials the proxy sends to the camera's stream (both empty: clear them)."""
+    if not username and not password:
+        CameraStreamSecret.objects.filter(camera=camera).delete()
+        return
+    CameraStreamSecret.objects.update_or_create(camera=camera, defaults={"username": username, "password": password})
 
 
 def camera_set_status(*, camera: Camera, status: str, seen_at: datetime | None = None) -> Camera:
@@ -109,10 +127,15 @@ def camera_stream_open(
     reason: str = "",
     incident_id: int | None = None,
     display: str = StreamDisplay.DOCK,
+    renewal: bool = False,
     request=None,
 ) -> dict:
-    """Hand out a camera's stream for live viewing, and leave an audit record of who looked, why and
-    where: a wall shows the picture to a whole room, for hours, which an auditor reads differently."""
+    """Open a camera's stream for live viewing, and leave an audit record of who looked, why and
+    where: a wall shows the picture to a whole room, for hours, which an auditor reads differently.
+
+    What the browser gets is a proxy URL on this server carrying a short-lived grant bound to that
+    record, never the camera's own address. A player renews an expiring grant by opening again
+    (`renewal`), which is audited too."""
     from apps.audit.models import AuditAction
     from apps.audit.services import audit_record
 
@@ -123,17 +146,24 @@ def camera_stream_open(
     _check_choice(display, StreamDisplay, "display")
     if not reason.strip() and incident_id is None:
         raise ValueError("give a reason or the incident you are working")
-    audit_record(
-        user=user,
-        action=AuditAction.CAMERA_STREAM_OPEN,
-        obj=camera,
-        reason=reason.strip(),
-        detail={
-            "incident": incident_id,
-            "stream_kind": camera.stream_kind,
-            "status": camera.status,
-            "display": display,
-        },
+    detail = {"incident": incident_id, "stream_kind": camera.stream_kind, "status": camera.status, "display": display}
+    if renewal:
+        detail["renewal"] = True
+    event = audit_record(
+        user=user, action=AuditAction.CAMERA_STREAM_OPEN, obj=camera, reason=reason.strip(), detail=detail,
         request=request,
     )
-    return {"stream_url": camera.stream_url, "stream_kind": camera.stream_kind, "status": camera.status}
+    grant = grant_mint(user_id=user.pk, camera_id=camera.pk, event_id=event.pk)
+    # RTSP does not play in a browser (the agency's video gateway does): there is nothing to relay.
+    name = PROXY_ENTRY.get(camera.stream_kind)
+    url = reverse("camera-stream", kwargs={"token": grant.token, "name": name}) if name else ""
+    return {
+        "url": url,
+        "stream_kind": camera.stream_kind,
+        "status": camera.status,
+        "expires_at": datetime.fromtimestamp(grant.expires, tz=UTC),
+    }
+
+
+# The proxy path that serves each kind of stream (apps.cameras.proxy).
+PROXY_ENTRY = {StreamKind.HLS: "index.m3u8", StreamKind.MJPEG: "mjpeg", StreamKind.SNAPSHOT: "snapshot"}

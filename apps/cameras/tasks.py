@@ -21,13 +21,17 @@ def cameras_mark_silent_unknown() -> int:
     )
 
 
-def _probe(url: str, timeout: float) -> bool:
+def _probe(url: str, timeout: float, auth: tuple[str, str] | None = None) -> bool:
     """Does the stream/snapshot URL answer? HEAD first, GET (first bytes) when HEAD is refused."""
+    import base64
     import urllib.error
     import urllib.request
 
+    headers = {"User-Agent": "rtcc-gis camera check"}
+    if auth:  # the camera's stored stream credentials (CameraStreamSecret), as the stream proxy sends them
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
     for method in ("HEAD", "GET"):
-        request = urllib.request.Request(url, method=method, headers={"User-Agent": "rtcc-gis camera check"})
+        request = urllib.request.Request(url, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
                 if method == "GET":
@@ -49,16 +53,18 @@ def cameras_check_health(limit: int = 500) -> dict:
     Cameras checked longest ago go first, `limit` per run, so a large registry is covered over a few
     runs. RTSP needs the agency's gateway and server-path URLs are our own: those are left alone.
     """
+    from .selectors import camera_stream_auth
     from .services import camera_set_status
 
     cameras = (
         Camera.objects.filter(active=True)
         .filter(stream_url__regex=r"^https?://")
+        .select_related("stream_secret")
         .order_by(models.F("last_checked_at").asc(nulls_first=True))[:limit]
     )
     counts = {"online": 0, "offline": 0}
     for camera in cameras:
-        ok = _probe(camera.stream_url, settings.RTCC_CAMERA_CHECK_TIMEOUT)
+        ok = _probe(camera.stream_url, settings.RTCC_CAMERA_CHECK_TIMEOUT, camera_stream_auth(camera))
         status = CameraStatus.ONLINE if ok else CameraStatus.OFFLINE
         now = timezone.now()
         seen = {"last_seen": now} if ok else {}

@@ -4,6 +4,9 @@ Demo cameras that may be watched live point their `stream_url` here, so the map'
 shows a moving picture without any video infrastructure. Nothing here is real footage. A few demo
 cameras play real video instead: the HLS test pattern that `make demo` has ffmpeg write into
 HLS_DIR (scripts/demo.sh), served by `camera_hls` under the same checks as a snapshot.
+
+Like any camera, these answer only through the stream proxy (/api/streams/<grant>/...), on a grant
+for this very camera from an audited open: a browser that asks here directly is refused.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from apps.accounts.permissions import Perm, user_has_perm
 from apps.cameras.choices import CameraStatus, Sharing
 from apps.cameras.models import Camera
 from apps.cameras.selectors import camera_list
+from apps.cameras.upstream import stream_source
 
 W, H = 640, 360
 HORIZON = 170
@@ -48,11 +52,14 @@ def _live_camera(request: HttpRequest, external_id: str) -> Camera:
     )
     if camera is None:
         raise Http404("No live camera with that id.")
+    if camera.pk != request.stream_grant.camera_id:
+        raise PermissionDenied("the stream grant is for another camera")
     return camera
 
 
 @login_required
 @require_GET
+@stream_source
 def camera_hls(request: HttpRequest, external_id: str, name: str) -> HttpResponse:
     """The demo's HLS test pattern (playlist or segment), for a live camera the user may watch."""
     _live_camera(request, external_id)
@@ -71,6 +78,7 @@ def camera_hls(request: HttpRequest, external_id: str, name: str) -> HttpRespons
 
 @login_required
 @require_GET
+@stream_source
 def camera_snapshot(request: HttpRequest, external_id: str) -> HttpResponse:
     """A frame from a live-shareable camera the user may see; 404 for anything else."""
     camera = _live_camera(request, external_id)

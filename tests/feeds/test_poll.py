@@ -125,3 +125,13 @@ def test_camera_health_check(home, upstream):
         cam.refresh_from_db()
     assert (alive.status, dead.status, rtsp.status) == ("online", "offline", "online")
     assert alive.last_seen is not None and alive.last_checked_at is not None
+
+
+def test_camera_health_check_sends_the_stored_stream_credentials(home, upstream):
+    from apps.cameras.services import camera_stream_secret_set
+
+    upstream.routes["/gate.jpg"] = (200, b"\xff\xd8jpeg", "image/jpeg")
+    gate = f.camera(agency=home, status="unknown", stream_url=upstream.base + "/gate.jpg", stream_kind="snapshot")
+    camera_stream_secret_set(camera=gate, username="viewer", password="s3cret")
+    assert cameras_check_health() == {"online": 1, "offline": 0}
+    assert upstream.seen_auth and set(upstream.seen_auth) == {"Basic dmlld2VyOnMzY3JldA=="}

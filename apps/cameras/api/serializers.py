@@ -39,9 +39,13 @@ class StreamRequestSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
     incident = serializers.IntegerField(required=False, allow_null=True, default=None)
     display = serializers.ChoiceField(choices=StreamDisplay.choices, required=False, default=StreamDisplay.DOCK)
+    renewal = serializers.BooleanField(
+        required=False, default=False, help_text="the player renews an expiring grant (audited as a renewal)"
+    )
 
 
 class StreamSerializer(serializers.Serializer):
-    stream_url = serializers.CharField()
+    url = serializers.CharField(help_text="proxy URL on this server carrying the grant; empty for RTSP")
     stream_kind = serializers.CharField()
     status = serializers.CharField()
+    expires_at = serializers.DateTimeField(help_text="when the grant ends; open again (renewal) before")

@@ -44,6 +44,7 @@ class CameraViewSet(LayerViewSet):
                 reason=body.validated_data["reason"],
                 incident_id=incident_id,
                 display=body.validated_data["display"],
+                renewal=body.validated_data["renewal"],
                 request=request,
             )
         except StreamRefused as exc:

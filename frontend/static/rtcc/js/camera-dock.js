@@ -15,6 +15,7 @@ const STATE_LABELS = {
   playing: "Live",
   reconnecting: "Reconnecting…",
   unsupported: "Not playable here",
+  refused: "Not available",
 };
 
 export class DockFull extends Error {
@@ -87,7 +88,8 @@ export function createCameraDock({ api, parent = document.querySelector(".worksp
     sync();
   });
 
-  function createTile(camera, stream, why) {
+  // renew(): a new grant for the same camera and reason (audited as a renewal), when the old one ends.
+  function createTile(camera, stream, why, renew) {
     const status = el("span", { className: "ct-state", text: STATE_LABELS.connecting });
     const body = el("div", { className: "ct-body" });
     const tile = {
@@ -99,6 +101,7 @@ export function createCameraDock({ api, parent = document.querySelector(".worksp
     const play = () => {
       tile.player = createPlayer(stream, {
         label: camera.name,
+        renew,
         onState(state, detail) {
           tile.node.dataset.state = state;
           status.textContent = STATE_LABELS[state] || state;
@@ -210,7 +213,8 @@ export function createCameraDock({ api, parent = document.querySelector(".worksp
       pending.add(id);
       try {
         const stream = await api.postJSON(`cameras/${id}/stream/`, { reason, incident, display: "dock" });
-        const tile = createTile({ ...camera, id }, stream, reason);
+        const renew = () => api.postJSON(`cameras/${id}/stream/`, { reason, incident, display: "dock", renewal: true });
+        const tile = createTile({ ...camera, id }, stream, reason, renew);
         tiles.set(id, tile);
         list.append(tile.node);
         sync();

@@ -4,7 +4,8 @@
 // Every tile's stream is opened through POST /api/cameras/{pk}/stream/ with display "wall", so the
 // audit trail says that the picture went up on the room's wall, for which incident or purpose, and
 // who signed the wall in. A picture that drops is re-connected by the player on the same URL (no new
-// audit record); the whole page reloads every hour, which re-ranks an incident's cameras and leaves
+// audit record) while its grant lasts, and the grant is renewed by an audited re-open before it
+// ends (RTCC_STREAM_GRANT_SECONDS); the whole page reloads every hour, which re-ranks an incident's cameras and leaves
 // a fresh audit record for each stream still on the wall.
 import { ApiError, createApi } from "./api.js";
 import { createPlayer } from "./camera-player.js";
@@ -74,12 +75,11 @@ async function openTile(tile, reason) {
   tile.setState("connecting");
   tile.message.textContent = "";
   try {
-    const stream = await api.postJSON(`cameras/${camera.id}/stream/`, {
-      reason,
-      incident: wall.incident ? wall.incident.id : null,
-      display: "wall",
-    });
-    const player = createPlayer(stream, { label: camera.name, onState: tile.setState });
+    const body = { reason, incident: wall.incident ? wall.incident.id : null, display: "wall" };
+    const stream = await api.postJSON(`cameras/${camera.id}/stream/`, body);
+    // The grant is short-lived: the player renews it (audited as a renewal) while the tile plays.
+    const renew = () => api.postJSON(`cameras/${camera.id}/stream/`, { ...body, renewal: true });
+    const player = createPlayer(stream, { label: camera.name, onState: tile.setState, renew });
     tile.body.append(player.box);
   } catch (error) {
     if (error instanceof ApiError && error.status >= 400 && error.status < 500) {
