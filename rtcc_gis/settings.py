@@ -1,7 +1,8 @@
 """rtcc-gis settings: everything that differs between machines comes from the environment.
 
-Safe defaults suit a developer's machine and `make demo`; production (DJANGO_DEBUG=0) refuses to
-start without a real secret key and allowed hosts.
+Defaults are production's: DEBUG is off unless DJANGO_DEBUG=1, and the app refuses to start without a
+real secret key and allowed hosts. `make demo` (scripts/local_env.sh) supplies a generated secret and
+local hosts over plain HTTP; the tests run on rtcc_gis/settings_test.py, production-like as well.
 """
 from __future__ import annotations
 
@@ -46,16 +47,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless asked for: the debug page shows settings, SQL and tracebacks to whoever triggers an error.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me-rtcc-gis"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "" if not DEBUG else _DEV_SECRET)
 if not DEBUG and (not SECRET_KEY or SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 50):
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set to a strong secret (50+ chars) when DJANGO_DEBUG=0")
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set to a strong secret (50+ chars) unless DJANGO_DEBUG=1")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 if not DEBUG and not ALLOWED_HOSTS:
-    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when DJANGO_DEBUG=0")
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set unless DJANGO_DEBUG=1")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [

@@ -13,6 +13,9 @@ export DEMO_PASSWORD=${DEMO_PASSWORD:-rtcc-demo-2026!}
 export DATABASE_URL=${DATABASE_URL:-postgis://postgres@127.0.0.1:5432/rtcc_gis}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 LOGS=var/log
+# DEBUG off as in production (export DJANGO_DEBUG=1 for Django's debug pages), with a generated secret
+# key and local allowed hosts over plain HTTP.
+source scripts/local_env.sh
 mkdir -p "$LOGS"
 
 say() { printf '\033[1m[demo]\033[0m %s\n' "$*"; }

@@ -34,6 +34,9 @@ fi
 export DATABASE_URL=${DATABASE_URL:-postgis://postgres@127.0.0.1:5432/rtcc_gis}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 
+# A generated secret key and local hosts, so manage.py starts with DEBUG off (the default).
+source scripts/local_env.sh
+
 eval "$($PY scripts/urlparts.py)"   # sets DB_HOST DB_PORT DB_USER DB_NAME DB_PASSWORD REDIS_HOST REDIS_PORT
 
 if ! pg_isready -q -h "$DB_HOST" -p "$DB_PORT"; then

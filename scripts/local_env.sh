@@ -1,0 +1,16 @@
+# Sourced by setup.sh and demo.sh: settings for running on this machine over plain HTTP. DEBUG stays off
+# (as in production) unless DJANGO_DEBUG=1 is exported; the secret key is generated once per checkout
+# and kept in var/ (never committed). Whatever is already in the environment wins.
+mkdir -p var
+if [ -z "${DJANGO_SECRET_KEY:-}" ]; then
+  if [ ! -s var/secret-key ]; then
+    (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(64))' > var/secret-key)
+  fi
+  DJANGO_SECRET_KEY=$(cat var/secret-key)
+  export DJANGO_SECRET_KEY
+fi
+export DJANGO_ALLOWED_HOSTS=${DJANGO_ALLOWED_HOSTS:-localhost,127.0.0.1,[::1]${DEMO_HOST:+,$DEMO_HOST}}
+# Plain HTTP on a local port: no redirect to https://, no Secure-only cookies, no HSTS.
+export DJANGO_SECURE_SSL_REDIRECT=${DJANGO_SECURE_SSL_REDIRECT:-0}
+export DJANGO_SECURE_COOKIES=${DJANGO_SECURE_COOKIES:-0}
+export DJANGO_SECURE_HSTS_SECONDS=${DJANGO_SECURE_HSTS_SECONDS:-0}
