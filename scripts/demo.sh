@@ -42,7 +42,8 @@ trap cleanup EXIT INT TERM
 pids+=($!)
 "$VENV/bin/celery" -A rtcc_gis beat --loglevel INFO --schedule var/celerybeat-schedule >"$LOGS/celery-beat.log" 2>&1 &
 pids+=($!)
-"$VENV/bin/daphne" -b "$HOST" -p "$PORT" rtcc_gis.asgi:application >"$LOGS/asgi.log" 2>&1 &
+# Daphne through rtcc_gis/serve.py: the same server, with feed tokens redacted from its access log.
+"$PY" -m rtcc_gis.serve -b "$HOST" -p "$PORT" rtcc_gis.asgi:application >"$LOGS/asgi.log" 2>&1 &
 pids+=($!)
 
 for _ in $(seq 1 60); do

@@ -176,6 +176,8 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("/api/feeds/{pk}/dead-letters/", "POST"): Case(CLOSED),
     ("/api/feeds/push/", "GET"): Case(NOT_ALLOWED),
     ("/api/feeds/push/", "POST"): Case(FEED_TOKEN_ONLY),
+    ("/api/feeds/osmand/", "GET"): Case(FEED_TOKEN_ONLY),  # the token in a header or parameter instead
+    ("/api/feeds/osmand/", "POST"): Case(FEED_TOKEN_ONLY),
     ("/api/feeds/osmand/{token}/", "GET"): Case(FEED_TOKEN_ONLY),
     ("/api/feeds/osmand/{token}/", "POST"): Case(FEED_TOKEN_ONLY),
     # -- search (apps.search) --

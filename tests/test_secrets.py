@@ -1,0 +1,143 @@
+"""Secrets and sessions: feed tokens never reach a log, API answers are not cached, idle sessions end.
+
+The access-log test runs the real ASGI server (Daphne, started as `make demo` starts it) in a
+subprocess and reads what it wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from django.conf import settings as django_settings
+from rest_framework.test import APIClient
+
+from apps.feeds.models import DeadLetter, FeedSource
+from apps.feeds.redaction import redact
+
+from . import factories as f
+from .live_support import free_port, test_database_url
+
+ROOT = Path(__file__).resolve().parent.parent
+ASGI_APP = "rtcc_gis.asgi:application"
+
+
+def _fix(call_sign: str, **extra: str) -> dict[str, str]:
+    return {"id": call_sign, "lat": str(f.LAT), "lon": str(f.LON), "timestamp": str(int(time.time())), **extra}
+
+
+# ---- feed tokens never reach a log ----------------------------------------------------------------
+
+
+@pytest.fixture
+def server(transactional_db, live_prefix):
+    """The ASGI server as scripts/demo.sh starts it, on the test database; yields (url, log path)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings",
+        "DATABASE_URL": test_database_url(),
+        "REDIS_URL": django_settings.REDIS_URL,
+        "CHANNELS_PREFIX": live_prefix,
+        "RTCC_LIVE_KEY_PREFIX": f"{live_prefix}:live",
+    }
+    with tempfile.TemporaryDirectory() as logs:
+        log = Path(logs) / "asgi.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "rtcc_gis.serve", "-b", "127.0.0.1", "-p", str(port), ASGI_APP],
+                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 20
+            while True:
+                assert proc.poll() is None, f"the server exited:\n{log.read_text()}"
+                try:
+                    urllib.request.urlopen(f"{url}/accounts/login/", timeout=2).close()
+                    break
+                except (urllib.error.URLError, ConnectionError):
+                    assert time.monotonic() < deadline, f"the server did not start:\n{log.read_text()}"
+                    time.sleep(0.2)
+            yield url, log
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+def _call(url: str, *, data: bytes | None = None, headers: dict | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_the_server_logs_no_feed_token(server, home):
+    """Every way a client may send its token: in the path (OsmAnd's one URL), as a query parameter,
+    a form parameter, a header; and a wrong token in the path (Django logs the 401 with the path).
+    The access log and Django's request log show the requests, never a token."""
+    url, log = server
+    source = FeedSource.objects.create(agency=home, name="phones", kind="osmand")
+    token = source.issue_token()
+    for sign in ("P1", "P2", "P3", "P4", "P5"):
+        f.unit(agency=home, call_sign=sign, lon=None)
+    wrong = "WRONG" + token[5:]
+    calls = [
+        _call(f"{url}/api/feeds/osmand/{token}/?{urlencode(_fix('P1'))}"),
+        _call(f"{url}/api/feeds/osmand/?{urlencode(_fix('P2', token=token))}"),
+        _call(f"{url}/api/feeds/osmand/", data=urlencode(_fix("P3", token=token)).encode()),
+        _call(f"{url}/api/feeds/osmand/?{urlencode(_fix('P4'))}", headers={"X-Feed-Token": token}),
+        _call(f"{url}/api/feeds/osmand/?{urlencode(_fix('P5'))}", headers={"Authorization": f"Bearer {token}"}),
+    ]
+    assert [(status, body.get("accepted")) for status, body in calls] == [(200, 1)] * 5, calls
+    assert _call(f"{url}/api/feeds/osmand/{wrong}/?{urlencode(_fix('P1'))}")[0] == 401
+    time.sleep(0.5)  # the access log is line-buffered; give the last line a moment
+    text = log.read_text()
+    assert "/api/feeds/osmand/[redacted]/" in text, text
+    assert "token=[redacted]" in text, text
+    assert "Unauthorized: /api/feeds/osmand/[redacted]/" in text, text  # django.request's 401 warning
+    assert token not in text and wrong not in text, text
+
+
+def test_redact_covers_paths_parameters_and_prefixes():
+    assert redact('GET /api/feeds/osmand/abc-DEF_123/?id=1&lat=2 HTTP/1.1') == (
+        "GET /api/feeds/osmand/[redacted]/?id=1&lat=2 HTTP/1.1"
+    )
+    assert redact("/rtcc/api/feeds/osmand/abc") == "/rtcc/api/feeds/osmand/[redacted]"
+    assert redact("/api/feeds/osmand/?id=1&token=s3cr3t&lat=2") == "/api/feeds/osmand/?id=1&token=[redacted]&lat=2"
+    assert redact("/x/?TOKEN=s3cr3t") == "/x/?TOKEN=[redacted]"
+    assert redact("GET /api/incidents/?in_bbox=1,2,3,4") == "GET /api/incidents/?in_bbox=1,2,3,4"
+
+
+def test_token_in_a_parameter_is_not_kept_in_a_dead_letter(home):
+    """A rejected fix is kept as a dead letter with an excerpt of its parameters: never the token."""
+    source = FeedSource.objects.create(agency=home, name="phones", kind="osmand")
+    token = source.issue_token()
+    response = APIClient().get("/api/feeds/osmand/", {"id": "X1", "lat": "north", "lon": "1", "token": token})
+    assert response.status_code == 200 and response.json()["rejected"] == 1, response.json()
+    letters = list(DeadLetter.objects.filter(source=source).values_list("raw", flat=True))
+    assert letters and all(token not in excerpt for excerpt in letters), letters
+
+
+def test_push_accepts_the_x_feed_token_header(home):
+    source = FeedSource.objects.create(agency=home, name="cad", kind="cad_json")
+    token = source.issue_token()
+    client = APIClient()
+    assert client.post("/api/feeds/push/", data=b"[]", content_type="application/json").status_code == 401
+    response = client.post("/api/feeds/push/", data=b"[]", content_type="application/json", HTTP_X_FEED_TOKEN=token)
+    assert response.status_code != 401, response.content
