@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -73,6 +74,7 @@ INSTALLED_APPS = [
     "rest_framework_gis",
     "drf_spectacular",
     "leaflet",
+    "csp",  # django-csp: the Content-Security-Policy header (apps.core.security)
     "channels",
     "apps.core",
     "apps.accounts",
@@ -100,6 +102,8 @@ MIDDLEWARE = [
     # CSP and Permissions-Policy (apps/core/security.py); before WhiteNoise so static files get them too.
     "apps.core.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Cache-Control: no-store on everything but static files (served above) and views with their own caching.
+    "apps.core.security.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -343,6 +347,24 @@ def csp_tile_source(url: str) -> list[str]:
 
 RTCC_CSP_MEDIA_HOSTS = [csp_source(h, "RTCC_CSP_MEDIA_HOSTS") for h in env_list("RTCC_CSP_MEDIA_HOSTS", [])]
 RTCC_CSP_MEDIA_SOURCES = RTCC_CSP_MEDIA_HOSTS + csp_tile_source(RTCC_TILE_URL)
+# The fixed part of the policy (django-csp); apps.core.security adds the media and stream hosts above, the live
+# socket's origin, and the admin's nonce and inline styles, per response. The reasons are in that module.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],  # the nonce only on admin pages (django-csp adds it when one was used)
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "media-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "worker-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # Form and JSON API bodies (sign-in, opening a stream, acknowledging) larger than this are refused with a 400 before
 # anything parses them; feed pushes read their body as a stream under their own cap, RTCC_FEED_MAX_BYTES (413).
