@@ -11,6 +11,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from apps.accounts.middleware import IdleSessionSocketMiddleware  # noqa: E402
 from apps.live.routing import websocket_urlpatterns as live_urlpatterns  # noqa: E402
 
 websocket_urlpatterns: list = [*live_urlpatterns]
@@ -19,7 +20,9 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # Origin check first (a page on another site must not ride the session cookie), then the
-        # session user in scope["user"]; each consumer authorizes in connect().
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # session user in scope["user"] (none for a session gone idle); each consumer authorizes in connect().
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(IdleSessionSocketMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

@@ -110,6 +110,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "apps.audit.middleware.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Signs out sessions idle for RTCC_SESSION_IDLE_MINUTES (after auth and messages: it uses both).
+    "apps.accounts.middleware.SessionIdleTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -177,6 +179,10 @@ RTCC_LOGIN_LOCKOUT_SECONDS = env_int("RTCC_LOGIN_LOCKOUT_SECONDS", 900)
 RTCC_LOGIN_2FA_PENDING_SECONDS = env_int("RTCC_LOGIN_2FA_PENDING_SECONDS", 300)
 RTCC_REQUIRE_2FA_FOR_STAFF = env_bool("RTCC_REQUIRE_2FA_FOR_STAFF", False)
 RTCC_TOTP_ISSUER = os.environ.get("RTCC_TOTP_ISSUER", "RTCC")
+# A session unused for this long is signed out (apps.accounts.middleware; the live socket is refused too).
+RTCC_SESSION_IDLE_MINUTES = env_int("RTCC_SESSION_IDLE_MINUTES", 30)
+if RTCC_SESSION_IDLE_MINUTES < 1:
+    raise ImproperlyConfigured(f"RTCC_SESSION_IDLE_MINUTES must be at least 1, got {RTCC_SESSION_IDLE_MINUTES}")
 
 # The map follows the live socket (needs the ASGI server); off, it polls the REST layers.
 RTCC_LIVE_MAP_ENABLED = env_bool("RTCC_LIVE_MAP_ENABLED", True)

@@ -18,14 +18,18 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
+from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client
 from rest_framework.test import APIClient
 
+from apps.accounts.middleware import LAST_SEEN_KEY
 from apps.feeds.models import DeadLetter, FeedSource
 from apps.feeds.redaction import redact
 
 from . import factories as f
-from .live_support import free_port, test_database_url
+from .live_support import free_port, headers_for, live_test, test_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 ASGI_APP = "rtcc_gis.asgi:application"
@@ -141,3 +145,125 @@ def test_push_accepts_the_x_feed_token_header(home):
     assert client.post("/api/feeds/push/", data=b"[]", content_type="application/json").status_code == 401
     response = client.post("/api/feeds/push/", data=b"[]", content_type="application/json", HTTP_X_FEED_TOKEN=token)
     assert response.status_code != 401, response.content
+
+
+# ---- Cache-Control: no-store ------------------------------------------------------------------------
+
+
+def _no_store(response) -> bool:
+    return "no-store" in response.get("Cache-Control", "")
+
+
+@pytest.mark.parametrize(
+    "path, status",
+    [
+        ("/api/incidents/", 200),
+        ("/api/incidents/?in_bbox=nonsense", 400),
+        ("/api/incidents/999999999/", 404),
+        ("/api/audit/", 403),  # an operator may not read the trail: the refusal is not cached either
+        ("/api/health/", 200),
+        ("/", 200),  # the map page: the user's name, agency and permissions are in it
+        ("/measures/", 403),
+    ],
+)
+def test_api_answers_and_pages_are_not_stored(operator, path, status):
+    client = Client()
+    client.force_login(operator)
+    response = client.get(path)
+    assert response.status_code == status
+    assert _no_store(response), dict(response.headers)
+
+
+def test_signed_out_api_answers_are_not_stored(anon_client):
+    response = anon_client.get("/api/incidents/")
+    assert response.status_code == 401 and _no_store(response)
+
+
+def test_tiles_keep_their_own_caching(operator_client):
+    response = operator_client.get("/api/tiles/basemap/14/2624/5721.mvt")
+    assert response.status_code == 200
+    assert "max-age=" in response["Cache-Control"]
+    assert not _no_store(response)
+    assert response.has_header("ETag")
+
+
+# ---- sessions end when idle -------------------------------------------------------------------------
+
+
+def _signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _age_session(client: Client, minutes: float) -> None:
+    """Pretend the session was last used `minutes` ago."""
+    session = SessionStore(session_key=client.cookies[django_settings.SESSION_COOKIE_NAME].value)
+    session[LAST_SEEN_KEY] = int(time.time() - minutes * 60)
+    session.save()
+
+
+def test_an_idle_session_is_signed_out_of_pages(operator, settings):
+    settings.RTCC_SESSION_IDLE_MINUTES = 30
+    client = _signed_in(operator)
+    assert client.get("/").status_code == 200
+    _age_session(client, 31)
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    # Signed out for good: the session is gone, not just refused once.
+    assert client.get("/").status_code == 302
+    page = client.get(response["Location"])
+    assert "signed out after 30 minutes without activity" in page.content.decode()
+
+
+def test_an_idle_session_is_signed_out_of_the_api(operator, settings):
+    settings.RTCC_SESSION_IDLE_MINUTES = 30
+    client = _signed_in(operator)
+    assert client.get("/api/incidents/").status_code == 200
+    _age_session(client, 31)
+    assert client.get("/api/incidents/").status_code == 401
+
+
+def test_activity_keeps_a_session_alive(operator, settings):
+    settings.RTCC_SESSION_IDLE_MINUTES = 30
+    client = _signed_in(operator)
+    _age_session(client, 29)
+    assert client.get("/api/incidents/").status_code == 200
+    # That request was activity: the clock starts again from now.
+    session = SessionStore(session_key=client.cookies[django_settings.SESSION_COOKIE_NAME].value)
+    assert time.time() - session[LAST_SEEN_KEY] < 5
+    _age_session(client, 20)
+    assert client.get("/").status_code == 200
+
+
+def test_the_idle_limit_comes_from_the_environment():
+    run = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings as s; "
+         "print(s.RTCC_SESSION_IDLE_MINUTES)"],
+        cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings", "RTCC_SESSION_IDLE_MINUTES": "12"},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert run.stdout.strip() == "12", run.stderr
+    default = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings as s; "
+         "print(s.RTCC_SESSION_IDLE_MINUTES)"],
+        cwd=ROOT, env={k: v for k, v in os.environ.items() if k != "RTCC_SESSION_IDLE_MINUTES"},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert default.stdout.strip() == "30", default.stderr
+
+
+@live_test
+async def test_the_live_socket_refuses_an_idle_session(ws, home):
+    def setup():
+        user = f.user(agency=home, role="operator")
+        fresh, idle = headers_for(user), headers_for(user)
+        cookie = dict(idle)[b"cookie"].decode().split("=", 1)[1]
+        session = SessionStore(session_key=cookie)
+        session[LAST_SEEN_KEY] = int(time.time() - (django_settings.RTCC_SESSION_IDLE_MINUTES + 1) * 60)
+        session.save()
+        return fresh, idle
+
+    fresh, idle = await database_sync_to_async(setup)()
+    await ws(fresh)
+    assert await ws(idle, refused=True) == 4401
