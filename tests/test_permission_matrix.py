@@ -82,6 +82,8 @@ PAGE = row(302, 200, 200, 200, 200, 200, 200, 200, 200)
 SNAPSHOT = row(302, 200, 200, 403, 200, 403, 403, 404, 200)
 PAGE_NO_POST = row(302, 405, 405, 405, 405, 405, 405, 405, 405)
 DEMO_HLS = row(302, 404, 404, 403, 404, 403, 403, 404, 404)
+# The map and the wall show the layers: an auditor's role has none (README's role table).
+MAP_PAGE = row(302, 200, 200, 200, 200, 403, 200, 200, 200)
 LOGIN_PAGE = row(200, 302, 302, 302, 302, 302, 302, 302, 302)
 REDIRECTED = row(302, 302, 302, 302, 302, 302, 302, 302, 302)  # logout; a step of sign-in with none begun
 # apps.measures: marking an incident RTCC-assisted (operator, commander), and the center's measures.
@@ -232,9 +234,9 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("/api/playback/state/", "GET"): Case(PLAYBACK, query={"at": "-1h", **REASON}),
     ("/api/playback/state/", "POST"): Case(CLOSED),
     # -- pages (apps.core, apps.measures) --
-    # The video wall without cameras is the map for everyone signed in; tiles need live streams
+    # The video wall without cameras is the map for every role that has one; tiles need live streams
     # (tests/test_camera_wall.py).
-    ("/wall/", "GET"): Case(PAGE),
+    ("/wall/", "GET"): Case(MAP_PAGE),
     ("/wall/", "POST"): Case(PAGE_NO_POST),
     # The demo's HLS test pattern: as a snapshot, but the matrix asks for no real part ("{name}").
     ("/demo/cameras/{external_id}/hls/{name}", "GET"): Case(DEMO_HLS),
@@ -247,8 +249,8 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("/api/schema/", "POST"): Case(SIGNED_IN_NO_POST),
     ("/demo/cameras/{external_id}/snapshot.svg", "GET"): Case(SNAPSHOT),
     ("/demo/cameras/{external_id}/snapshot.svg", "POST"): Case(PAGE_NO_POST),
-    ("/", "GET"): Case(PAGE),
-    ("/", "POST"): Case(PAGE),  # the map page does not restrict methods; a POST just renders it
+    ("/", "GET"): Case(MAP_PAGE),
+    ("/", "POST"): Case(MAP_PAGE),  # the map page does not restrict methods; a POST just renders it
     ("/accounts/login/", "GET"): Case(LOGIN_PAGE),
     ("/accounts/login/", "POST"): Case(LOGIN_PAGE),
     ("/accounts/login/verify/", "GET"): Case(REDIRECTED),
