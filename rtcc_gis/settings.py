@@ -75,6 +75,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "leaflet",
     "csp",  # django-csp: the Content-Security-Policy header (apps.core.security)
+    "django_otp",  # TOTP two-factor sign-in (apps.accounts.views)
+    "django_otp.plugins.otp_totp",
     "channels",
     "apps.core",
     "apps.accounts",
@@ -179,6 +181,13 @@ RTCC_LOGIN_LOCKOUT_SECONDS = env_int("RTCC_LOGIN_LOCKOUT_SECONDS", 900)
 RTCC_LOGIN_2FA_PENDING_SECONDS = env_int("RTCC_LOGIN_2FA_PENDING_SECONDS", 300)
 RTCC_REQUIRE_2FA_FOR_STAFF = env_bool("RTCC_REQUIRE_2FA_FOR_STAFF", False)
 RTCC_TOTP_ISSUER = os.environ.get("RTCC_TOTP_ISSUER", "RTCC")
+# Two-factor codes are django-otp TOTP devices (SHA-1, 6 digits, 30 s, one step either side, each step once).
+OTP_TOTP_ISSUER = RTCC_TOTP_ISSUER
+# A code is accepted one step either side of now, no further: no drift learned from past codes.
+OTP_TOTP_SYNC = False
+# Wrong codes count against the sign-in lockout (apps.accounts.lockout, per username and address); django-otp's
+# own per-device delay on top would refuse even the right code for a while after a typo.
+OTP_TOTP_THROTTLE_FACTOR = 0
 # A session unused for this long is signed out (apps.accounts.middleware; the live socket is refused too).
 RTCC_SESSION_IDLE_MINUTES = env_int("RTCC_SESSION_IDLE_MINUTES", 30)
 if RTCC_SESSION_IDLE_MINUTES < 1:
