@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from .views import FeedPushView, FeedSourceViewSet, OsmAndView
+from .views import FeedPushView, FeedSourceViewSet, OsmAndPathView, OsmAndView
 
 router = SimpleRouter()
 router.register("feeds", FeedSourceViewSet, basename="feed-source")
@@ -9,6 +9,6 @@ router.register("feeds", FeedSourceViewSet, basename="feed-source")
 urlpatterns = [
     path("feeds/push/", FeedPushView.as_view(), name="feed-push"),
     path("feeds/osmand/", OsmAndView.as_view(), name="feed-osmand-header"),
-    path("feeds/osmand/<str:token>/", OsmAndView.as_view(), name="feed-osmand"),
+    path("feeds/osmand/<str:token>/", OsmAndPathView.as_view(), name="feed-osmand"),
     *router.urls,
 ]

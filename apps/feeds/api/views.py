@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
@@ -122,6 +122,14 @@ class OsmAndView(_IngestView):
     def _token(request, in_path: str, params: dict) -> str:
         in_params = params.pop(TOKEN_PARAM, "").strip()
         return in_path or _bearer(request) or in_params
+
+
+@extend_schema_view(
+    get=extend_schema(operation_id="feeds_osmand_path_retrieve"),
+    post=extend_schema(operation_id="feeds_osmand_path_create"),
+)
+class OsmAndPathView(OsmAndView):
+    """OsmAnd with the token in the path, for phone apps that can only be given one URL."""
 
 
 class DeadLetterPagination(PageNumberPagination):
