@@ -29,7 +29,7 @@ from apps.feeds.models import DeadLetter, FeedSource
 from apps.feeds.redaction import redact
 
 from . import factories as f
-from .live_support import free_port, headers_for, live_test, test_database_url
+from .live_support import free_port, headers_for, live_test, subscribe, test_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 ASGI_APP = "rtcc_gis.asgi:application"
@@ -288,3 +288,41 @@ def test_an_auditor_is_not_served_the_map(auditor):
 def test_every_role_with_layers_gets_the_map(operator, commander, planner):
     for user in (operator, commander, planner):
         assert _signed_in(user).get("/").status_code == 200
+
+
+async def _closed_with(comm, timeout: float = 8.0) -> int:
+    """The close code the server sends, skipping any message that comes first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        output = await comm.receive_output(timeout=max(0.1, deadline - time.monotonic()))
+        if output["type"] == "websocket.close":
+            return output["code"]
+
+
+@live_test
+@pytest.mark.parametrize("ending", ["signed out", "idle"])
+async def test_an_open_socket_is_closed_when_its_session_ends(ws, live, home, ending):
+    """Signing out (in another tab) or going idle ends the map's open socket too, within the access
+    re-check (RTCC_LIVE_ACCESS_TTL), even on a quiet feed."""
+    live.RTCC_LIVE_ACCESS_TTL = 0
+    live.RTCC_LIVE_CATCH_UP_SECONDS = 1
+
+    def setup():
+        user = f.user(agency=home, role="operator")
+        headers = headers_for(user)
+        return headers, dict(headers)[b"cookie"].decode().split("=", 1)[1]
+
+    headers, key = await database_sync_to_async(setup)()
+    comm = await ws(headers)
+    await subscribe(comm, layers=["units"])
+
+    def end():
+        session = SessionStore(session_key=key)
+        if ending == "signed out":
+            session.delete()
+        else:
+            session[LAST_SEEN_KEY] = int(time.time() - (django_settings.RTCC_SESSION_IDLE_MINUTES + 1) * 60)
+            session.save()
+
+    await database_sync_to_async(end)()
+    assert await _closed_with(comm) == 4401

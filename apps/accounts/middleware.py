@@ -5,7 +5,10 @@ makes by itself (layer refreshes, polling without the live socket), on purpose: 
 console is a center at work, and the operator signs it out at the end of a shift. What the timeout
 ends is a session no browser is using any more: a closed tab, a laptop shut at the end of a shift,
 a cookie copied and tried later. The live socket does not count as activity (a socket left open is
-not a person), and a socket is refused at connect when its session has gone idle.
+not a person): a socket is refused at connect when its session has gone idle, and an open one is
+closed when its session goes idle or is signed out (apps.live.consumer re-checks with the user's
+access). A visible map reconciles over REST every few minutes and so stays signed in; a hidden tab
+makes no requests and is signed out.
 
 The last-seen time is kept in the session and written at most once a minute, so that a map's burst
 of requests does not rewrite the session row on every one.
@@ -15,12 +18,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from importlib import import_module
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 
@@ -51,6 +55,16 @@ def session_touch(session: Any, now: float | None = None) -> None:
     last = session.get(LAST_SEEN_KEY)
     if last is None or now - float(last) >= STAMP_EVERY:
         session[LAST_SEEN_KEY] = int(now)
+
+
+def session_has_ended(session: Any) -> bool:
+    """Read afresh from the session store: whether the session was signed out (or flushed, or expired)
+    or has gone idle since it was loaded. For a long-lived connection, checked now and then."""
+    key = getattr(session, "session_key", None) if session is not None else None
+    if not key:
+        return True
+    current = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
+    return SESSION_KEY not in current or session_is_idle(current)
 
 
 class SessionIdleTimeoutMiddleware:
