@@ -6,8 +6,10 @@ subprocess and reads what it wrote.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -24,7 +26,9 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 from rest_framework.test import APIClient
 
+from apps.accounts.choices import Role
 from apps.accounts.middleware import LAST_SEEN_KEY
+from apps.accounts.permissions import MATRIX, Perm
 from apps.feeds.models import DeadLetter, FeedSource
 from apps.feeds.redaction import redact
 
@@ -270,6 +274,38 @@ async def test_the_live_socket_refuses_an_idle_session(ws, home):
 
 
 # ---- README's role table, as the code does it ----------------------------------------------------
+
+
+README_ROLES = {
+    "operator": Role.OPERATOR,
+    "watch commander": Role.WATCH_COMMANDER,
+    "planner": Role.PLANNER,
+    "agency admin": Role.AGENCY_ADMIN,
+    "auditor": Role.AUDITOR,
+    "partner": Role.PARTNER,
+}
+
+
+def test_readme_role_table_is_the_permission_matrix():
+    """Each row of README's "Roles and agencies" table names its permissions in backticks; every
+    permission is in a row, and each row's yes/— per role is what apps/accounts/permissions.py grants."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Roles and agencies") :]
+    table = section[section.index("\n|") + 1 :]
+    lines = list(itertools.takewhile(lambda line: line.startswith("|"), table.splitlines()))
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    roles = [README_ROLES[name] for name in header[1:]]
+    covered = set()
+    for line in lines[2:]:
+        label, *cells = [cell.strip() for cell in line.strip("|").split("|")]
+        perms = [Perm(name) for name in re.findall(r"`([a-z_]+)`", label) if name in Perm._value2member_map_]
+        assert perms, f"README row names no permission: {label}"
+        for perm in perms:
+            covered.add(perm)
+            readme = {role: cell == "yes" for role, cell in zip(roles, cells, strict=True)}
+            code = {role: perm in MATRIX[role] for role in roles}
+            assert readme == code, f"{perm}: README {readme} but the code grants {code}"
+    assert covered == set(Perm), f"README's table leaves out {set(Perm) - covered}"
 
 
 def test_an_auditor_is_not_served_the_map(auditor):
