@@ -11,6 +11,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from apps.accounts.middleware import IdleSessionSocketMiddleware  # noqa: E402
 from apps.core.unavailable import WebSocketUnavailableGuard  # noqa: E402
 from apps.live.routing import websocket_urlpatterns as live_urlpatterns  # noqa: E402
 
@@ -20,10 +21,10 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # Origin check first (a page on another site must not ride the session cookie), then the
-        # session user in scope["user"]; each consumer authorizes in connect().
+        # session user in scope["user"] (none for a session gone idle); each consumer authorizes in connect().
         # Outermost, the guard: a part down while connecting closes the socket with 4503, never a 500.
         "websocket": WebSocketUnavailableGuard(
-            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+            AllowedHostsOriginValidator(AuthMiddlewareStack(IdleSessionSocketMiddleware(URLRouter(websocket_urlpatterns))))
         ),
     }
 )

@@ -1,7 +1,8 @@
 """rtcc-gis settings: everything that differs between machines comes from the environment.
 
-Safe defaults suit a developer's machine and `make demo`; production (DJANGO_DEBUG=0) refuses to
-start without a real secret key and allowed hosts.
+Defaults are production's: DEBUG is off unless DJANGO_DEBUG=1, and the app refuses to start without a
+real secret key and allowed hosts. `make demo` (scripts/local_env.sh) supplies a generated secret and
+local hosts over plain HTTP; the tests run on rtcc_gis/settings_test.py, production-like as well.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 import redis.exceptions
 from celery.schedules import crontab
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -47,16 +49,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless asked for: the debug page shows settings, SQL and tracebacks to whoever triggers an error.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me-rtcc-gis"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "" if not DEBUG else _DEV_SECRET)
 if not DEBUG and (not SECRET_KEY or SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 50):
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set to a strong secret (50+ chars) when DJANGO_DEBUG=0")
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set to a strong secret (50+ chars) unless DJANGO_DEBUG=1")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 if not DEBUG and not ALLOWED_HOSTS:
-    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when DJANGO_DEBUG=0")
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set unless DJANGO_DEBUG=1")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -72,6 +75,9 @@ INSTALLED_APPS = [
     "rest_framework_gis",
     "drf_spectacular",
     "leaflet",
+    "csp",  # django-csp: the Content-Security-Policy header (apps.core.security)
+    "django_otp",  # TOTP two-factor sign-in (apps.accounts.views)
+    "django_otp.plugins.otp_totp",
     "channels",
     "apps.core",
     "apps.accounts",
@@ -99,6 +105,8 @@ MIDDLEWARE = [
     # CSP and Permissions-Policy (apps/core/security.py); before WhiteNoise so static files get them too.
     "apps.core.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Cache-Control: no-store on everything but static files (served above) and views with their own caching.
+    "apps.core.security.NoStoreMiddleware",
     # A part down (PostgreSQL, Redis) is a clear 503 with Retry-After, not a 500 (apps/core/unavailable.py); before
     # the session, auth and audit middleware so failures inside them are covered too.
     "apps.core.unavailable.ServiceUnavailableMiddleware",
@@ -108,6 +116,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "apps.audit.middleware.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Signs out sessions idle for RTCC_SESSION_IDLE_MINUTES (after auth and messages: it uses both).
+    "apps.accounts.middleware.SessionIdleTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -192,6 +202,17 @@ RTCC_LOGIN_LOCKOUT_SECONDS = env_int("RTCC_LOGIN_LOCKOUT_SECONDS", 900)
 RTCC_LOGIN_2FA_PENDING_SECONDS = env_int("RTCC_LOGIN_2FA_PENDING_SECONDS", 300)
 RTCC_REQUIRE_2FA_FOR_STAFF = env_bool("RTCC_REQUIRE_2FA_FOR_STAFF", False)
 RTCC_TOTP_ISSUER = os.environ.get("RTCC_TOTP_ISSUER", "RTCC")
+# Two-factor codes are django-otp TOTP devices (SHA-1, 6 digits, 30 s, one step either side, each step once).
+OTP_TOTP_ISSUER = RTCC_TOTP_ISSUER
+# A code is accepted one step either side of now, no further: no drift learned from past codes.
+OTP_TOTP_SYNC = False
+# Wrong codes count against the sign-in lockout (apps.accounts.lockout, per username and address); django-otp's
+# own per-device delay on top would refuse even the right code for a while after a typo.
+OTP_TOTP_THROTTLE_FACTOR = 0
+# A session unused for this long is signed out (apps.accounts.middleware; the live socket is refused too).
+RTCC_SESSION_IDLE_MINUTES = env_int("RTCC_SESSION_IDLE_MINUTES", 30)
+if RTCC_SESSION_IDLE_MINUTES < 1:
+    raise ImproperlyConfigured(f"RTCC_SESSION_IDLE_MINUTES must be at least 1, got {RTCC_SESSION_IDLE_MINUTES}")
 
 # The map follows the live socket (needs the ASGI server); off, it polls the REST layers.
 RTCC_LIVE_MAP_ENABLED = env_bool("RTCC_LIVE_MAP_ENABLED", True)
@@ -386,6 +407,24 @@ def csp_tile_source(url: str) -> list[str]:
 
 RTCC_CSP_MEDIA_HOSTS = [csp_source(h, "RTCC_CSP_MEDIA_HOSTS") for h in env_list("RTCC_CSP_MEDIA_HOSTS", [])]
 RTCC_CSP_MEDIA_SOURCES = RTCC_CSP_MEDIA_HOSTS + csp_tile_source(RTCC_TILE_URL)
+# The fixed part of the policy (django-csp); apps.core.security adds the media and stream hosts above, the live
+# socket's origin, and the admin's nonce and inline styles, per response. The reasons are in that module.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],  # the nonce only on admin pages (django-csp adds it when one was used)
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "media-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "worker-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # Form and JSON API bodies (sign-in, opening a stream, acknowledging) larger than this are refused with a 400 before
 # anything parses them; feed pushes read their body as a stream under their own cap, RTCC_FEED_MAX_BYTES (413).
@@ -396,7 +435,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Feed push tokens (OsmAnd's is in the URL path) are redacted from every line the handler writes.
+    "filters": {"redact_tokens": {"()": "apps.feeds.redaction.RedactTokensFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -14,6 +14,9 @@ export DEMO_PASSWORD=${DEMO_PASSWORD:-rtcc-demo-2026!}
 export DATABASE_URL=${DATABASE_URL:-postgis://rtcc_app@127.0.0.1:5432/rtcc_gis}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 LOGS=var/log
+# DEBUG off as in production (export DJANGO_DEBUG=1 for Django's debug pages), with a generated secret
+# key and local allowed hosts over plain HTTP.
+source scripts/local_env.sh
 mkdir -p "$LOGS"
 
 say() { printf '\033[1m[demo]\033[0m %s\n' "$*"; }
@@ -40,7 +43,8 @@ trap cleanup EXIT INT TERM
 pids+=($!)
 "$VENV/bin/celery" -A rtcc_gis beat --loglevel INFO --schedule var/celerybeat-schedule >"$LOGS/celery-beat.log" 2>&1 &
 pids+=($!)
-"$VENV/bin/daphne" -b "$HOST" -p "$PORT" rtcc_gis.asgi:application >"$LOGS/asgi.log" 2>&1 &
+# Daphne through rtcc_gis/serve.py: the same server, with feed tokens redacted from its access log.
+"$PY" -m rtcc_gis.serve -b "$HOST" -p "$PORT" rtcc_gis.asgi:application >"$LOGS/asgi.log" 2>&1 &
 pids+=($!)
 
 for _ in $(seq 1 60); do

@@ -38,6 +38,9 @@ export DATABASE_OWNER_URL=${DATABASE_OWNER_URL:-postgis://rtcc_owner@127.0.0.1:5
 export DATABASE_ADMIN_URL=${DATABASE_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 
+# A generated secret key and local hosts, so manage.py starts with DEBUG off (the default).
+source scripts/local_env.sh
+
 eval "$($PY scripts/urlparts.py)"   # sets DB_HOST DB_PORT DB_USER DB_NAME DB_PASSWORD (the app's), OWNER_*, ADMIN_*, REDIS_HOST REDIS_PORT
 
 if ! pg_isready -q -h "$DB_HOST" -p "$DB_PORT"; then

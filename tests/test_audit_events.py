@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+from base64 import b32decode
 from datetime import timedelta
 
 import pytest
@@ -288,13 +289,14 @@ def test_creating_a_user_outside_a_request_is_recorded_as_system(home):
 
 
 def test_second_factor_enrolment_and_reset_are_recorded_without_the_secret(operator):
+    from django_otp.oath import totp as totp_code
+
+    from apps.accounts.services import totp_device_confirm, totp_device_remove
+
     enrolled = timezone.now()
-    operator.totp_secret = "JBSWY3DPEHPK3PXP"
-    operator.totp_confirmed_at = enrolled
-    operator.save(update_fields=["totp_secret", "totp_confirmed_at"])
-    operator.totp_secret = ""
-    operator.totp_confirmed_at = None
-    operator.save(update_fields=["totp_secret", "totp_confirmed_at"])
+    code = str(totp_code(b32decode("JBSWY3DPEHPK3PXP"))).zfill(6)
+    assert totp_device_confirm(user=operator, secret_b32="JBSWY3DPEHPK3PXP", code=code)
+    totp_device_remove(user=operator)
     on, off = [e for e in _events(AuditAction.PERMISSION_CHANGE) if not e.detail.get("created")]
     stamp = on.detail["changes"]["totp_confirmed_at"][1]
     assert on.detail["changes"] == {"totp_confirmed_at": [None, stamp]} and stamp.startswith(str(enrolled.year))

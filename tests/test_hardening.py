@@ -301,10 +301,47 @@ def test_production_is_https_only_and_trusts_a_proxy_only_when_told():
     ]
 
 
-def test_development_defaults_stay_usable_over_plain_http():
-    dev = json.loads(_django(SHOW_SETTINGS).stdout)
+def test_debug_is_off_unless_asked_for():
+    """DJANGO_DEBUG defaults to off: with nothing set the app refuses to start without a real secret key
+    (instead of running with the debug page and a published key), and with a key and hosts it runs in
+    production mode. Only an explicit DJANGO_DEBUG=1 gives the development defaults."""
+    bare = _django("import django; django.setup()")
+    assert bare.returncode != 0 and "DJANGO_SECRET_KEY" in bare.stderr, bare.stderr
+    unset = json.loads(_django(SHOW_SETTINGS, DJANGO_SECRET_KEY=STRONG_SECRET, DJANGO_ALLOWED_HOSTS="a.example").stdout)
+    assert unset["debug"] is False and unset["redirect"] is True and unset["session_secure"] is True
+    assert "rest_framework.renderers.BrowsableAPIRenderer" not in unset["renderers"]
+    dev = json.loads(_django(SHOW_SETTINGS, DJANGO_DEBUG="1").stdout)
     assert dev["debug"] is True and dev["redirect"] is False and dev["hsts"] == 0
     assert dev["session_secure"] is False
+
+
+def test_the_demo_runs_with_debug_off_over_plain_http(tmp_path):
+    """scripts/local_env.sh (sourced by `make demo` and setup.sh): a generated key, local hosts, plain HTTP,
+    and DEBUG still off."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    run = subprocess.run(
+        ["bash", "-c", f"source scripts/local_env.sh && {sys.executable} -c \"{SHOW_SETTINGS}\""],
+        cwd=ROOT,
+        env={**base, "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    demo = json.loads(run.stdout)
+    assert demo["debug"] is False and demo["redirect"] is False and demo["session_secure"] is False
+    assert (ROOT / "var" / "secret-key").stat().st_mode & 0o077 == 0, "the generated key is readable by others"
+
+
+def test_the_suite_runs_production_like():
+    """The tests run on rtcc_gis/settings_test.py: production's settings but plain HTTP."""
+    assert os.environ["DJANGO_SETTINGS_MODULE"] == "rtcc_gis.settings_test"
+    assert os.environ["DJANGO_DEBUG"] == "0"
+    assert "rest_framework.renderers.BrowsableAPIRenderer" not in django_settings.REST_FRAMEWORK[
+        "DEFAULT_RENDERER_CLASSES"
+    ]
+    assert django_settings.WHITENOISE_USE_FINDERS is False
+    assert len(django_settings.SECRET_KEY) >= 50
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Sign-in hardening: lockout, TOTP two-factor authentication, API tokens, password strength."""
+"""Sign-in hardening: lockout, TOTP two-factor authentication (django-otp), API tokens, password strength."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import hashlib
 import io
 import time
 import uuid
+from base64 import b32decode
+from binascii import hexlify
 from datetime import timedelta
 
 import pytest
@@ -18,11 +20,14 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import include, path
 from django.utils import timezone
+from django_otp.oath import TOTP, hotp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
-from apps.accounts import lockout, totp
+from apps.accounts import lockout
 from apps.accounts.choices import Role
 from apps.accounts.models import ApiToken, User, hash_api_token
+from apps.accounts.services import totp_device_verify, totp_new_key, totp_provisioning_uri
 
 from . import factories as f
 
@@ -69,18 +74,38 @@ def _signed_in(client: Client) -> bool:
     return "_auth_user_id" in client.session
 
 
+def _key(secret: str) -> bytes:
+    return b32decode(secret + "=" * (-len(secret) % 8))
+
+
+def _code_at(secret: str, at: float) -> str:
+    check = TOTP(_key(secret))
+    check.time = at
+    return str(check.token()).zfill(6)
+
+
 def _current_code(secret: str) -> str:
-    return totp.totp(totp.decode_secret(secret), time.time())
+    return _code_at(secret, time.time())
+
+
+def _matches_now(secret: str, code: str) -> bool:
+    """Whether `code` is within the tolerance right now (ignoring whether it was used)."""
+    return TOTP(_key(secret)).verify(int(code), tolerance=TOTPDevice().tolerance)
 
 
 def _wrong_code(secret: str) -> str:
     """A well-formed code that matches no step within the tolerance right now."""
-    return next(c for c in ("000000", "111111", "222222", "333333") if totp.matching_counter(secret, c) is None)
+    return next(c for c in ("000000", "111111", "222222", "333333") if not _matches_now(secret, c))
+
+
+def _device(user: User) -> TOTPDevice | None:
+    return TOTPDevice.objects.filter(user=user).first()
 
 
 def _with_2fa(user: User) -> str:
-    secret = totp.generate_secret()
-    user.totp_secret = secret
+    """An enrolled second factor, as enrolment leaves it (the current code not yet used)."""
+    secret = totp_new_key()
+    TOTPDevice.objects.create(user=user, name="authenticator app", key=hexlify(_key(secret)).decode(), confirmed=True)
     user.totp_confirmed_at = timezone.now()
     user.save()
     return secret
@@ -212,64 +237,61 @@ def test_missing_password_is_not_counted(client, operator):
     assert lockout.failure_count("operator") == 0
 
 
-# ---------------------------------------------------------------- TOTP known answers
+# ---------------------------------------------------------------- TOTP known answers (django-otp's, as configured)
 
-RFC6238_SEEDS = {
-    "sha1": b"12345678901234567890",
-    "sha256": b"12345678901234567890123456789012",
-    "sha512": b"1234567890123456789012345678901234567890123456789012345678901234",
-}
-# RFC 6238 appendix B: (time, {algorithm: 8-digit TOTP}).
+RFC6238_SEED = b"12345678901234567890"
+# RFC 6238 appendix B, SHA-1 (what authenticator apps and our devices use): (time, 8-digit TOTP).
 RFC6238_VECTORS = [
-    (59, {"sha1": "94287082", "sha256": "46119246", "sha512": "90693936"}),
-    (1111111109, {"sha1": "07081804", "sha256": "68084774", "sha512": "25091201"}),
-    (1111111111, {"sha1": "14050471", "sha256": "67062674", "sha512": "99943326"}),
-    (1234567890, {"sha1": "89005924", "sha256": "91819424", "sha512": "93441116"}),
-    (2000000000, {"sha1": "69279037", "sha256": "90698825", "sha512": "38618901"}),
-    (20000000000, {"sha1": "65353130", "sha256": "77737706", "sha512": "47863826"}),
+    (59, "94287082"),
+    (1111111109, "07081804"),
+    (1111111111, "14050471"),
+    (1234567890, "89005924"),
+    (2000000000, "69279037"),
+    (20000000000, "65353130"),
 ]
 
 
-@pytest.mark.parametrize("algorithm", ["sha1", "sha256", "sha512"])
 @pytest.mark.parametrize(("at", "expected"), RFC6238_VECTORS)
-def test_rfc6238_appendix_b(algorithm, at, expected):
-    key = RFC6238_SEEDS[algorithm]
-    digest = getattr(hashlib, algorithm)
-    assert totp.totp(key, at, digits=8, digest=digest) == expected[algorithm]
-    # Our 6-digit codes are the same truncation modulo 10^6: the last six digits.
-    assert totp.totp(key, at, digest=digest) == expected[algorithm][-6:]
+def test_rfc6238_appendix_b(at, expected):
+    for digits in (8, 6):  # our 6-digit codes are the same truncation modulo 10^6
+        check = TOTP(RFC6238_SEED, digits=digits)
+        check.time = at
+        assert str(check.token()).zfill(digits) == expected[-digits:]
 
 
 def test_rfc4226_appendix_d_hotp():
     expected = ["755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489"]
-    assert [totp.hotp(b"12345678901234567890", i) for i in range(10)] == expected
+    assert [str(hotp(RFC6238_SEED, i)).zfill(6) for i in range(10)] == expected
 
 
-def test_code_accepted_one_step_either_side_only():
-    secret = totp.generate_secret()
-    key = totp.decode_secret(secret)
+def test_code_accepted_one_step_either_side_only(settings):
+    device = TOTPDevice()
+    assert (device.step, device.digits, device.tolerance) == (30, 6, 1)
+    assert settings.OTP_TOTP_SYNC is False  # the window does not wander after a late code
+    secret = totp_new_key()
     now = 1_700_000_015.0
     for offset, ok in [(-60, False), (-30, True), (0, True), (30, True), (60, False)]:
-        code = totp.totp(key, now + offset)
-        assert (totp.matching_counter(secret, code, now=now) is not None) is ok, offset
+        check = TOTP(_key(secret))
+        check.time = now
+        assert check.verify(int(_code_at(secret, now + offset)), tolerance=device.tolerance) is ok, offset
 
 
-def test_secret_and_uri_format():
-    secret = totp.generate_secret()
-    assert len(totp.decode_secret(secret)) == 20
-    assert totp.decode_secret(secret.lower()) == totp.decode_secret(secret)
-    uri = totp.provisioning_uri(secret, account="op erator", issuer="RTCC")
-    assert uri.startswith("otpauth://totp/RTCC:op%20erator?")
+def test_secret_and_uri_format(operator):
+    secret = totp_new_key()
+    assert len(_key(secret)) == 20 and "=" not in secret
+    operator.username = "op erator"
+    uri = totp_provisioning_uri(user=operator, secret_b32=secret)
+    assert uri.startswith("otpauth://totp/RTCC%3Aop%20erator?")
     assert f"secret={secret}" in uri and "issuer=RTCC" in uri and "digits=6" in uri and "period=30" in uri
 
 
-def test_verify_refuses_a_replayed_code(db):
-    secret = totp.generate_secret()
+def test_verify_refuses_a_replayed_code(operator):
+    secret = _with_2fa(operator)
     code = _current_code(secret)
-    assert totp.verify(secret, code, scope="user:1")
-    assert not totp.verify(secret, code, scope="user:1")
-    assert not totp.verify(secret, "12345", scope="user:1")
-    assert not totp.verify(secret, "abcdef", scope="user:1")
+    assert totp_device_verify(user=operator, code=code)
+    assert not totp_device_verify(user=operator, code=code)
+    assert not totp_device_verify(user=operator, code="12345")
+    assert not totp_device_verify(user=operator, code="abcdef")
 
 
 # ---------------------------------------------------------------- 2FA end to end
@@ -281,7 +303,7 @@ def test_enrolment_then_two_step_login(client, operator):
     html = page.content.decode()
     secret = client.session["rtcc_2fa_enrol_secret"]
     assert page.status_code == 200
-    assert "otpauth://totp/RTCC:operator?secret=" + secret in html.replace("&amp;", "&")
+    assert "otpauth://totp/RTCC%3Aoperator?secret=" + secret in html.replace("&amp;", "&")
     # The key is text only: no QR image (the one <img> is the logo), nothing from another host.
     assert html.count("<img") == 1
     assert "https://" not in html and "http://" not in html
@@ -290,13 +312,14 @@ def test_enrolment_then_two_step_login(client, operator):
     response = client.post(SETUP, {"code": _wrong_code(secret)})
     assert "does not match" in response.content.decode()
     operator.refresh_from_db()
-    assert operator.totp_confirmed_at is None and operator.totp_secret == ""
+    assert operator.totp_confirmed_at is None and _device(operator) is None
 
     code = _current_code(secret)
     response = client.post(SETUP, {"code": code})
     assert response.status_code == 302
     operator.refresh_from_db()
-    assert operator.totp_confirmed_at is not None and operator.totp_secret == secret
+    assert operator.totp_confirmed_at is not None
+    assert _device(operator).confirmed and _device(operator).bin_key == _key(secret)
 
     # Now signing in takes two steps.
     client.logout()
@@ -360,7 +383,7 @@ def test_wrong_codes_count_towards_the_lockout(operator):
     assert browser.get(VERIFY)["Location"] == LOGIN
     assert "Too many failed sign-in attempts" in _login(browser, "operator", f.PASSWORD).content.decode()
     assert "rtcc_2fa_pending" not in browser.session
-    assert totp.matching_counter(secret, good) is not None  # it was the lock, not the code
+    assert _matches_now(secret, good)  # it was the lock, not the code
 
 
 def test_pending_sign_in_expires(operator, settings):
@@ -392,7 +415,7 @@ def test_disabling_2fa_needs_a_current_code(client, operator):
     assert lockout.failure_count("operator") == 1
     client.post(DISABLE, {"disable-code": _current_code(secret)})
     operator.refresh_from_db()
-    assert operator.totp_confirmed_at is None and operator.totp_secret == ""
+    assert operator.totp_confirmed_at is None and _device(operator) is None
 
 
 def test_staff_without_2fa_are_reminded(client, home):
@@ -425,7 +448,7 @@ def test_2fa_mandatory_for_staff_when_configured(home, settings):
     chief = User.objects.get(username="chief")
     assert chief.totp_confirmed_at is not None
     # And it cannot be turned off again.
-    browser.post(DISABLE, {"disable-code": totp.totp(totp.decode_secret(secret), time.time() + 30)})
+    browser.post(DISABLE, {"disable-code": _code_at(secret, time.time() + 30)})
     chief.refresh_from_db()
     assert chief.totp_confirmed_at is not None
 
@@ -451,7 +474,7 @@ def test_admin_resets_a_lost_second_factor(client, home, operator):
     response = client.post("/admin/accounts/user/", {"action": "reset_2fa", "_selected_action": [operator.pk]})
     assert response.status_code == 302
     operator.refresh_from_db()
-    assert operator.totp_confirmed_at is None and operator.totp_secret == ""
+    assert operator.totp_confirmed_at is None and _device(operator) is None
 
 
 # ---------------------------------------------------------------- API tokens
@@ -608,3 +631,4 @@ def test_strong_password_is_accepted(operator):
         operator, {"new_password1": "tram-ledger-quartz-91", "new_password2": "tram-ledger-quartz-91"}
     )
     assert form.is_valid(), form.errors
+

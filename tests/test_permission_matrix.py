@@ -84,6 +84,8 @@ PAGE_NO_POST = row(302, 405, 405, 405, 405, 405, 405, 405, 405)
 DEMO_STREAM = row(302, 403, 403, 403, 403, 403, 403, 403, 403)
 # The stream proxy with a grant nobody was given ("{token}" is not-a-token): 401 signed out, else 403.
 STREAM_PROXY = row(401, 403, 403, 403, 403, 403, 403, 403, 403)
+# The map and the wall show the layers: an auditor's role has none (README's role table).
+MAP_PAGE = row(302, 200, 200, 200, 200, 403, 200, 200, 200)
 LOGIN_PAGE = row(200, 302, 302, 302, 302, 302, 302, 302, 302)
 REDIRECTED = row(302, 302, 302, 302, 302, 302, 302, 302, 302)  # logout; a step of sign-in with none begun
 # apps.measures: marking an incident RTCC-assisted (operator, commander), and the center's measures.
@@ -183,6 +185,8 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("/api/feeds/{pk}/dead-letters/", "POST"): Case(CLOSED),
     ("/api/feeds/push/", "GET"): Case(NOT_ALLOWED),
     ("/api/feeds/push/", "POST"): Case(FEED_TOKEN_ONLY),
+    ("/api/feeds/osmand/", "GET"): Case(FEED_TOKEN_ONLY),  # the token in a header or parameter instead
+    ("/api/feeds/osmand/", "POST"): Case(FEED_TOKEN_ONLY),
     ("/api/feeds/osmand/{token}/", "GET"): Case(FEED_TOKEN_ONLY),
     ("/api/feeds/osmand/{token}/", "POST"): Case(FEED_TOKEN_ONLY),
     # -- search (apps.search) --
@@ -237,9 +241,9 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("/api/playback/state/", "GET"): Case(PLAYBACK, query={"at": "-1h", **REASON}),
     ("/api/playback/state/", "POST"): Case(CLOSED),
     # -- pages (apps.core, apps.measures) --
-    # The video wall without cameras is the map for everyone signed in; tiles need live streams
+    # The video wall without cameras is the map for every role that has one; tiles need live streams
     # (tests/test_camera_wall.py).
-    ("/wall/", "GET"): Case(PAGE),
+    ("/wall/", "GET"): Case(MAP_PAGE),
     ("/wall/", "POST"): Case(PAGE_NO_POST),
     # The demo's HLS test pattern and snapshots: through the stream proxy only.
     ("/demo/cameras/{external_id}/hls/{name}", "GET"): Case(DEMO_STREAM),
@@ -252,8 +256,8 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("/api/schema/", "POST"): Case(SIGNED_IN_NO_POST),
     ("/demo/cameras/{external_id}/snapshot.svg", "GET"): Case(DEMO_STREAM),
     ("/demo/cameras/{external_id}/snapshot.svg", "POST"): Case(PAGE_NO_POST),
-    ("/", "GET"): Case(PAGE),
-    ("/", "POST"): Case(PAGE),  # the map page does not restrict methods; a POST just renders it
+    ("/", "GET"): Case(MAP_PAGE),
+    ("/", "POST"): Case(MAP_PAGE),  # the map page does not restrict methods; a POST just renders it
     ("/accounts/login/", "GET"): Case(LOGIN_PAGE),
     ("/accounts/login/", "POST"): Case(LOGIN_PAGE),
     ("/accounts/login/verify/", "GET"): Case(REDIRECTED),

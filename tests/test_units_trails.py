@@ -84,8 +84,14 @@ def test_a_partner_sees_shared_units_but_not_their_trails(home, units):
     client = APIClient()
     client.force_login(f.user(agency=partner_agency, role=Role.PARTNER))
     assert {u["properties"]["call_sign"] for u in client.get("/api/units/").json()["features"]} >= {"2B4", "B-7"}
-    features = client.get(URL, {"minutes": 60}).json()["features"]
-    assert [feature["properties"]["call_sign"] for feature in features] == ["B-7"]
+    # Not even their own agency's: a partner takes no look at where units have been (README's role table).
+    response = client.get(URL, {"minutes": 60})
+    assert response.status_code == 200 and response.json()["features"] == []
+    # Nor a track replay of their own unit, and the map they get draws no trails.
+    since = (timezone.now() - timedelta(hours=1)).isoformat()
+    assert client.get(f"/api/units/{partner_unit.pk}/track/", {"since": since, "reason": "x"}).status_code == 404
+    page = client.get("/")
+    assert page.status_code == 200 and page.context["config"]["unitTrailMinutes"] == 0
     # Unit features name their agency: the map extends live trails for its own agency's units only.
     shown = client.get("/api/units/").json()["features"]
     agencies = {u["properties"]["call_sign"]: u["properties"]["agency"] for u in shown}

@@ -2,9 +2,16 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .models import Agency, ApiToken, User
+from .services import totp_device_remove
 from .views import admin_login_redirect
+
+# django-otp's own device admin shows each key and its QR code: a user's second factor, readable by
+# any staff account. Devices are managed only through enrolment and the reset action below.
+if admin.site.is_registered(TOTPDevice):
+    admin.site.unregister(TOTPDevice)
 
 # The admin's own login form calls authenticate() directly and would bypass the lockout and the
 # second factor; every admin sign-in goes through the one login view instead.
@@ -38,9 +45,7 @@ class UserAdmin(BaseUserAdmin):
         count = 0
         # Row by row, not queryset.update(): each save sends post_save, which the audit trail hears.
         for user in queryset.exclude(totp_confirmed_at=None):
-            user.totp_secret = ""
-            user.totp_confirmed_at = None
-            user.save(update_fields=["totp_secret", "totp_confirmed_at"])
+            totp_device_remove(user=user)
             count += 1
         self.message_user(request, f"Two-factor authentication reset for {count} user(s).", messages.WARNING)
 

@@ -9,7 +9,18 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 
-from . import lockout, totp
+from . import lockout
+
+# Authenticator codes: six digits (django-otp's TOTPDevice default; settings.OTP_TOTP_*).
+CODE_DIGITS = 6
+
+
+def normalize_code(code: str) -> str | None:
+    """The code as six ASCII digits, or None. Apps often show "123 456", so spaces and dashes are dropped."""
+    cleaned = (code or "").replace(" ", "").replace("-", "").strip()
+    if len(cleaned) != CODE_DIGITS or not cleaned.isascii() or not cleaned.isdigit():
+        return None
+    return cleaned
 
 
 def locked_message() -> str:
@@ -63,7 +74,7 @@ class TotpCodeForm(forms.Form):
     )
 
     def clean_code(self) -> str:
-        code = totp.normalize_code(self.cleaned_data["code"])
+        code = normalize_code(self.cleaned_data["code"])
         if code is None:
-            raise ValidationError(f"Enter the {totp.DIGITS}-digit code from your authenticator app.", code="format")
+            raise ValidationError(f"Enter the {CODE_DIGITS}-digit code from your authenticator app.", code="format")
         return code

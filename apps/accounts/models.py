@@ -34,7 +34,8 @@ class User(AbstractUser):
 
     agency = models.ForeignKey(Agency, null=True, blank=True, on_delete=models.PROTECT, related_name="users")
     role = models.CharField(max_length=32, choices=Role.choices, blank=True)
-    totp_secret = models.CharField(max_length=64, blank=True, editable=False, help_text="base32 TOTP key (2FA)")
+    # When two-factor authentication was turned on (None: off). The key is on the user's django-otp
+    # TOTPDevice; this stamp is what the admin lists and the audit trail records.
     totp_confirmed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     def __str__(self) -> str:

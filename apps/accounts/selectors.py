@@ -20,6 +20,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .models import AgencySharing
 from .permissions import Layer
@@ -120,3 +121,8 @@ def scope_to_user(
     """`qs` narrowed to what the user may see of `layer` (own agency only when no layer is named)."""
     condition = agency_scope_q(user, layer=layer, field=field)
     return qs if condition is None else qs.filter(condition)
+
+
+def has_2fa(user: Any) -> bool:
+    """Whether the user signs in with a second factor (a confirmed django-otp TOTP device)."""
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()

@@ -1,12 +1,18 @@
-"""Writes to agencies, users and sharing rules."""
+"""Writes to agencies, users, sharing rules and users' second factors."""
 from __future__ import annotations
 
+import time
+from base64 import b32decode, b32encode
+from binascii import hexlify, unhexlify
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp.util import random_hex
 
 from .models import Agency, AgencySharing
 from .permissions import Layer
@@ -112,3 +118,62 @@ def agency_sharing_end(*, sharing_id: int, at: datetime | None = None) -> Agency
             rule.starts_at = at
         rule.save()
     return rule
+
+
+# ---- two-factor authentication (django-otp's TOTPDevice) ---------------------------------------------
+# One confirmed TOTP device per user. django-otp checks the code (SHA-1, 6 digits, 30 s steps, one step
+# either side: settings.OTP_TOTP_*) and refuses a step at or before the last one used (`last_t`), so a
+# code read over a shoulder or from a proxy log is refused once used. User.totp_confirmed_at mirrors
+# "has a device" for the admin list and the audit trail (apps.accounts.signals); the key itself lives
+# only on the device.
+
+
+def totp_new_key() -> str:
+    """A new random key as unpadded base32, to be shown to the user and kept in their session until a
+    code proves their app has it."""
+    return b32encode(unhexlify(random_hex(20))).decode("ascii").rstrip("=")
+
+
+def _hex_key(secret_b32: str) -> str:
+    cleaned = secret_b32.replace(" ", "").upper()
+    return hexlify(b32decode(cleaned + "=" * (-len(cleaned) % 8))).decode("ascii")
+
+
+def totp_provisioning_uri(*, user: Any, secret_b32: str) -> str:
+    """The otpauth:// URI authenticator apps import (django-otp's, issuer OTP_TOTP_ISSUER); shown as text."""
+    return TOTPDevice(user=user, key=_hex_key(secret_b32)).config_url
+
+
+def totp_device_confirm(*, user: Any, secret_b32: str, code: str) -> bool:
+    """Enrol: if `code` is valid for the key, store the key as the user's confirmed device (the code is
+    spent: it cannot sign in) and return True; otherwise store nothing."""
+    device = TOTPDevice(user=user, name="authenticator app", key=_hex_key(secret_b32), confirmed=True)
+    check = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    check.time = time.time()
+    if not code.isdigit() or not check.verify(int(code), tolerance=device.tolerance):
+        return False
+    device.last_t = check.t()
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        device.save()
+        user.totp_confirmed_at = timezone.now()
+        user.save(update_fields=["totp_confirmed_at"])
+    return True
+
+
+def totp_device_verify(*, user: Any, code: str) -> bool:
+    """Whether `code` is a valid, not yet used code of the user's confirmed device. The device row is
+    locked while checking, so two requests racing with the same code cannot both win."""
+    if not code.isdigit():
+        return False
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
+        return device is not None and device.verify_token(code)
+
+
+def totp_device_remove(*, user: Any) -> None:
+    """Turn two-factor authentication off (the user, or an admin for a lost phone)."""
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        user.totp_confirmed_at = None
+        user.save(update_fields=["totp_confirmed_at"])

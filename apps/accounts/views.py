@@ -1,5 +1,7 @@
 """Sign-in with lockout and optional TOTP two-factor authentication.
 
+The second factor is a django-otp TOTP device (apps.accounts.services.totp_device_*).
+
 Flow: the password step (LoginView) either signs the user in, or, when the user has 2FA, stores
 only a *pending* user id in the session and sends them to the code step (LoginVerifyView); the
 session is authenticated (django.contrib.auth.login) only after the code checks out. Staff who
@@ -21,7 +23,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
@@ -29,13 +30,20 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from . import lockout, totp
+from . import lockout
 from .forms import LockoutAuthenticationForm, TotpCodeForm, locked_message, signal_refused
 from .models import User
+from .selectors import has_2fa
+from .services import (
+    totp_device_confirm,
+    totp_device_remove,
+    totp_device_verify,
+    totp_new_key,
+    totp_provisioning_uri,
+)
 
 PENDING_KEY = "rtcc_2fa_pending"
 ENROL_SECRET_KEY = "rtcc_2fa_enrol_secret"
-TOTP_ISSUER_DEFAULT = "RTCC"
 ENROL_TIME_FACTOR = 3
 
 
@@ -58,17 +66,8 @@ def require_2fa_for_staff() -> bool:
     return bool(getattr(settings, "RTCC_REQUIRE_2FA_FOR_STAFF", False))
 
 
-def has_2fa(user: User) -> bool:
-    return bool(user.totp_secret) and user.totp_confirmed_at is not None
-
-
 def is_privileged(user: User) -> bool:
     return bool(user.is_staff or user.is_superuser)
-
-
-def totp_scope(user: User) -> str:
-    """Replay memory is per user: one code may be used once, whichever session sends it."""
-    return f"user:{user.pk}"
 
 
 def _safe_next(request: HttpRequest, candidate: str | None) -> str | None:
@@ -173,7 +172,7 @@ class LoginVerifyView(View):
             _clear_pending(request)
             messages.error(request, locked_message())
             return redirect("login")
-        if totp.verify(self.user.totp_secret, form.cleaned_data["code"], scope=totp_scope(self.user)):
+        if totp_device_verify(user=self.user, code=form.cleaned_data["code"]):
             return _complete_login(request, self.user, backend=self.pending["backend"], next_url=self.pending["next"])
         signal_refused(request, username, "bad_2fa_code")
         if lockout.record_failure(username, ip):
@@ -219,12 +218,9 @@ class TotpSetupView(View):
         secret = request.session.get(ENROL_SECRET_KEY)
         if not form.is_valid() or not secret:
             return self._render(form)
-        if not totp.verify(secret, form.cleaned_data["code"], scope=totp_scope(self.user)):
+        if not totp_device_confirm(user=self.user, secret_b32=secret, code=form.cleaned_data["code"]):
             form.add_error("code", "That code does not match. Check the app shows this account and try the next code.")
             return self._render(form)
-        self.user.totp_secret = secret
-        self.user.totp_confirmed_at = timezone.now()
-        self.user.save(update_fields=["totp_secret", "totp_confirmed_at"])
         request.session.pop(ENROL_SECRET_KEY, None)
         messages.success(request, "Two-factor authentication is on. You will be asked for a code at every sign-in.")
         if self.pending is not None:
@@ -250,12 +246,11 @@ class TotpSetupView(View):
         if not context["enabled"]:
             secret = self.request.session.get(ENROL_SECRET_KEY)
             if not secret:
-                secret = totp.generate_secret()
+                secret = totp_new_key()
                 self.request.session[ENROL_SECRET_KEY] = secret
-            issuer = getattr(settings, "RTCC_TOTP_ISSUER", TOTP_ISSUER_DEFAULT)
             context["secret"] = secret
             context["secret_grouped"] = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
-            context["otpauth_uri"] = totp.provisioning_uri(secret, account=self.user.get_username(), issuer=issuer)
+            context["otpauth_uri"] = totp_provisioning_uri(user=self.user, secret_b32=secret)
         return render(self.request, self.template_name, context)
 
 
@@ -277,10 +272,8 @@ def totp_disable(request: HttpRequest) -> HttpResponse:
         messages.error(request, locked_message())
         return redirect("totp_setup")
     form = TotpCodeForm(request.POST, prefix="disable")
-    if form.is_valid() and totp.verify(user.totp_secret, form.cleaned_data["code"], scope=totp_scope(user)):
-        user.totp_secret = ""
-        user.totp_confirmed_at = None
-        user.save(update_fields=["totp_secret", "totp_confirmed_at"])
+    if form.is_valid() and totp_device_verify(user=user, code=form.cleaned_data["code"]):
+        totp_device_remove(user=user)
         messages.success(request, "Two-factor authentication is off.")
         return redirect("totp_setup")
     # Guessing codes from a hijacked session must hit the same lockout as guessing at sign-in.

@@ -16,7 +16,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from apps.accounts.permissions import Perm, user_has_perm
-from apps.core.views import map_config
+from apps.core.views import map_config, no_map_page
 from apps.incidents.selectors import incident_list
 
 from .choices import Sharing
@@ -124,6 +124,8 @@ def wall_setup(*, user, params) -> dict:
 @require_GET
 @ensure_csrf_cookie
 def wall_page(request: HttpRequest) -> HttpResponse:
+    if not user_has_perm(request.user, Perm.VIEW_LAYERS):
+        return no_map_page(request)  # the wall is a map: not for a role without one (an auditor)
     try:
         wall = wall_setup(user=request.user, params=request.GET)
     except WallRequestError as exc:

@@ -34,17 +34,31 @@ tags; admin pages also allow inline styles (Leaflet.draw and admin widgets are t
 do not vet). The map page never gets a nonce. A response that sets its own CSP (the demo camera's SVG
 frames) keeps it, and with DEBUG on, error responses carry none so that Django's debug pages (inline
 CSS and JS) stay readable (production runs with DEBUG off; `check --deploy` insists).
+
+The header itself is written by django-csp (``CONTENT_SECURITY_POLICY`` in settings holds the fixed
+directives); this module adds what depends on the request and on the deployment: the live socket's
+origin, the media and stream hosts (read per response, so a setting changed in a test takes effect),
+and the admin's nonce and inline styles.
+
+Responses also say ``Cache-Control: no-store`` unless the view chose its own caching (vector tiles,
+the demo's video segments): API answers and pages carry records, plates and audit data, and neither
+the browser's disk cache nor a proxy may keep them after the operator signs out. Static files are
+served before this middleware (WhiteNoise) and keep their long-lived caching.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterable
 
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.middleware import CSPMiddleware, PolicyParts
+from csp.utils import build_policy, default_config
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.urls import NoReverseMatch, reverse
+from django.utils.cache import add_never_cache_headers
 
 CSP_HEADER = "Content-Security-Policy"
 PERMISSIONS_POLICY_HEADER = "Permissions-Policy"
@@ -76,6 +90,27 @@ PERMISSIONS_POLICY = ", ".join(
 )
 
 
+def _directives() -> dict:
+    return settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]
+
+
+def _deployment_directives(
+    *, media_hosts: Iterable[str], stream_hosts: Iterable[str], socket_origin: str, admin: bool
+) -> dict[str, list[str]]:
+    """The directives django-csp's fixed configuration cannot know: media and stream hosts, the
+    socket origin, and the admin's inline styles."""
+    base = _directives()
+    media = list(media_hosts)
+    replace = {
+        "img-src": [*base["img-src"], *media],
+        "media-src": [*base["media-src"], *media],
+        "connect-src": [*base["connect-src"], *([socket_origin] if socket_origin else []), *stream_hosts],
+    }
+    if admin:
+        replace["style-src"] = [SELF, UNSAFE_INLINE]
+    return replace
+
+
 def content_security_policy(
     *,
     media_hosts: Iterable[str] = (),
@@ -87,25 +122,10 @@ def content_security_policy(
     `stream_hosts` (camera streams) may also be fetched from (hls.js), `socket_origin` is the live
     socket's ws(s) origin; `admin_nonce` (admin pages only) allows the admin's inline scripts carrying
     that nonce, and inline styles."""
-    media = " ".join(dict.fromkeys(media_hosts))  # ordered and without repeats
-    connect = " ".join(dict.fromkeys([socket_origin, *stream_hosts] if socket_origin else stream_hosts))
-    scripts = f"'self' 'nonce-{admin_nonce}'" if admin_nonce else "'self'"
-    styles = "'self' 'unsafe-inline'" if admin_nonce else "'self'"
-    directives = [
-        "default-src 'self'",
-        f"script-src {scripts}",
-        f"style-src {styles}",
-        f"img-src 'self' data: blob: {media}".rstrip(),
-        f"media-src 'self' blob: {media}".rstrip(),
-        f"connect-src 'self' {connect}".rstrip(),
-        "font-src 'self'",
-        "worker-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-    return "; ".join(directives)
+    replace = _deployment_directives(
+        media_hosts=media_hosts, stream_hosts=stream_hosts, socket_origin=socket_origin, admin=bool(admin_nonce)
+    )
+    return build_policy(config=default_config(_directives()), replace=replace, nonce=admin_nonce or None)
 
 
 def _socket_origin(request: HttpRequest) -> str:
@@ -126,29 +146,56 @@ def _admin_prefix() -> str | None:
         return None
 
 
-class SecurityHeadersMiddleware:
-    """Adds the Content-Security-Policy and Permissions-Policy headers (unless a view set its own)."""
+def _is_admin(request: HttpRequest) -> bool:
+    prefix = _admin_prefix()
+    return bool(prefix and request.path.startswith(prefix))
+
+
+class SecurityHeadersMiddleware(CSPMiddleware):
+    """django-csp's middleware, plus the per-request parts of the policy and the Permissions-Policy
+    header (each only when the view did not set its own)."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        super().process_request(request)
+        if _is_admin(request):
+            # django-leaflet's LeafletGeoAdmin reads request.csp_nonce when it builds the map widget;
+            # every admin page gets one (and its inline styles), whether or not a widget is on it.
+            request._rtcc_admin = True  # type: ignore[attr-defined]
+            str(request.csp_nonce)  # type: ignore[attr-defined]
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        response.headers.setdefault(PERMISSIONS_POLICY_HEADER, PERMISSIONS_POLICY)
+        if settings.DEBUG and response.status_code >= 400:
+            return response  # Django's debug pages are inline CSS and JS
+        return super().process_response(request, response)
+
+    def get_policy_parts(
+        self, request: HttpRequest, response: HttpResponseBase, report_only: bool = False
+    ) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        if report_only:
+            return parts
+        # Built per response (a few list joins): settings overridden in tests take effect, and the
+        # socket origin follows the Host the request was served under.
+        replace = _deployment_directives(
+            media_hosts=settings.RTCC_CSP_MEDIA_SOURCES,
+            stream_hosts=settings.RTCC_CSP_MEDIA_HOSTS,
+            socket_origin=_socket_origin(request),
+            admin=getattr(request, "_rtcc_admin", False),
+        )
+        parts.replace = {**replace, **(parts.replace or {})}
+        return parts
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` (and its older equivalents) on every response whose view did not set
+    its own Cache-Control. Place it after WhiteNoise, so static files keep their own caching."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        prefix = _admin_prefix()
-        nonce = ""
-        if prefix and request.path.startswith(prefix):
-            # django-leaflet's LeafletGeoAdmin reads request.csp_nonce when it builds the map widget.
-            nonce = secrets.token_urlsafe(18)
-            request.csp_nonce = nonce  # type: ignore[attr-defined]
         response = self.get_response(request)
-        debug_page = settings.DEBUG and response.status_code >= 400
-        if CSP_HEADER not in response and not debug_page:
-            # Built per response (a few string joins): settings overridden in tests take effect, and
-            # the socket origin follows the Host the request was served under.
-            response[CSP_HEADER] = content_security_policy(
-                media_hosts=settings.RTCC_CSP_MEDIA_SOURCES,
-                stream_hosts=settings.RTCC_CSP_MEDIA_HOSTS,
-                socket_origin=_socket_origin(request),
-                admin_nonce=nonce,
-            )
-        response.headers.setdefault(PERMISSIONS_POLICY_HEADER, PERMISSIONS_POLICY)
+        if not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
         return response

@@ -12,6 +12,7 @@ from apps.accounts.permissions import Perm, user_has_perm
 from apps.live.layers import LAYERS as LIVE_LAYERS
 from apps.tiles.selectors import basemap_attribution
 from apps.units.choices import UnitStatus
+from apps.units.selectors import UNIT_HISTORY_PERM
 
 # Camera view cones are only drawn from this zoom on; below it they are clutter.
 CAMERA_VIEW_MIN_ZOOM = 16
@@ -64,7 +65,8 @@ def map_config(user) -> dict:
         "gunshotLookbackHours": GUNSHOT_LOOKBACK_HOURS,
         "alprHitLookbackHours": ALPR_HIT_LOOKBACK_HOURS,
         "unitStaleSeconds": settings.RTCC_UNIT_STALE_SECONDS,
-        "unitTrailMinutes": UNIT_TRAIL_MINUTES,
+        # Trails are unit history: none for a role that may not replay it (a partner), as the API answers.
+        "unitTrailMinutes": UNIT_TRAIL_MINUTES if user_has_perm(user, UNIT_HISTORY_PERM) else 0,
         "unitStatuses": [{"value": value, "label": label} for value, label in UnitStatus.choices],
         "maxPageSize": settings.RTCC_MAX_PAGE_SIZE,
         "live": live_config(user),
@@ -79,7 +81,17 @@ def map_config(user) -> dict:
     }
 
 
+def no_map_page(request: HttpRequest) -> HttpResponse:
+    """What a signed-in user whose role has no map (an auditor) gets instead of it: a 403 that says so."""
+    context = {"may_audit": user_has_perm(request.user, Perm.VIEW_AUDIT)}
+    return render(request, "accounts/no_map.html", context, status=403)
+
+
 @login_required
 @ensure_csrf_cookie
 def map_page(request: HttpRequest) -> HttpResponse:
+    # The page itself shows who is signed in, the agency and its permissions, and starts the live socket:
+    # a role without the layers (an auditor, README's role table) is not served it.
+    if not user_has_perm(request.user, Perm.VIEW_LAYERS):
+        return no_map_page(request)
     return render(request, "map.html", {"config": map_config(request.user)})

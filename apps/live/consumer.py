@@ -69,6 +69,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from apps.accounts.middleware import session_has_ended
 from apps.accounts.permissions import Perm, user_has_perm
 from apps.accounts.selectors import sharing_rules_received
 from apps.core.geo import GeoInputError, check_lon_lat
@@ -260,6 +261,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.access_read_at = -math.inf
         self.joined = False
         self.closing = False  # access was revoked: nothing more goes out
+        self.session_ended = False  # signed out, or idle past RTCC_SESSION_IDLE_MINUTES
         self.layers: frozenset[str] | None = None  # None until the first valid subscribe
         self.bbox: BBox | None = None
         self.cursor = 0  # the last seq of this feed handled (sent, filtered out or pending)
@@ -550,6 +552,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def _read_access(self) -> Access:
         assert self.user_id is not None
         self.access = await load_access(self.user_id)
+        self.session_ended = await database_sync_to_async(session_has_ended)(self.scope.get("session"))
         self.access_read_at = asyncio.get_running_loop().time()
         return self.access
 
@@ -561,10 +564,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         access = self.access
         if asyncio.get_running_loop().time() - self.access_read_at >= conf.access_ttl_seconds():
             access = await self._read_access()
-        if not access.may_connect or access.feed != self.feed:
+        if self.session_ended or not access.may_connect or access.feed != self.feed:
             self.closing = True
             self.layers = None
             self.pending.clear()
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self.close(code=CLOSE_UNAUTHENTICATED if self.session_ended else CLOSE_FORBIDDEN)
             return None
         return access

@@ -10,7 +10,7 @@ from django.contrib.gis.geos import Point, Polygon
 from django.db.models import F, FloatField, Func, QuerySet
 from django.utils import timezone
 
-from apps.accounts.permissions import Layer
+from apps.accounts.permissions import Layer, Perm, user_has_perm
 from apps.accounts.selectors import scope_to_user
 
 from .choices import UnitStatus
@@ -39,11 +39,19 @@ def unit_list(*, user) -> QuerySet[Unit]:
     return scope_to_user(Unit.objects.filter(active=True), user, layer=Layer.UNITS)
 
 
+# Where units have been (track replays, map trails) is unit history: the roles that may replay the
+# past (Perm.PLAYBACK) see it; a partner, who takes no sensitive look, sees where units are now only.
+UNIT_HISTORY_PERM = Perm.PLAYBACK
+
+
 def unit_track_scope(*, user) -> QuerySet[Unit]:
     """Units whose track the user may replay: their own agency's only, retired ones included (an
-    investigation may concern one). A sharing rule shows a partner where units are now, not where
-    they have been; and the replay's audit event is filed under the viewer's agency, so a replay of
-    another agency's unit would escape that agency's auditors."""
+    investigation may concern one), and none for a role without unit history (a partner). A sharing
+    rule shows a partner agency where units are now, not where they have been; and the replay's audit
+    event is filed under the viewer's agency, so a replay of another agency's unit would escape that
+    agency's auditors."""
+    if not user_has_perm(user, UNIT_HISTORY_PERM):
+        return Unit.objects.none()
     return scope_to_user(Unit.objects.all(), user)
 
 
@@ -119,8 +127,8 @@ def unit_trails(*, user, since: datetime, bbox: Polygon | None = None) -> Trails
     """Where the user's own agency's active units have been since `since`, per unit, oldest fix
     first, in one query; `bbox` keeps the units whose latest position is in it (those the map draws).
 
-    Own agency only, as for track replays (unit_track_scope): a partner sees where shared units are
-    now, not where they have been."""
+    Own agency only and not for a partner, as for track replays (unit_track_scope): a partner sees
+    where units are now, not where they have been."""
     units = unit_track_scope(user=user).filter(active=True, last_location__isnull=False)
     if bbox is not None:
         units = units.filter(last_location__intersects=bbox)

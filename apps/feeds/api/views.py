@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
@@ -28,12 +28,18 @@ class RawParser(BaseParser):
         return stream.read() if stream is not None else b""
 
 
+# The token as a query or form parameter, for clients that cannot set headers. Taken out of the
+# parameters before the adapter sees them, so it never lands in a dead letter's excerpt.
+TOKEN_PARAM = "token"
+
+
 def _bearer(request) -> str:
+    """The source token from `Authorization: Bearer <token>` (or `Token <token>`) or `X-Feed-Token`."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() not in ("bearer", "token") or not token.strip():
-        return ""
-    return token.strip()
+    if scheme.lower() in ("bearer", "token") and token.strip():
+        return token.strip()
+    return request.META.get("HTTP_X_FEED_TOKEN", "").strip()
 
 
 class _IngestView(APIView):
@@ -77,7 +83,8 @@ class _IngestView(APIView):
 
 
 class FeedPushView(_IngestView):
-    """POST a payload in the source's format with `Authorization: Bearer <source token>`.
+    """POST a payload in the source's format with `Authorization: Bearer <source token>` (or
+    `X-Feed-Token: <source token>`).
 
     200 with accepted/duplicate/rejected counts (bad records are listed with their reason and kept
     as dead letters; good ones are stored), 400 when nothing in the payload is readable, 401 for a
@@ -90,23 +97,39 @@ class FeedPushView(_IngestView):
 
 
 class OsmAndView(_IngestView):
-    """The OsmAnd / Traccar client protocol: `/api/feeds/osmand/<token>/?id=&lat=&lon=&timestamp=...`.
-
-    Phone apps cannot set headers, so the source token is in the path (use HTTPS)."""
+    """The OsmAnd / Traccar client protocol: `/api/feeds/osmand/?id=&lat=&lon=&timestamp=...` with the
+    source token in `Authorization: Bearer`, `X-Feed-Token`, or a `token` query or form parameter; or,
+    for phone apps that can only be given one URL, in the path: `/api/feeds/osmand/<token>/?id=...`.
+    Wherever it is sent, the access log and Django's request log show it redacted (apps.feeds.redaction);
+    use HTTPS."""
 
     @extend_schema(responses={200: OpenApiResponse(description="ingest report")})
-    def get(self, request, token: str):
-        return self._ingest(request, token, params=request.query_params.dict())
+    def get(self, request, token: str = ""):
+        params = request.query_params.dict()
+        return self._ingest(request, self._token(request, token, params), params=params)
 
     @extend_schema(request={"*/*": bytes}, responses={200: OpenApiResponse(description="ingest report")})
-    def post(self, request, token: str):
+    def post(self, request, token: str = ""):
         params = request.query_params.dict()
         if request.content_type.startswith("application/x-www-form-urlencoded"):
             from urllib.parse import parse_qsl
 
             raw = request.stream.read(settings.RTCC_FEED_MAX_BYTES + 1) if request.stream is not None else b""
             params |= dict(parse_qsl(raw.decode("utf-8", "replace")))
-        return self._ingest(request, token, params=params)
+        return self._ingest(request, self._token(request, token, params), params=params)
+
+    @staticmethod
+    def _token(request, in_path: str, params: dict) -> str:
+        in_params = params.pop(TOKEN_PARAM, "").strip()
+        return in_path or _bearer(request) or in_params
+
+
+@extend_schema_view(
+    get=extend_schema(operation_id="feeds_osmand_path_retrieve"),
+    post=extend_schema(operation_id="feeds_osmand_path_create"),
+)
+class OsmAndPathView(OsmAndView):
+    """OsmAnd with the token in the path, for phone apps that can only be given one URL."""
 
 
 class DeadLetterPagination(PageNumberPagination):
