@@ -69,3 +69,14 @@ def become_app() -> None:
 
     PostGISOperations.execute_sql_flush = _flush_as_owner
     _use(dict(_APP))
+
+
+@contextmanager
+def as_owner() -> Iterator[None]:
+    """The default connection as the owner role for a block of a transactional test: what only migrations do
+    (DDL, a migration's data step), done as `manage.py migrate` does it."""
+    become_owner()
+    try:
+        yield
+    finally:
+        become_app()

@@ -28,6 +28,7 @@ from apps.cameras import grants
 from apps.cameras.models import CameraStreamSecret
 
 from . import factories as f
+from .db_roles import as_owner
 from .live_support import live_test
 from .test_map_live import daphne  # noqa: F401 - a fixture: the whole site under a real Daphne
 
@@ -473,30 +474,35 @@ def admin_client(home):
     return client_for(admin)
 
 
+@pytest.mark.django_db(transaction=True)
 def test_migration_splits_stored_credentials_and_clears_on_request_urls(home):
-    """Rows from before the split (the constraints are dropped inside this test's transaction, which
-    PostgreSQL rolls back with it) come out of migration 0003's data step clean."""
+    """Rows from before the split come out of migration 0003's data step clean. As `manage.py migrate` does, the
+    step runs as the owner role; the constraints are dropped inside a transaction that is rolled back at the end."""
     import importlib
 
     from django.apps import apps
-    from django.db import connection
+    from django.db import connection, transaction
 
     from apps.cameras.models import Camera
 
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE cameras_camera DROP CONSTRAINT camera_stream_url_has_no_credentials")
-        cursor.execute("ALTER TABLE cameras_camera DROP CONSTRAINT camera_on_request_has_no_stream_url")
-    atak = f.camera(agency=home, stream_kind="rtsp", stream_url="rtsp://ops:p%40ss@10.0.0.7:554/live")
-    deli = f.camera(agency=home, sharing="on_request", stream_kind="hls", stream_url="https://deli.example.test/c.m3u8")
-    plain = f.camera(agency=home, stream_url="https://video.example.test/a@b.m3u8")
-    migration = importlib.import_module("apps.cameras.migrations.0003_stream_secret")
-    migration.split_credentials(apps, None)
-    atak.refresh_from_db()
-    assert atak.stream_url == "rtsp://10.0.0.7:554/live"
-    assert (atak.stream_secret.username, atak.stream_secret.password) == ("ops", "p@ss")
-    assert Camera.objects.values_list("stream_url", "stream_kind").get(pk=deli.pk) == ("", "")
-    assert Camera.objects.get(pk=plain.pk).stream_url == "https://video.example.test/a@b.m3u8"
-    assert CameraStreamSecret.objects.count() == 1
+    with as_owner(), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE cameras_camera DROP CONSTRAINT camera_stream_url_has_no_credentials")
+            cursor.execute("ALTER TABLE cameras_camera DROP CONSTRAINT camera_on_request_has_no_stream_url")
+        atak = f.camera(agency=home, stream_kind="rtsp", stream_url="rtsp://ops:p%40ss@10.0.0.7:554/live")
+        deli = f.camera(
+            agency=home, sharing="on_request", stream_kind="hls", stream_url="https://deli.example.test/c.m3u8"
+        )
+        plain = f.camera(agency=home, stream_url="https://video.example.test/a@b.m3u8")
+        migration = importlib.import_module("apps.cameras.migrations.0003_stream_secret")
+        migration.split_credentials(apps, None)
+        atak.refresh_from_db()
+        assert atak.stream_url == "rtsp://10.0.0.7:554/live"
+        assert (atak.stream_secret.username, atak.stream_secret.password) == ("ops", "p@ss")
+        assert Camera.objects.values_list("stream_url", "stream_kind").get(pk=deli.pk) == ("", "")
+        assert Camera.objects.get(pk=plain.pk).stream_url == "https://video.example.test/a@b.m3u8"
+        assert CameraStreamSecret.objects.count() == 1
+        transaction.set_rollback(True)  # the constraints come back
 
 
 # ---- under the real ASGI server -----------------------------------------------------------------------------

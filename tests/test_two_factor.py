@@ -16,6 +16,7 @@ from apps.accounts.models import User
 from apps.accounts.services import totp_device_verify, totp_new_key
 
 from . import factories as f
+from .db_roles import as_owner
 
 
 def _key(secret: str) -> bytes:
@@ -41,27 +42,28 @@ def test_enrolled_users_keep_their_second_factor_through_the_migration():
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
-    before = [("accounts", "0003_api_token")]
-    after = [("accounts", "0005_remove_user_totp_secret")]
-    executor = MigrationExecutor(connection)
-    executor.migrate(before)
-    old_apps = executor.loader.project_state(before).apps
-    OldUser = old_apps.get_model("accounts", "User")
-    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-    OldUser.objects.create(username="enrolled", totp_secret=secret, totp_confirmed_at=timezone.now())
-    OldUser.objects.create(username="plain")
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(after)
+    with as_owner():  # migrations run as the owner role, as manage.py migrate does
+        before = [("accounts", "0003_api_token")]
+        after = [("accounts", "0005_remove_user_totp_secret")]
+        executor = MigrationExecutor(connection)
+        executor.migrate(before)
+        old_apps = executor.loader.project_state(before).apps
+        OldUser = old_apps.get_model("accounts", "User")
+        secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+        OldUser.objects.create(username="enrolled", totp_secret=secret, totp_confirmed_at=timezone.now())
+        OldUser.objects.create(username="plain")
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(after)
 
-    enrolled = User.objects.get(username="enrolled")
-    [device] = TOTPDevice.objects.filter(user=enrolled)
-    assert device.confirmed and device.bin_key == _key(secret)
-    assert not TOTPDevice.objects.filter(user__username="plain").exists()
-    assert totp_device_verify(user=enrolled, code=_current_code(secret))
-    with connection.cursor() as cursor:
-        columns = [c.name for c in connection.introspection.get_table_description(cursor, "accounts_user")]
-    assert "totp_secret" not in columns
+        enrolled = User.objects.get(username="enrolled")
+        [device] = TOTPDevice.objects.filter(user=enrolled)
+        assert device.confirmed and device.bin_key == _key(secret)
+        assert not TOTPDevice.objects.filter(user__username="plain").exists()
+        assert totp_device_verify(user=enrolled, code=_current_code(secret))
+        with connection.cursor() as cursor:
+            columns = [c.name for c in connection.introspection.get_table_description(cursor, "accounts_user")]
+        assert "totp_secret" not in columns
 
 
 def test_staff_cannot_read_second_factor_keys_in_the_admin(client, home, operator):
