@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 
 from apps.accounts.choices import Role
 from apps.core.params import BIGINT_MAX, ParamError, check_date, check_datetime, check_int, parse_id
-from apps.core.parsers import json_depth_exceeds
+from apps.core.parsers import json_problem
 
 from . import factories as f
 from .live_support import headers_for, live_test, subscribe
@@ -246,9 +246,20 @@ def test_depth_is_measured_without_recursion():
     deep: list = []
     for _ in range(DEEP):
         deep = [deep]
-    assert json_depth_exceeds(deep, 32)
-    assert not json_depth_exceeds({"a": [1, {"b": 2}]}, 3)
-    assert json_depth_exceeds({"a": [1, {"b": [2]}]}, 3)
+    assert "nested too deeply" in json_problem(deep, 32)
+    assert json_problem({"a": [1, {"b": 2}]}, 3) is None
+    assert "nested too deeply" in json_problem({"a": [1, {"b": [2]}]}, 3)
+    assert "surrogate" in json_problem({"a": ["ok", "\ud800"]}, 3)
+    assert "surrogate" in json_problem({"\udfff": 1}, 3)
+
+
+@pytest.mark.parametrize(("role", "template"), BODY_CASES)
+def test_a_body_string_that_is_not_text_is_a_400_naming_the_body(world, role, template):
+    # "\ud800" is valid JSON but no character: psycopg cannot encode it for PostgreSQL.
+    url = template.format(camera=world["camera"].pk, incident=world["incident"].pk, alert=world["alert"].pk)
+    body = '{"reason": "case \\ud800", "kind": "camera_suspect", "note": "\\udfff", "params": {"types": ["\\ud800"]}}'
+    response = world["clients"][role].post(url, body, content_type="application/json")
+    assert_refused(response, "body")
 
 
 def test_a_feed_push_nested_too_deeply_is_a_400(home):

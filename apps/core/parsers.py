@@ -1,8 +1,9 @@
-"""The API's JSON body parser: DRF's, plus a clear 400 for bodies nested too deeply.
+"""The API's JSON body parser: DRF's, plus a clear 400 for bodies nested too deeply or not text.
 
 `[[[[...]]]]` a hundred thousand levels deep makes the json module raise RecursionError, which
 DRF's parser does not catch (a 500). Bodies deeper than MAX_DEPTH are refused as well, so no
-serializer, JSON column or renderer downstream recurses through a hostile structure.
+serializer, JSON column or renderer downstream recurses through a hostile structure. A string
+with a lone surrogate is refused here too: psycopg cannot encode it, so it failed at the INSERT.
 """
 from __future__ import annotations
 
@@ -15,21 +16,35 @@ from rest_framework.parsers import JSONParser
 MAX_DEPTH = 32
 
 
-def json_depth_exceeds(value: Any, limit: int) -> bool:
-    """True when `value` nests lists/objects more than `limit` levels (checked without recursion)."""
+def json_problem(value: Any, limit: int) -> str | None:
+    """Why `value` cannot be taken further, or None: nested more than `limit` levels of lists and
+    objects, or a string with a lone UTF-16 surrogate ("\\ud800" is valid JSON, but not UTF-8, so
+    PostgreSQL and psycopg refuse it). Checked without recursion."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        if isinstance(item, str):
+            if not _is_utf8(item):
+                return "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text"
+            continue
         if isinstance(item, dict):
-            children = item.values()
+            children = [*item.keys(), *item.values()]
         elif isinstance(item, list):
             children = item
         else:
             continue
         if depth > limit:
-            return True
+            return f"nested too deeply: at most {limit} levels of lists and objects"
         stack.extend((child, depth + 1) for child in children)
-    return False
+    return None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class SafeJSONParser(JSONParser):
@@ -38,6 +53,7 @@ class SafeJSONParser(JSONParser):
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError({"body": "nested too deeply to be read"}) from None
-        if json_depth_exceeds(data, MAX_DEPTH):
-            raise ParseError({"body": f"nested too deeply: at most {MAX_DEPTH} levels of lists and objects"})
+        problem = json_problem(data, MAX_DEPTH)
+        if problem:
+            raise ParseError({"body": problem})
         return data
