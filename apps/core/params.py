@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.http import JsonResponse
 from django.utils import timezone
@@ -27,6 +27,7 @@ BIGINT_MAX = 2**63 - 1
 MIN_YEAR = 1900
 MAX_YEAR = 2999
 TEXT_MAX_CHARS = 2000
+MAX_UTC_OFFSET = timedelta(hours=14)
 _INTEGER = re.compile(r"-?[0-9]+")
 
 
@@ -153,7 +154,11 @@ def check_datetime(name: str, raw: str) -> datetime:
     # Checked on the wall-clock year, before any time zone arithmetic can overflow.
     _check_year(name, value.year)
     if timezone.is_naive(value):
-        value = timezone.make_aware(value)
+        return timezone.make_aware(value)
+    offset = value.utcoffset()
+    # Python takes offsets up to ±23:59, PostgreSQL only up to ±15:59; real ones are -12:00..+14:00.
+    if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+        raise ParamError(name, f"the UTC offset must be within ±14:00, got {_shown(text)}")
     return value
 
 
