@@ -110,6 +110,12 @@ def test_headers_over_16_kb_together_are_431(server):
     assert status == 431 and "headers" in body
 
 
+def test_more_than_500_headers_are_431(server):
+    headers = {f"X-{i}": "1" for i in range(600)}  # about 5 KB: under the size limit, over the count
+    status, body = _status_and_body(_exchange(server, _request("/api/incidents/", headers)))
+    assert status == 431 and "500 headers" in body["headers"]
+
+
 def test_cookies_over_16_kb_are_431(server):
     status, _ = _status_and_body(_exchange(server, _request("/", {"Cookie": "sessionid=" + "d" * 20_000})))
     assert status == 431

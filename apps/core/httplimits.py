@@ -5,7 +5,8 @@ and the request line plus headers at 16 KB (totalHeadersSize). Past the first ca
 the connection without a word; past the second it writes a bare "400 Bad Request". A client (or a
 proxy's health check) then cannot tell "your URL is too long" from a crash. This channel keeps the
 same limits and answers as RFC 9110 / RFC 6585 say: 414 URI Too Long for the request line, 431
-Request Header Fields Too Large for headers, with a JSON body naming which, then closes.
+Request Header Fields Too Large for headers (also for more than 500 of them, where Twisted says
+400), with a JSON body naming which, then closes.
 
 Daphne has no setting for its channel class, so `install()` (called from rtcc_gis/asgi.py, which
 Daphne imports before it listens) points Daphne's HTTP factory at this channel. What never reaches
@@ -33,6 +34,10 @@ URI_TOO_LONG = _answer(b"414 URI Too Long", "url", f"the request line is over {L
 HEADERS_TOO_LARGE = _answer(
     b"431 Request Header Fields Too Large", "headers", f"the request headers are over {LIMIT_BYTES} bytes"
 )
+MAX_HEADERS = 500  # Twisted's own maxHeaders
+TOO_MANY_HEADERS = _answer(
+    b"431 Request Header Fields Too Large", "headers", f"the request has more than {MAX_HEADERS} headers"
+)
 
 
 def limited_channel_class():
@@ -43,6 +48,7 @@ def limited_channel_class():
     class LimitedHTTPChannel(HTTPChannel):
         MAX_LENGTH = LIMIT_BYTES
         totalHeadersSize = LIMIT_BYTES
+        maxHeaders = MAX_HEADERS
 
         def _on_first_line(self) -> bool:
             # HTTPChannel's own flag (name-mangled): set while it waits for a request line.
@@ -62,6 +68,14 @@ def limited_channel_class():
                 self._refuse()
                 return
             super().lineReceived(line)
+
+        def headerReceived(self, line):
+            if self._receivedHeaderCount >= self.maxHeaders:
+                # Twisted would answer a bare 400 here too.
+                self.transport.write(TOO_MANY_HEADERS)
+                self.loseConnection()
+                return False
+            return super().headerReceived(line)
 
     return LimitedHTTPChannel
 
