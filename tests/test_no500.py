@@ -101,6 +101,17 @@ def test_a_nul_byte_on_a_page_is_a_400_too(world, home):
     assert_refused(client.get("/measures/?bucket=%00"), "bucket")
 
 
+def test_a_nul_byte_in_an_admin_search_is_a_400(db):
+    """The guard covers every view, the admin's too (which answered 200 here before: this checks the
+    guard's reach, not an old 500)."""
+    from apps.accounts.models import User
+
+    admin = User.objects.create_superuser("root", password=None)
+    client = Client(raise_request_exception=False)
+    client.force_login(admin)
+    assert_refused(client.get("/admin/audit/auditevent/?q=a%00b"), "q")
+
+
 # ---- dates that overflow: 9999-12-31 with a time zone shift, 0001-01-01 ------------------------------
 
 OVERFLOWING = [
