@@ -12,8 +12,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from apps.accounts.middleware import IdleSessionSocketMiddleware  # noqa: E402
+from apps.core.httplimits import install as install_http_limits  # noqa: E402
 from apps.core.unavailable import WebSocketUnavailableGuard  # noqa: E402
 from apps.live.routing import websocket_urlpatterns as live_urlpatterns  # noqa: E402
+
+# Daphne answers 414/431 for an oversized request line/headers instead of dropping the connection.
+install_http_limits()
 
 websocket_urlpatterns: list = [*live_urlpatterns]
 

@@ -115,6 +115,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "apps.audit.middleware.AuditRequestMiddleware",
+    # A NUL in a query parameter is a 400 naming it, before any view hands it to PostgreSQL.
+    "apps.core.params.NulQueryGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Signs out sessions idle for RTCC_SESSION_IDLE_MINUTES (after auth and messages: it uses both).
     "apps.accounts.middleware.SessionIdleTimeoutMiddleware",
@@ -309,6 +311,12 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # DRF's JSON parser, plus a 400 (not a 500) for bodies nested too deeply (apps/core/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.core.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

@@ -16,6 +16,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from apps.accounts.permissions import Perm, user_has_perm
+from apps.core.params import parse_id
 from apps.core.views import map_config, no_map_page
 from apps.incidents.selectors import incident_list
 
@@ -54,8 +55,7 @@ def _parse_layout(value: str) -> tuple[int, int] | None:
 
 
 def _is_id(text: str) -> bool:
-    # ASCII digits only (str.isdigit() accepts "²"), and within the database's bigint range.
-    return text.isascii() and text.isdigit() and 0 < int(text) < 2**63
+    return parse_id(text) is not None
 
 
 def _parse_ids(value: str) -> list[int]:

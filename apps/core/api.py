@@ -5,8 +5,6 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import exceptions, viewsets
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -15,6 +13,7 @@ from rest_framework_gis.pagination import GeoJsonPagination
 from apps.accounts.permissions import Perm
 
 from .geo import GeoInputError, parse_bbox
+from .params import check_datetime, choice_list_param, int_param, parse_id
 from .unavailable import unavailable_response_drf
 
 
@@ -27,7 +26,10 @@ def exception_handler(exc, context):
     if isinstance(exc, GeoInputError):
         exc = exceptions.ValidationError({"detail": str(exc)})
     elif isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError({"detail": exc.messages})
+        # A field-keyed error keeps its field names, so the client learns which parameter was wrong.
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        )
     response = drf_exception_handler(exc, context)
     if isinstance(exc, exceptions.NotAuthenticated) and response is not None:
         # Session auth has no WWW-Authenticate scheme, so DRF would answer 403; the map needs to
@@ -43,32 +45,12 @@ class LayerPagination(GeoJsonPagination):
 
 
 def parse_time_param(name: str, raw: str) -> datetime:
-    """ISO 8601 datetime (naive means the center's time zone) or a plain date."""
-    try:
-        value = parse_datetime(raw)
-        if value is None:
-            day = parse_date(raw) if len(raw) == 10 else None
-            if day is None:
-                raise ValueError("not ISO 8601")
-            value = datetime(day.year, day.month, day.day)
-    except ValueError:
-        raise exceptions.ValidationError({name: f"not a valid ISO 8601 date/time: {raw!r}"}) from None
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value)
-    return value
+    """ISO 8601 datetime (naive means the center's time zone) or a plain date (see apps.core.params)."""
+    return check_datetime(name, raw)
 
 
 def parse_int_param(request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise exceptions.ValidationError({name: f"must be an integer, got {raw!r}"}) from None
-    if not low <= value <= high:
-        raise exceptions.ValidationError({name: f"must be between {low} and {high}, got {value}"})
-    return value
+    return int_param(request.query_params, name, default=default, low=low, high=high)
 
 
 class LayerFilterBackend(BaseFilterBackend):
@@ -93,15 +75,26 @@ class LayerFilterBackend(BaseFilterBackend):
                 queryset = queryset.filter(**{f"{time_field}__lt": parse_time_param("until", until)})
         status_field = getattr(view, "status_field", None)
         if status_field and params.get("status"):
-            wanted = [s.strip() for s in params["status"].split(",") if s.strip()]
-            allowed = view.status_choices.values
-            unknown = [s for s in wanted if s not in allowed]
-            if unknown:
-                raise exceptions.ValidationError(
-                    {"status": f"unknown status {', '.join(unknown)}; use {', '.join(allowed)}"}
-                )
+            wanted = choice_list_param(params, "status", view.status_choices.values)
             queryset = queryset.filter(**{f"{status_field}__in": wanted})
         return queryset
+
+    def get_schema_operation_parameters(self, view):
+        """The filters this view takes, in the OpenAPI schema (so clients and schemathesis know them)."""
+        found = []
+        if getattr(view, "bbox_field", None):
+            found.append(_query_parameter("in_bbox", "minlon,minlat,maxlon,maxlat (WGS84)"))
+        if getattr(view, "time_field", None):
+            found.append(_query_parameter("since", "at or after (ISO 8601)", fmt="date-time"))
+            found.append(_query_parameter("until", "before (ISO 8601)", fmt="date-time"))
+        if getattr(view, "status_field", None) and getattr(view, "status_choices", None) is not None:
+            found.append(_query_parameter("status", f"comma-separated: {', '.join(view.status_choices.values)}"))
+        return found
+
+
+def _query_parameter(name: str, description: str, *, fmt: str = "") -> dict:
+    schema = {"type": "string", **({"format": fmt} if fmt else {})}
+    return {"name": name, "required": False, "in": "query", "description": description, "schema": schema}
 
 
 class LayerViewSet(viewsets.ReadOnlyModelViewSet):
@@ -126,6 +119,6 @@ class LayerViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_object(self):
         lookup = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, "")
-        if not str(lookup).isdigit():
+        if parse_id(lookup) is None:
             raise exceptions.NotFound(f"{lookup!r} is not a valid id")
         return super().get_object()

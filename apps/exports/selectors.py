@@ -15,6 +15,7 @@ from django.db.models import F, FloatField, Func, Max, Min, QuerySet
 from rest_framework import exceptions
 
 from apps.core.api import LayerFilterBackend
+from apps.core.params import choice_list_param, id_list_param
 
 from .layers import ExportLayer
 
@@ -23,10 +24,6 @@ GeometryEncoding = Literal["geojson", "wkt", "lonlat", "kml"]
 MAX_IDS = 10_000
 # Rows fetched per round trip from the server-side cursor while a big export streams.
 CHUNK_SIZE = 2000
-
-
-def _split(raw: str) -> list[str]:
-    return [part.strip() for part in raw.split(",") if part.strip()]
 
 
 def export_queryset(*, layer: ExportLayer, user: Any, params: Mapping[str, str]) -> QuerySet:
@@ -39,26 +36,15 @@ def export_queryset(*, layer: ExportLayer, user: Any, params: Mapping[str, str])
     # The layer entry carries the same attributes a LayerViewSet does, so the map's filter backend
     # applies unchanged: one definition of what in_bbox, since/until and status mean.
     qs = LayerFilterBackend().filter_queryset(SimpleNamespace(query_params=params), qs, layer)
-    raw_type = params.get("type", "")
-    if raw_type:
+    if params.get("type", ""):
         if not layer.type_field:
             raise exceptions.ValidationError({"type": f"the {layer.name} layer has no type to filter on"})
-        wanted = _split(raw_type)
-        if layer.type_choices is not None:
-            unknown = [t for t in wanted if t not in layer.type_choices.values]
-            if unknown:
-                raise exceptions.ValidationError(
-                    {"type": f"unknown type {', '.join(unknown)}; use {', '.join(layer.type_choices.values)}"}
-                )
+        choices = layer.type_choices.values if layer.type_choices is not None else None
+        wanted = choice_list_param(params, "type", choices)
         qs = qs.filter(**{f"{layer.type_field}__in": wanted})
-    raw_ids = params.get("ids", "")
-    if raw_ids:
-        ids = _split(raw_ids)
-        if not all(i.isdigit() for i in ids):
-            raise exceptions.ValidationError({"ids": "give record ids as comma-separated integers"})
-        if len(ids) > MAX_IDS:
-            raise exceptions.ValidationError({"ids": f"at most {MAX_IDS} ids"})
-        qs = qs.filter(pk__in=[int(i) for i in ids])
+    ids = id_list_param(params, "ids", max_count=MAX_IDS)
+    if ids is not None:
+        qs = qs.filter(pk__in=ids)
     return qs.order_by("pk")
 
 

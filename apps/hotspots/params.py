@@ -21,6 +21,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from apps.core.params import ParamError, check_date, check_int
+
 from .choices import RunKind
 
 DEFAULT_DAYS = 28
@@ -47,27 +49,24 @@ _KIND_KEYS = {
 
 
 def _int(raw: Any, name: str, low: int, high: int, errors: dict) -> int | None:
-    if isinstance(raw, bool):
-        errors[name] = f"must be an integer between {low} and {high}"
-        return None
-    try:
-        value = int(raw)
-        if value != float(raw):
-            raise ValueError
-    except (TypeError, ValueError):
+    # A whole float (8.0) is accepted as JSON clients write it; 1e400 (inf), nan and "²" are not.
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    if not isinstance(raw, int | str) or isinstance(raw, bool):
         errors[name] = f"must be an integer between {low} and {high}, got {raw!r}"
         return None
-    if not low <= value <= high:
-        errors[name] = f"must be between {low} and {high}, got {value}"
+    try:
+        return check_int(name, raw, low=low, high=high)
+    except ParamError as exc:
+        errors[name] = exc.reason
         return None
-    return value
 
 
 def _date(raw: Any, name: str, errors: dict) -> date | None:
     try:
-        return date.fromisoformat(str(raw))
-    except ValueError:
-        errors[name] = f"must be a date as YYYY-MM-DD, got {raw!r}"
+        return check_date(name, raw)
+    except ParamError as exc:
+        errors[name] = exc.reason
         return None
 
 
@@ -163,7 +162,7 @@ def normalise(kind: str, raw: Any, *, known_types: set[str], today: date) -> dic
             if not 0 < threshold <= 1:
                 raise ValueError
             out["covered_threshold"] = threshold
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: a 400-digit JSON integer
             errors["covered_threshold"] = "must be a number in (0, 1]"
     if errors:
         raise ValidationError({k: [v] for k, v in errors.items()})

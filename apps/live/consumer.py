@@ -323,6 +323,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         except ValueError:
             await self._send(error("message is not valid JSON"))
             return
+        except RecursionError:  # "[[[[...]]]]" within the size cap: json recurses once per level
+            await self._send(error("message is nested too deeply"))
+            return
         await self.receive_json(content)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:

@@ -110,7 +110,7 @@ def entry_id(seq: int) -> str:
 def seq_of(entry: str | bytes) -> int:
     text = entry.decode() if isinstance(entry, bytes) else entry
     ms, _, number = text.partition("-")
-    if ms != "0" or not number.isdigit():
+    if ms != "0" or not (number.isascii() and number.isdigit()):
         raise ValueError(f"{text!r} is not a live stream id (0-<seq>)")
     return int(number)
 
@@ -123,7 +123,8 @@ def parse_client_seq(value: object) -> int | None:
         return value if value >= 0 else None
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit() and len(text) <= 19:
+        # ASCII digits only: "²".isdigit() is True, but int("²") raises.
+        if text.isascii() and text.isdigit() and len(text) <= 19:
             return int(text)
         try:
             return seq_of(text) if len(text) <= 21 else None

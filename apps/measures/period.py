@@ -11,6 +11,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from apps.core.params import date_param
+
 from .choices import Bucket
 
 DEFAULT_DAYS = 30
@@ -54,24 +56,12 @@ def user_time_zone(user) -> ZoneInfo:
     return ZoneInfo(agency.time_zone if agency else settings.TIME_ZONE)
 
 
-def _day(params: Mapping[str, str], name: str) -> date | None:
-    raw = (params.get(name) or "").strip()
-    if not raw:
-        return None
-    problem = ValidationError({name: f"not a date (YYYY-MM-DD): {raw!r}"})
-    if len(raw) != 10:
-        raise problem
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise problem from None
-
-
 def period_from_params(params: Mapping[str, str], *, tz: ZoneInfo, now: datetime | None = None) -> Period:
     """`from`/`to` (inclusive local dates, default the last 30 days up to today) and `bucket` (day/week)."""
     today = (now or timezone.now()).astimezone(tz).date()
-    last = _day(params, "to") or today
-    first = _day(params, "from") or last - timedelta(days=DEFAULT_DAYS - 1)
+    # Bad dates raise apps.core.params.ParamError (a 400 naming the parameter).
+    last = date_param(params, "to") or today
+    first = date_param(params, "from") or last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:
         raise ValidationError({"from": f"{first} is after to={last}"})
     if (last - first).days + 1 > MAX_DAYS:

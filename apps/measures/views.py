@@ -10,6 +10,7 @@ from django.urls import get_script_prefix, reverse
 from django.views.decorators.http import require_GET
 
 from apps.accounts.permissions import Perm, user_has_perm
+from apps.core.params import ParamError
 
 from .choices import AssistKind, Bucket
 from .period import period_from_params, user_time_zone
@@ -41,7 +42,7 @@ def measures_page(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("Your role does not include the center's measures.")
     try:
         period = period_from_params(request.GET, tz=user_time_zone(request.user))
-    except ValidationError:
+    except (ValidationError, ParamError):
         # A hand-edited address: show the default period; the form says what it shows.
         period = period_from_params({}, tz=user_time_zone(request.user))
     return render(request, "measures.html", {"config": measures_config(request.user, period)})

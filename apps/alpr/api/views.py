@@ -6,6 +6,7 @@ from apps.accounts.permissions import Perm
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record, audit_record_throttled
 from apps.core.api import LayerViewSet
+from apps.core.params import flag_param
 
 from ..selectors import plate_pattern_filter, read_list, site_list
 from .serializers import AlprReadSerializer, AlprSiteSerializer
@@ -52,10 +53,7 @@ class AlprReadViewSet(LayerViewSet):
     required_perms = {"list": Perm.VIEW_ALPR_READS, "retrieve": Perm.VIEW_ALPR_READS}
 
     def _hits_only(self) -> bool:
-        hits = self.request.query_params.get("hits", "")
-        if hits not in ("", "0", "1", "true", "false"):
-            raise exceptions.ValidationError({"hits": "use 1/true or 0/false"})
-        return hits in ("1", "true")
+        return flag_param(self.request.query_params, "hits")
 
     def _plate(self) -> str:
         return self.request.query_params.get("plate", "").strip()

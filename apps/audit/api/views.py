@@ -20,6 +20,7 @@ from rest_framework.pagination import PageNumberPagination
 
 from apps.accounts.permissions import Perm
 from apps.core.api import LayerFilterBackend
+from apps.core.params import check_text
 
 from ..chain import format_at
 from ..models import AuditAction, AuditEvent
@@ -101,14 +102,14 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
         qs = audit_event_list(user=self.request.user)
         params = self.request.query_params
         if params.get("user"):
-            qs = qs.filter(username=params["user"])
+            qs = qs.filter(username=check_text("user", params["user"]))
         if params.get("action"):
             if params["action"] not in AuditAction.values:
                 raise exceptions.ValidationError({"action": f"unknown action {params['action']!r}"})
             qs = qs.filter(action=params["action"])
         for field in ("object_type", "object_id"):
             if params.get(field):
-                qs = qs.filter(**{field: params[field]})
+                qs = qs.filter(**{field: check_text(field, params[field])})
         return qs
 
     def perform_content_negotiation(self, request, force=False):

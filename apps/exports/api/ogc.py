@@ -17,6 +17,7 @@ from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.core.api import parse_time_param
 from apps.core.geo import GeoInputError, parse_bbox
+from apps.core.params import BIGINT_MAX, int_param, parse_id
 
 from ..layers import LAYERS, ExportLayer
 from ..selectors import collection_extent, ogc_feature, ogc_filter, ogc_page
@@ -196,9 +197,9 @@ class OgcViewSet(viewsets.ViewSet):
         layer = self._layer(collection_id)
         reason = self._read_reason(layer)
         params = request.query_params
-        limit = self._int("limit", OGC_DEFAULT_LIMIT, low=1)
+        limit = int_param(params, "limit", default=OGC_DEFAULT_LIMIT, low=1)
         limit = min(limit, OGC_MAX_LIMIT)  # OGC: a limit above the maximum is served at the maximum
-        offset = self._int("offset", 0, low=0)
+        offset = int_param(params, "offset", default=0, low=0, high=BIGINT_MAX - OGC_MAX_LIMIT)
         bbox_crs = params.get("bbox-crs", CRS84)
         if bbox_crs != CRS84:
             raise exceptions.ValidationError({"bbox-crs": f"only {CRS84} is supported"})
@@ -239,14 +240,6 @@ class OgcViewSet(viewsets.ViewSet):
         }
         return Response(body, content_type=GEOJSON)
 
-    def _int(self, name: str, default: int, *, low: int) -> int:
-        raw = self.request.query_params.get(name, "")
-        if raw == "":
-            return default
-        if not raw.isdigit() or int(raw) < low:
-            raise exceptions.ValidationError({name: f"must be an integer >= {low}, got {raw!r}"})
-        return int(raw)
-
     def _page_url(self, collection_id: str, limit: int, offset: int) -> str:
         query = self.request.query_params.copy()
         query["limit"] = str(limit)
@@ -257,7 +250,8 @@ class OgcViewSet(viewsets.ViewSet):
     def item(self, request, collection_id: str, fid: str):
         layer = self._layer(collection_id)
         reason = self._read_reason(layer)
-        found = ogc_feature(layer=layer, user=request.user, fid=int(fid)) if fid.isdigit() else None
+        pk = parse_id(fid)
+        found = ogc_feature(layer=layer, user=request.user, fid=pk) if pk is not None else None
         if found is None:
             raise exceptions.NotFound(f"no feature {fid!r} in {collection_id}")
         self._audit(layer, reason=reason, detail={"rows": 1}, object_id=fid)

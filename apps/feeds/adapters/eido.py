@@ -442,7 +442,7 @@ def _component_location(component: dict) -> PidfLocation:
     if value.lstrip().startswith("{"):
         try:
             geojson = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise RecordError("locationByValue is neither PIDF-LO XML nor JSON") from None
         return PidfLocation(*lon_lat({"location": geojson}))
     return pidf_location(value)

@@ -5,6 +5,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from apps.accounts.permissions import Perm
+from apps.core.params import parse_id
 
 from ..choices import RunKind
 from ..selectors import hotspot_runs
@@ -45,7 +46,7 @@ class HotspotRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return super().retrieve(request, *args, **kwargs)
 
     def get_object(self):
-        if not str(self.kwargs.get("pk", "")).isdigit():
+        if parse_id(self.kwargs.get("pk", "")) is None:
             raise exceptions.NotFound("not a valid run id")
         return super().get_object()
 

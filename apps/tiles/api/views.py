@@ -13,6 +13,7 @@ from rest_framework import exceptions, renderers, viewsets
 from apps.accounts.permissions import Perm, user_has_perm
 from apps.audit.services import audit_record_throttled
 from apps.core.api import parse_time_param
+from apps.core.params import choice_list_param
 
 from ..layers import TILE_LAYERS, TileFilters, TileLayer
 from ..tiles import TileAddress, TileError, render_tile, tile_etag
@@ -56,7 +57,7 @@ class TileViewSet(viewsets.ViewSet):
         until = parse_time_param("until", params["until"]) if params.get("until") else None
         if since and until and until <= since:
             raise exceptions.ValidationError({"until": "must be after since"})
-        types = tuple(sorted({t.strip() for t in params.get("type", "").split(",") if t.strip()}))
+        types = tuple(sorted(choice_list_param(params, "type")))
         return TileFilters(since=since, until=until, types=types)
 
     def _audit(self, layer: TileLayer, filters: TileFilters, reason: str, address: TileAddress) -> None:

@@ -1,0 +1,121 @@
+"""Request lines and headers over 16 KB, sent to a real Daphne: 414 / 431, never a dropped connection.
+
+Twisted (under Daphne) dropped a connection whose request line or one header was over 16 KB, and
+answered a bare 400 when all headers together were; apps/core/httplimits.py makes it answer 414
+URI Too Long / 431 Request Header Fields Too Large with a JSON body. Raw sockets, so nothing
+between the test and the server (no client library) trims or refuses the request first.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .live_support import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[int]:
+    """One Daphne process serving the project's ASGI application, as `make demo` runs it."""
+    port = free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings", "DJANGO_DEBUG": "1"}
+    daphne = str(Path(sys.executable).with_name("daphne"))
+    with tempfile.TemporaryDirectory() as logs:
+        log = Path(logs) / "daphne.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [daphne, "-b", "127.0.0.1", "-p", str(port), "rtcc_gis.asgi:application"],
+                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            )
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                if proc.poll() is not None:
+                    raise AssertionError(f"daphne exited:\n{log.read_text()}")
+                with socket.socket() as sock:
+                    if sock.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"daphne did not start:\n{log.read_text()}")
+                time.sleep(0.1)
+            yield port
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+def _exchange(port: int, request: bytes) -> bytes:
+    """Send `request` and read until the server closes (or 5 s pass); b"" is a dropped connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        try:
+            sock.sendall(request)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer and close before all of an oversized request is sent
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except (TimeoutError, ConnectionResetError):
+            pass
+    return b"".join(chunks)
+
+
+def _status_and_body(answer: bytes) -> tuple[int, dict]:
+    assert answer, "the server dropped the connection without an answer"
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, json.loads(body) if body else {}
+
+
+def _request(path: str, headers: dict[str, str] | None = None) -> bytes:
+    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_a_request_within_the_limits_reaches_the_app(server):
+    answer = _exchange(server, _request("/api/incidents/?q=" + "a" * 8000, {"Connection": "close"}))
+    assert answer.startswith(b"HTTP/1.1 401 ") and b'"detail"' in answer
+
+
+@pytest.mark.parametrize("size", [17_000, 70_000])
+def test_a_request_line_over_16_kb_is_414(server, size):
+    status, body = _status_and_body(_exchange(server, _request("/api/incidents/?q=" + "a" * size)))
+    assert status == 414 and "url" in body
+
+
+@pytest.mark.parametrize("size", [17_000, 70_000])
+def test_one_header_over_16_kb_is_431(server, size):
+    status, body = _status_and_body(_exchange(server, _request("/api/incidents/", {"X-Big": "b" * size})))
+    assert status == 431 and "headers" in body
+
+
+def test_headers_over_16_kb_together_are_431(server):
+    headers = {f"X-Part-{i}": "c" * 1000 for i in range(20)}
+    status, body = _status_and_body(_exchange(server, _request("/api/incidents/", headers)))
+    assert status == 431 and "headers" in body
+
+
+def test_more_than_500_headers_are_431(server):
+    headers = {f"X-{i}": "1" for i in range(600)}  # about 5 KB: under the size limit, over the count
+    status, body = _status_and_body(_exchange(server, _request("/api/incidents/", headers)))
+    assert status == 431 and "500 headers" in body["headers"]
+
+
+def test_cookies_over_16_kb_are_431(server):
+    status, _ = _status_and_body(_exchange(server, _request("/", {"Cookie": "sessionid=" + "d" * 20_000})))
+    assert status == 431
