@@ -174,12 +174,18 @@ def test_a_deleted_middle_row_is_caught(operator_user, attacker):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_purged_prefix_verifies(operator_user):
-    """The retention purge removes the oldest events (through the triggers' door, here on an owner connection):
-    the first remaining event's predecessor is gone by design and the rest still verifies."""
+    """The retention purge removes the oldest events (through the triggers' door, here on an owner connection) and
+    records how far in its ledger, as audit_purge_batch does: the first remaining event's predecessor is gone by
+    design and the rest still verifies."""
     events = _events(operator_user, 6)
     with owner_connect() as conn, conn.transaction():
         conn.execute("SET LOCAL rtcc.audit_purge = 'on'")
         conn.execute("DELETE FROM audit_auditevent WHERE id <= %s", [events[2].pk])
+        conn.execute(
+            "INSERT INTO audit_auditpurge (at, cutoff, days, deleted, first_id, last_id, last_hash) "
+            "VALUES (now(), now(), 1, 3, %s, %s, %s)",
+            [events[0].pk, events[2].pk, events[2].hash],
+        )
     result = audit_chain_verify()
     assert result.ok, result.summary()
     assert result.first_id == events[3].pk and result.checked == 3

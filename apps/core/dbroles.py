@@ -29,7 +29,7 @@ def app_table_privileges(table: str, privileges: tuple[str, ...]) -> None:
 
 
 def app_function(signature: str) -> None:
-    """Declare that the app role may EXECUTE this function, e.g. `audit_purge_batch(bigint, integer)`."""
+    """Declare that the app role may EXECUTE this function, e.g. `audit_purge_batch(integer)`."""
     _APP_FUNCTIONS.add(signature)
 
 
