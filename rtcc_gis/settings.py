@@ -257,7 +257,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 RTCC_AUDIT_CHECKPOINT_KEY = os.environ.get("RTCC_AUDIT_CHECKPOINT_KEY", "")
 if not DEBUG and len(RTCC_AUDIT_CHECKPOINT_KEY) < 32:
     raise ImproperlyConfigured("RTCC_AUDIT_CHECKPOINT_KEY must be set to a secret of 32+ chars when DJANGO_DEBUG=0")
-RTCC_AUDIT_CHECKPOINT_KEY_FILE = BASE_DIR / "var" / "audit" / "checkpoint.key"  # development only
+# Made by scripts/local_env.sh; read (never created) when DEBUG is on and RTCC_AUDIT_CHECKPOINT_KEY is not set.
+RTCC_AUDIT_CHECKPOINT_KEY_FILE = BASE_DIR / "var" / "audit" / "checkpoint.key"
 RTCC_AUDIT_CHECKPOINT_PATH = Path(
     os.environ.get("RTCC_AUDIT_CHECKPOINT_PATH", BASE_DIR / "var" / "audit" / "checkpoints.log")
 )

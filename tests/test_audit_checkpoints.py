@@ -321,3 +321,27 @@ def test_checkpoints_sign_the_purge_ledger(db):
     retention_purge(policy=RetentionPolicy.objects.get(data_class="audit"))
     line = audit_checkpoint_write()
     assert line["purged_id"] == old[-1].pk and line["purged_hash"] == old[-1].hash and line["purged_before"]
+
+
+def test_the_key_file_is_made_by_local_env_only_and_read_in_development(settings, tmp_path):
+    """scripts/local_env.sh is the one place a local key is made; without RTCC_AUDIT_CHECKPOINT_KEY, a DEBUG
+    process reads that file and never writes one of its own (two generators raced for the same file)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from apps.audit.checkpoints import checkpoint_key
+
+    key_file = tmp_path / "audit" / "checkpoint.key"
+    settings.RTCC_AUDIT_CHECKPOINT_KEY, settings.RTCC_AUDIT_CHECKPOINT_KEY_FILE, settings.DEBUG = "", key_file, True
+    with pytest.raises(ImproperlyConfigured, match="local_env.sh"):
+        checkpoint_key()
+    assert not key_file.exists()
+    key_file.parent.mkdir()
+    key_file.write_text("a-key-local-env-made-0123456789abcdef\n")
+    assert checkpoint_key() == b"a-key-local-env-made-0123456789abcdef"
+    settings.DEBUG = False
+    with pytest.raises(ImproperlyConfigured):
+        checkpoint_key()
+
+
+def test_the_tests_sign_with_the_runs_own_key():
+    assert settings.RTCC_AUDIT_CHECKPOINT_KEY.startswith("test-") and len(settings.RTCC_AUDIT_CHECKPOINT_KEY) >= 32

@@ -30,7 +30,6 @@ import hmac
 import json
 import logging
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,21 +61,18 @@ LEFT JOIN (SELECT last_id, last_hash FROM audit_auditpurge ORDER BY last_id DESC
 
 
 def checkpoint_key() -> bytes:
-    """RTCC_AUDIT_CHECKPOINT_KEY; in development a random key kept in var/audit/ (created on first use)."""
+    """RTCC_AUDIT_CHECKPOINT_KEY; in development (DEBUG) without it, the key scripts/local_env.sh keeps in
+    var/audit/checkpoint.key, read only: that script is the one place a local key is made."""
     key = settings.RTCC_AUDIT_CHECKPOINT_KEY
     if key:
         return key.encode()
-    if not settings.DEBUG:
-        raise ImproperlyConfigured("RTCC_AUDIT_CHECKPOINT_KEY must be set when DJANGO_DEBUG=0")
     path = Path(settings.RTCC_AUDIT_CHECKPOINT_KEY_FILE)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if settings.DEBUG and path.is_file() and path.read_text().strip():
         return path.read_text().strip().encode()
-    with os.fdopen(fd, "w") as out:
-        out.write(secrets.token_hex(32) + "\n")
-    return path.read_text().strip().encode()
+    raise ImproperlyConfigured(
+        "RTCC_AUDIT_CHECKPOINT_KEY is not set (in development, `source scripts/local_env.sh` makes one in "
+        f"{path})"
+    )
 
 
 def key_id(key: bytes) -> str:
