@@ -265,3 +265,19 @@ def test_concurrent_writers_keep_one_chain():
     assert AuditEvent.objects.filter(action=AuditAction.ALPR_READ_QUERY).count() == 90
     hashes = list(AuditEvent.objects.values_list("prev_hash", flat=True))
     assert len(hashes) == len(set(hashes))  # no two events claim the same predecessor
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_trail_purged_before_the_ledger_existed_is_adopted_by_its_migration(operator_user):
+    """audit migration 0007 takes the start of a trail already purged (no ledger then) as the ledger's first row."""
+    from importlib import import_module
+
+    events = _events(operator_user, 4)
+    with owner_connect() as conn, conn.transaction():
+        conn.execute("SET LOCAL rtcc.audit_purge = 'on'")
+        conn.execute("DELETE FROM audit_auditevent WHERE id <= %s", [events[1].pk])
+    assert not audit_chain_verify().ok  # no ledger row: the start of the trail is unexplained
+    with owner_connect() as conn:
+        conn.execute(import_module("apps.audit.migrations.0007_purge_ledger").ADOPT)
+    result = audit_chain_verify()
+    assert result.ok and result.first_id == events[2].pk, result.summary()
