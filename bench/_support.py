@@ -11,7 +11,6 @@ import json
 import os
 import platform
 import random
-import runpy
 import secrets
 import socket
 import subprocess
@@ -70,12 +69,12 @@ def isolate(database: str, tag: str, **extra: str) -> BenchEnv:
 
 
 def bench_base_url() -> str:
-    """The project's owner-role URL (DATABASE_OWNER_URL, else the settings default), read without importing
-    rtcc_gis.settings (Django would then reuse that module, configured for the demo database). Benches run as the
-    owner: they TRUNCATE and VACUUM between runs, which the app role may not; privileges do not change timings."""
-    return os.environ.get("DATABASE_OWNER_URL") or str(
-        runpy.run_path(str(ROOT / "rtcc_gis" / "settings.py"))["DATABASE_OWNER_URL"]
-    )
+    """The project's owner-role URL (DATABASE_OWNER_URL, else the default; apps.core.dbroles, which does not import
+    rtcc_gis.settings). Benches run as the owner: they TRUNCATE and VACUUM between runs, which the app role may
+    not; privileges do not change timings."""
+    from apps.core.dbroles import owner_url
+
+    return owner_url()
 
 
 def admin_url() -> str:

@@ -145,10 +145,10 @@ ASGI_APPLICATION = "rtcc_gis.asgi.application"
 
 # The web, ASGI and Celery processes connect as the app role (no superuser, no DDL, on the audit table only
 # SELECT and INSERT); `manage.py migrate` connects as the owner role, which owns the schema (apps/core/dbroles.py).
-# Only the owner URL's user and password are used: the database is DATABASE_URL's. scripts/setup.sh creates both
-# roles with the admin connection (DATABASE_ADMIN_URL, used for nothing else).
+# DATABASE_OWNER_URL is read only by migrate and the set-up scripts (apps.core.dbroles.owner_credentials), never
+# here: the app processes do not hold the owner's password. scripts/setup.sh creates both roles with the admin
+# connection (DATABASE_ADMIN_URL, used for nothing else).
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgis://rtcc_app@127.0.0.1:5432/rtcc_gis")
-DATABASE_OWNER_URL = os.environ.get("DATABASE_OWNER_URL", "postgis://rtcc_owner@127.0.0.1:5432/rtcc_gis")
 # Under ASGI every sync request runs in a fresh thread, so a persistent connection is never reused
 # and only piles up until PostgreSQL refuses clients (seen in bench/ingest.py): close per request
 # by default; use pgbouncer for pooling. Celery workers may set DB_CONN_MAX_AGE.
@@ -164,8 +164,6 @@ DATABASES["default"]["TEST"]["TEMPLATE"] = os.environ.get(
     "TEST_DATABASE_TEMPLATE", f"{DATABASES['default']['NAME']}_template"
 )
 DATABASE_APP_ROLE = DATABASES["default"]["USER"]
-_owner = dj_database_url.parse(DATABASE_OWNER_URL)
-DATABASE_OWNER = {"USER": _owner.get("USER") or "", "PASSWORD": _owner.get("PASSWORD") or ""}
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -259,7 +257,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 RTCC_AUDIT_CHECKPOINT_KEY = os.environ.get("RTCC_AUDIT_CHECKPOINT_KEY", "")
 if not DEBUG and len(RTCC_AUDIT_CHECKPOINT_KEY) < 32:
     raise ImproperlyConfigured("RTCC_AUDIT_CHECKPOINT_KEY must be set to a secret of 32+ chars when DJANGO_DEBUG=0")
-RTCC_AUDIT_CHECKPOINT_KEY_FILE = BASE_DIR / "var" / "audit" / "checkpoint.key"  # development only
+# Made by scripts/local_env.sh; read (never created) when DEBUG is on and RTCC_AUDIT_CHECKPOINT_KEY is not set.
+RTCC_AUDIT_CHECKPOINT_KEY_FILE = BASE_DIR / "var" / "audit" / "checkpoint.key"
 RTCC_AUDIT_CHECKPOINT_PATH = Path(
     os.environ.get("RTCC_AUDIT_CHECKPOINT_PATH", BASE_DIR / "var" / "audit" / "checkpoints.log")
 )

@@ -14,8 +14,6 @@ _TEST_ENV = {
     "DJANGO_DEBUG": "0",
     # A fresh strong key per run: nothing a test signs outlives it.
     "DJANGO_SECRET_KEY": "test-" + secrets.token_urlsafe(48),
-    # The audit checkpoints' HMAC key, as production requires one (apps/audit/checkpoints.py).
-    "RTCC_AUDIT_CHECKPOINT_KEY": secrets.token_urlsafe(48),
     # "testserver" is Django's test client's host.
     "DJANGO_ALLOWED_HOSTS": "testserver,localhost,127.0.0.1,[::1]",
     # The test client and live servers are plain HTTP: a redirect to https:// or Secure cookies would
@@ -26,5 +24,8 @@ _TEST_ENV = {
 }
 for _name, _value in _TEST_ENV.items():
     os.environ.setdefault(_name, _value)
+# The audit checkpoints' HMAC key, as production requires one (apps/audit/checkpoints.py): always the run's own,
+# even when a shell that sourced scripts/local_env.sh exports the demo's, so no test signs with a real key.
+os.environ["RTCC_AUDIT_CHECKPOINT_KEY"] = "test-" + secrets.token_urlsafe(48)
 
 from .settings import *  # noqa: E402, F403

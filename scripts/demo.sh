@@ -12,6 +12,8 @@ PORT=${DEMO_PORT:-8000}
 export DEMO_PASSWORD=${DEMO_PASSWORD:-rtcc-demo-2026!}
 # Every process below connects as the app role (no superuser; scripts/setup_db.sh made it).
 export DATABASE_URL=${DATABASE_URL:-postgis://rtcc_app@127.0.0.1:5432/rtcc_gis}
+# The owner's and the admin's credentials are for set-up and migrate only: no process started here gets them.
+unset DATABASE_OWNER_URL DATABASE_ADMIN_URL
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 LOGS=var/log
 # DEBUG off as in production (export DJANGO_DEBUG=1 for Django's debug pages), with a generated secret

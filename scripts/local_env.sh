@@ -10,7 +10,8 @@ if [ -z "${DJANGO_SECRET_KEY:-}" ]; then
   export DJANGO_SECRET_KEY
 fi
 # The audit checkpoints' HMAC key (apps/audit/checkpoints.py): outside the database, kept in var/audit/ on
-# this machine; production sets RTCC_AUDIT_CHECKPOINT_KEY from its own secret store.
+# this machine (the one place a local key is made; DEBUG processes not started from here read the same file);
+# production sets RTCC_AUDIT_CHECKPOINT_KEY from its own secret store.
 if [ -z "${RTCC_AUDIT_CHECKPOINT_KEY:-}" ]; then
   mkdir -p var/audit
   if [ ! -s var/audit/checkpoint.key ]; then

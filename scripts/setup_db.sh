@@ -28,11 +28,14 @@ admin -d postgres <<'SQL'
 SET client_min_messages = warning;
 SELECT format('CREATE ROLE %I', :'owner') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'owner') \gexec
 SELECT format('CREATE ROLE %I', :'app') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app') \gexec
-SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER CREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD %L',
-              :'owner', nullif(:'owner_pw', '')) \gexec
+SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER CREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS', :'owner') \gexec
 -- NOINHERIT: should the app role ever be granted a membership by mistake, it does not silently gain its rights.
-SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT PASSWORD %L',
-              :'app', nullif(:'app_pw', '')) \gexec
+SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT', :'app')
+\gexec
+-- A password only when the URL gives one: a URL without one (peer or .pgpass authentication) leaves a password
+-- set some other way as it is, instead of erasing it on every run.
+SELECT format('ALTER ROLE %I PASSWORD %L', :'owner', :'owner_pw') WHERE :'owner_pw' <> '' \gexec
+SELECT format('ALTER ROLE %I PASSWORD %L', :'app', :'app_pw') WHERE :'app_pw' <> '' \gexec
 SELECT format('REVOKE %I FROM %I', m.roleid::regrole, :'app') FROM pg_auth_members m
  WHERE m.member = (SELECT oid FROM pg_roles WHERE rolname = :'app') \gexec
 SQL

@@ -68,9 +68,9 @@ def _private_live_prefix(settings):
 
 @pytest.fixture(autouse=True)
 def _private_audit_checkpoints(settings, tmp_path):
-    """Audit checkpoints go to this test's own file, under a test key: never the demo's var/audit/."""
+    """Audit checkpoints go to this test's own file, never the demo's var/audit/ (the key is the test run's own:
+    rtcc_gis/settings_test.py)."""
     settings.RTCC_AUDIT_CHECKPOINT_PATH = tmp_path / "audit-checkpoints.log"
-    settings.RTCC_AUDIT_CHECKPOINT_KEY = "test-only-audit-checkpoint-key-0123456789abcdef"
 
 
 @pytest.fixture(autouse=True, scope="session")

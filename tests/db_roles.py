@@ -14,13 +14,15 @@ import psycopg
 from django.conf import settings
 from django.db import connections
 
+from apps.core import dbroles
+
 _APP: dict[str, str] = {}
 
 
 def conninfo(*, owner: bool) -> dict:
     """psycopg connection arguments for the test database, as the owner or as the app role."""
     db = connections["default"].settings_dict
-    creds = settings.DATABASE_OWNER if owner else (_APP or {"USER": db["USER"], "PASSWORD": db["PASSWORD"]})
+    creds = dbroles.owner_credentials() if owner else (_APP or {"USER": db["USER"], "PASSWORD": db["PASSWORD"]})
     info = {
         "dbname": db["NAME"],
         "host": db.get("HOST") or "127.0.0.1",
@@ -60,7 +62,7 @@ def become_owner() -> None:
     if not _APP:
         db = settings.DATABASES["default"]
         _APP.update({"USER": db["USER"], "PASSWORD": db["PASSWORD"]})
-    _use({"USER": settings.DATABASE_OWNER["USER"], "PASSWORD": settings.DATABASE_OWNER["PASSWORD"]})
+    _use(dbroles.owner_credentials())
 
 
 def become_app() -> None:

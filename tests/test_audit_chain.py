@@ -174,12 +174,18 @@ def test_a_deleted_middle_row_is_caught(operator_user, attacker):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_purged_prefix_verifies(operator_user):
-    """The retention purge removes the oldest events (through the triggers' door, here on an owner connection):
-    the first remaining event's predecessor is gone by design and the rest still verifies."""
+    """The retention purge removes the oldest events (through the triggers' door, here on an owner connection) and
+    records how far in its ledger, as audit_purge_batch does: the first remaining event's predecessor is gone by
+    design and the rest still verifies."""
     events = _events(operator_user, 6)
     with owner_connect() as conn, conn.transaction():
         conn.execute("SET LOCAL rtcc.audit_purge = 'on'")
         conn.execute("DELETE FROM audit_auditevent WHERE id <= %s", [events[2].pk])
+        conn.execute(
+            "INSERT INTO audit_auditpurge (at, cutoff, days, deleted, first_id, last_id, last_hash) "
+            "VALUES (now(), now(), 1, 3, %s, %s, %s)",
+            [events[0].pk, events[2].pk, events[2].hash],
+        )
     result = audit_chain_verify()
     assert result.ok, result.summary()
     assert result.first_id == events[3].pk and result.checked == 3
@@ -259,3 +265,19 @@ def test_concurrent_writers_keep_one_chain():
     assert AuditEvent.objects.filter(action=AuditAction.ALPR_READ_QUERY).count() == 90
     hashes = list(AuditEvent.objects.values_list("prev_hash", flat=True))
     assert len(hashes) == len(set(hashes))  # no two events claim the same predecessor
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_trail_purged_before_the_ledger_existed_is_adopted_by_its_migration(operator_user):
+    """audit migration 0007 takes the start of a trail already purged (no ledger then) as the ledger's first row."""
+    from importlib import import_module
+
+    events = _events(operator_user, 4)
+    with owner_connect() as conn, conn.transaction():
+        conn.execute("SET LOCAL rtcc.audit_purge = 'on'")
+        conn.execute("DELETE FROM audit_auditevent WHERE id <= %s", [events[1].pk])
+    assert not audit_chain_verify().ok  # no ledger row: the start of the trail is unexplained
+    with owner_connect() as conn:
+        conn.execute(import_module("apps.audit.migrations.0007_purge_ledger").ADOPT)
+    result = audit_chain_verify()
+    assert result.ok and result.first_id == events[2].pk, result.summary()

@@ -19,6 +19,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from apps.audit.chain import CHAIN_FIELDS, event_hash
 from apps.audit.checkpoints import audit_checkpoint_write, audit_checkpoints_verify, key_id
@@ -189,7 +190,8 @@ def test_deleting_the_oldest_rows_outside_a_purge_is_detected():
     events = _events(4)
     audit_checkpoint_write()
     _as_attacker(("DELETE FROM audit_auditevent WHERE id <= %s", [events[1].pk]))
-    assert audit_chain_verify().ok
+    # The chain walk itself now knows where the trail may start: after the purge ledger's last event, or nowhere.
+    assert not audit_chain_verify().ok
     _verify_fails(f"the trail now starts at event {events[2].pk}", "were deleted")
 
 
@@ -233,3 +235,113 @@ def test_no_checkpoint_file_yet_is_said_not_failed(db, capsys):
     _events(1)
     call_command("audit_verify")
     assert "no checkpoints yet" in capsys.readouterr().out
+
+
+# --- a purge is believed only from the purge function's own ledger -------------------------------------------------
+
+
+def _forged_purge_event(*, prev_hash: str, last_deleted_id: int, last_deleted_hash: str) -> dict:
+    """A retention.purge event as the purge writes it, chained after `prev_hash`, with a correct hash of its own."""
+    fields = {
+        "id": AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() + 1000,
+        "at": timezone.now(),
+        "user_id": None,
+        "username": "",
+        "agency_id": None,
+        "action": str(AuditAction.RETENTION_PURGE),
+        "object_type": "retention.purgereceipt",
+        "object_id": "1",
+        "reason": "",
+        "detail": {"data_class": "audit", "last_deleted_hash": last_deleted_hash, "last_deleted_id": last_deleted_id},
+        "ip": None,
+        "prev_hash": prev_hash,
+    }
+    fields["hash"] = event_hash(fields)
+    return fields
+
+
+_INSERT = (
+    "INSERT INTO audit_auditevent (id, at, user_id, username, agency_id, action, object_type, object_id, reason, "
+    "detail, ip, prev_hash, hash) VALUES (%(id)s, %(at)s, %(user_id)s, %(username)s, %(agency_id)s, %(action)s, "
+    "%(object_type)s, %(object_id)s, %(reason)s, %(detail)s, %(ip)s, %(prev_hash)s, %(hash)s)"
+)
+
+
+def _insert_params(fields: dict) -> dict:
+    return {**fields, "detail": json.dumps(fields["detail"])}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_purge_event_forged_by_the_app_role_does_not_explain_deleted_rows():
+    """The app role may INSERT any audit event, a retention.purge one too: it does not account for the start of
+    the trail (here deleted with the owner's rights), only the purge function's ledger does."""
+    events = _events(4)
+    audit_checkpoint_write()
+    _as_attacker(("DELETE FROM audit_auditevent WHERE id <= %s", [events[1].pk]))
+    forged = _forged_purge_event(prev_hash=events[3].hash, last_deleted_id=events[1].pk,
+                                 last_deleted_hash=events[1].hash)
+    from django.db import connection  # the app role's connection, as the web processes have
+
+    with connection.cursor() as cur:
+        cur.execute(_INSERT, _insert_params(forged))
+    audit_checkpoint_write()
+    _verify_fails(f"the trail now starts at event {events[2].pk}", "not removed by the retention purge")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_owner_wiping_the_trail_and_forging_a_purge_is_detected():
+    """The owner deletes every event and leaves one forged purge event (the chain walk trusts it), even with a
+    forged ledger row to match: no later signed checkpoint covers that purge, so the vanished head is named."""
+    events = _events(3)
+    audit_checkpoint_write()
+    anchor = "f" * 64
+    forged = _forged_purge_event(prev_hash=anchor, last_deleted_id=events[-1].pk + 10, last_deleted_hash=anchor)
+    _as_attacker(("DELETE FROM audit_auditevent", []))
+    with owner_connect() as conn:
+        conn.execute(_INSERT, _insert_params(forged))
+    message = _verify_fails("the trail now starts at event", f"event {events[-1].pk}, then the head of the chain")
+
+    with owner_connect() as conn:  # now a ledger row to match, as only the owner could write
+        conn.execute(
+            "INSERT INTO audit_auditpurge (at, cutoff, days, deleted, first_id, last_id, last_hash) "
+            "VALUES (now(), now(), 1, 3, %s, %s, %s)",
+            [events[0].pk, forged["detail"]["last_deleted_id"], anchor],
+        )
+    assert audit_chain_verify().ok  # the chain now starts where the forged ledger says
+    message = _verify_fails(f"event {events[-1].pk}, then the head of the chain, is gone", "events were deleted")
+    with pytest.raises(SystemExit) as exit_code:  # the command line: exit status 1
+        from django.core.management import execute_from_command_line
+
+        execute_from_command_line(["manage.py", "audit_verify"])
+    assert exit_code.value.code == 1, message
+
+
+def test_checkpoints_sign_the_purge_ledger(db):
+    old = [f.old_audit_event() for _ in range(2)]
+    retention_purge(policy=RetentionPolicy.objects.get(data_class="audit"))
+    line = audit_checkpoint_write()
+    assert line["purged_id"] == old[-1].pk and line["purged_hash"] == old[-1].hash and line["purged_before"]
+
+
+def test_the_key_file_is_made_by_local_env_only_and_read_in_development(settings, tmp_path):
+    """scripts/local_env.sh is the one place a local key is made; without RTCC_AUDIT_CHECKPOINT_KEY, a DEBUG
+    process reads that file and never writes one of its own (two generators raced for the same file)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from apps.audit.checkpoints import checkpoint_key
+
+    key_file = tmp_path / "audit" / "checkpoint.key"
+    settings.RTCC_AUDIT_CHECKPOINT_KEY, settings.RTCC_AUDIT_CHECKPOINT_KEY_FILE, settings.DEBUG = "", key_file, True
+    with pytest.raises(ImproperlyConfigured, match="local_env.sh"):
+        checkpoint_key()
+    assert not key_file.exists()
+    key_file.parent.mkdir()
+    key_file.write_text("a-key-local-env-made-0123456789abcdef\n")
+    assert checkpoint_key() == b"a-key-local-env-made-0123456789abcdef"
+    settings.DEBUG = False
+    with pytest.raises(ImproperlyConfigured):
+        checkpoint_key()
+
+
+def test_the_tests_sign_with_the_runs_own_key():
+    assert settings.RTCC_AUDIT_CHECKPOINT_KEY.startswith("test-") and len(settings.RTCC_AUDIT_CHECKPOINT_KEY) >= 32

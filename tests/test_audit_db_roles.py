@@ -35,7 +35,7 @@ def test_the_app_is_not_the_superuser_nor_the_owner(db):
     )
     assert user == settings.DATABASE_APP_ROLE == dbroles.app_role_name()
     assert (is_super, create_db, create_role, bypass_rls) == (False, False, False, False)
-    owner = settings.DATABASE_OWNER["USER"]
+    owner = dbroles.owner_role_name()
     assert owner and owner != user
     # Not a member of the owner (nor of anything that owns our tables), so it cannot SET ROLE to it.
     assert _one("SELECT pg_has_role(current_user, %s, 'MEMBER')", [owner]) == (False,)
@@ -84,7 +84,7 @@ def test_the_purge_function_is_the_only_door_and_runs_as_the_owner(db):
         "EXISTS (SELECT 1 FROM aclexplode(p.proacl) a WHERE a.grantee = 0) "
         "FROM pg_proc p WHERE p.oid = 'audit_purge_batch(integer)'::regprocedure"
     )
-    assert (definer, owner, callable_by_app, by_public) == (True, settings.DATABASE_OWNER["USER"], True, False)
+    assert (definer, owner, callable_by_app, by_public) == (True, dbroles.owner_role_name(), True, False)
 
 
 def test_default_privileges_cover_tables_of_later_migrations(db):
@@ -103,3 +103,19 @@ def test_default_privileges_cover_tables_of_later_migrations(db):
             assert app.execute("DELETE FROM zz_later_table RETURNING id").fetchall() == [(1,)]
         finally:
             owner.execute("DROP TABLE zz_later_table")
+
+
+def test_the_owners_credentials_are_read_where_needed_never_held_as_settings(monkeypatch):
+    """DATABASE_OWNER_URL is read from the environment by the few places that need the owner (migrate, the test
+    harness, the benches); the settings of the app processes have no trace of it, so a debug page or
+    `diffsettings` cannot show the owner's password."""
+    marker = "owner-password-not-in-settings-7f3a"
+    monkeypatch.setenv("DATABASE_OWNER_URL", f"postgis://someone:{marker}@db.example:5432/elsewhere")
+    assert dbroles.owner_credentials() == {"USER": "someone", "PASSWORD": marker}
+    assert dbroles.owner_role_name() == "someone"
+    assert not [name for name in dir(settings) if "OWNER" in name]
+    import runpy
+    from pathlib import Path
+
+    namespace = runpy.run_path(str(Path(settings.BASE_DIR) / "rtcc_gis" / "settings.py"))
+    assert marker not in repr(namespace)

@@ -16,7 +16,7 @@ from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from apps.alpr.models import AlprRead
-from apps.audit.models import AuditEvent
+from apps.audit.models import AuditEvent, AuditPurge
 from apps.audit.services import audit_chain_verify, audit_record
 from apps.core.geo import make_point
 from apps.feeds.models import DeadLetter, FeedSource
@@ -524,6 +524,42 @@ def test_audit_purge_stops_at_the_first_kept_row(db):
     assert result.rows_deleted == 1 and not result.error
     assert not AuditEvent.objects.filter(pk=old.pk).exists()
     assert AuditEvent.objects.filter(pk__in=[kept.pk, skewed]).count() == 2
+
+
+def _audit_floor_days() -> int:
+    with connection.cursor() as cur:  # the app role may read the owner's floor
+        cur.execute("SELECT days FROM retention_auditfloor")
+        return cur.fetchone()[0]
+
+
+def test_the_app_role_cannot_purge_the_audit_trail_inside_the_owners_floor(db):
+    """The app role may edit the audit policy (the admin does), but the function keeps events for the floor the
+    owner set whatever the policy says; the app role can neither lower the floor nor write the purge ledger."""
+    floor = _audit_floor_days()
+    assert floor >= 365
+    beyond = old_audit_event(floor + 10)
+    inside = [old_audit_event(age) for age in (floor - 10, 30, 2)]
+    RetentionPolicy.objects.filter(data_class="audit").update(days=1)
+    for _ in range(3):  # looping the purge gains nothing
+        with connection.cursor() as cur:
+            cur.execute("SELECT deleted, last_id, cutoff FROM audit_purge_batch(1000)")
+            deleted, last_id, cutoff = cur.fetchone()
+    assert AuditEvent.objects.filter(pk__in=[e.pk for e in inside]).count() == 3
+    assert not AuditEvent.objects.filter(pk=beyond.pk).exists()  # the first call took it: past the floor
+    assert deleted == 0 and cutoff < days_ago(floor - 1)
+    assert services.audit_cutoff() < days_ago(floor - 1)
+    # The function recorded its one deleting batch in its ledger; the app role may read it, not write it.
+    assert list(AuditPurge.objects.values_list("first_id", "last_id", "last_hash", "days")) == [
+        (beyond.pk, beyond.pk, beyond.hash, floor)
+    ]
+    for statement in (
+        "UPDATE retention_auditfloor SET days = 1",
+        "DELETE FROM retention_auditfloor",
+        "INSERT INTO audit_auditpurge (at, cutoff, days, deleted, first_id, last_id, last_hash) "
+        "VALUES (now(), now(), 1, 1, 1, 1, 'x')",
+    ):
+        with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic(), connection.cursor() as c:
+            c.execute(statement)
 
 
 def test_audit_purge_calls_the_function_once_per_batch(db):

@@ -7,16 +7,21 @@ chain is written to an append-only file as one JSON line, signed with HMAC-SHA25
 database (RTCC_AUDIT_CHECKPOINT_KEY):
 
     {"count": 1234, "first_id": 1, "head_at": "2026-12-02T09:00:00.123456Z", "head_hash": "ab12...",
-     "head_id": 1234, "kid": "3f9a0c1b2d4e", "mac": "<hex HMAC-SHA256>", "v": 1,
+     "head_id": 1234, "kid": "3f9a0c1b2d4e", "mac": "<hex HMAC-SHA256>",
+     "purged_before": "2019-12-04T09:00:00.000000Z", "purged_hash": "cd34...", "purged_id": 17, "v": 2,
      "written_at": "2026-12-02T09:00:01.000000Z"}
 
 `mac` is the HMAC of the same object without `mac`, serialized as the chain serializes events (sorted keys, no
 whitespace, ASCII); `kid` names the key (a hash of it) so a line signed with another key is told apart from an
-altered one. `audit_checkpoints_verify()` then checks each line's signature, that each checkpointed head is still
-in the table with the same hash (or was removed by the retention purge, whose audit events say how far it went),
-and that the start of the trail was not cut beyond what the purge removed. The file should be append-only for the
-writing user (`chattr +a`) and shipped off the host; the lines are also logged (logger `rtcc.audit.checkpoint`),
-and RTCC_AUDIT_CHECKPOINT_SYSLOG sends them to syslog, off the machine.
+altered one. `purged_*` sign the purge ledger as it stood (AuditPurge, written only by the database function
+audit_purge_batch): the newest event the purge removed, its hash, and the latest cut-off it applied (null: none
+yet); version 1 lines, written before the ledger, have no such fields. `audit_checkpoints_verify()` then checks each
+line's signature, that the ledger still holds the purges the lines signed, and that each checkpointed head is still
+in the table with the same hash, or was removed by a purge that a later line signed (`purged_id` at least the head,
+the head older than `purged_before`). An audit event claiming a purge proves nothing: the app role may insert any.
+Where the trail now starts is checked by the chain walk against the same ledger (services.audit_chain_verify).
+The file should be append-only for the writing user (`chattr +a`) and shipped off the host; the lines are also
+logged (logger `rtcc.audit.checkpoint`), and RTCC_AUDIT_CHECKPOINT_SYSLOG sends them to syslog, off the machine.
 """
 from __future__ import annotations
 
@@ -25,7 +30,6 @@ import hmac
 import json
 import logging
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,37 +40,39 @@ from django.db import connection
 from django.utils import timezone
 
 from .chain import format_at
-from .models import AuditAction, AuditEvent
+from .models import AuditEvent, AuditPurge
 
 log = logging.getLogger("rtcc.audit.checkpoint")
 
-VERSION = 1
-FIELDS = ("v", "written_at", "head_id", "head_hash", "head_at", "count", "first_id", "kid", "mac")
+VERSION = 2
+FIELDS_V1 = ("v", "written_at", "head_id", "head_hash", "head_at", "count", "first_id", "kid", "mac")
+PURGE_FIELDS = ("purged_id", "purged_hash", "purged_before")
+FIELDS = FIELDS_V1 + PURGE_FIELDS
 
 _HEAD = """
 SELECT (SELECT count(*) FROM audit_auditevent),
        (SELECT min(id) FROM audit_auditevent),
-       h.id, h.hash, h.at
-FROM (SELECT 1) one LEFT JOIN (SELECT id, hash, at FROM audit_auditevent ORDER BY id DESC LIMIT 1) h ON true
+       h.id, h.hash, h.at,
+       p.last_id, p.last_hash, (SELECT max(cutoff) FROM audit_auditpurge)
+FROM (SELECT 1) one
+LEFT JOIN (SELECT id, hash, at FROM audit_auditevent ORDER BY id DESC LIMIT 1) h ON true
+LEFT JOIN (SELECT last_id, last_hash FROM audit_auditpurge ORDER BY last_id DESC LIMIT 1) p ON true
 """
 
 
 def checkpoint_key() -> bytes:
-    """RTCC_AUDIT_CHECKPOINT_KEY; in development a random key kept in var/audit/ (created on first use)."""
+    """RTCC_AUDIT_CHECKPOINT_KEY; in development (DEBUG) without it, the key scripts/local_env.sh keeps in
+    var/audit/checkpoint.key, read only: that script is the one place a local key is made."""
     key = settings.RTCC_AUDIT_CHECKPOINT_KEY
     if key:
         return key.encode()
-    if not settings.DEBUG:
-        raise ImproperlyConfigured("RTCC_AUDIT_CHECKPOINT_KEY must be set when DJANGO_DEBUG=0")
     path = Path(settings.RTCC_AUDIT_CHECKPOINT_KEY_FILE)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if settings.DEBUG and path.is_file() and path.read_text().strip():
         return path.read_text().strip().encode()
-    with os.fdopen(fd, "w") as out:
-        out.write(secrets.token_hex(32) + "\n")
-    return path.read_text().strip().encode()
+    raise ImproperlyConfigured(
+        "RTCC_AUDIT_CHECKPOINT_KEY is not set (in development, `source scripts/local_env.sh` makes one in "
+        f"{path})"
+    )
 
 
 def key_id(key: bytes) -> str:
@@ -90,7 +96,7 @@ def audit_checkpoint_write(*, path: Path | None = None, key: bytes | None = None
     path = Path(path or checkpoint_path())
     with connection.cursor() as cur:  # one statement: one snapshot
         cur.execute(_HEAD)
-        count, first_id, head_id, head_hash, head_at = cur.fetchone()
+        count, first_id, head_id, head_hash, head_at, purged_id, purged_hash, purged_before = cur.fetchone()
     record: dict[str, Any] = {
         "v": VERSION,
         "written_at": format_at(timezone.now()),
@@ -100,6 +106,9 @@ def audit_checkpoint_write(*, path: Path | None = None, key: bytes | None = None
         "count": count,
         "first_id": first_id,
         "kid": key_id(key),
+        "purged_id": purged_id,
+        "purged_hash": purged_hash,
+        "purged_before": format_at(purged_before) if purged_before else None,
     }
     record["mac"] = _mac(record, key)
     line = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n"
@@ -146,22 +155,23 @@ def _parse(raw: str) -> dict[str, Any] | None:
         record = json.loads(raw)
     except ValueError:
         return None
-    if not isinstance(record, dict) or set(record) != set(FIELDS) or record["v"] != VERSION:
+    if not isinstance(record, dict) or record.get("v") not in (1, VERSION):
+        return None
+    if set(record) != set(FIELDS if record["v"] == VERSION else FIELDS_V1):
         return None
     return record
 
 
-def _last_purge() -> tuple[int | None, str]:
-    """The newest audit event the retention purge says it removed, and its hash (the purge's own audit events
-    record both: the remaining chain must start right after it)."""
-    details = AuditEvent.objects.filter(action=AuditAction.RETENTION_PURGE, detail__data_class="audit").values_list(
-        "detail", flat=True
+def _covered(record: dict[str, Any], later: list[tuple[int, dict[str, Any]]]) -> bool:
+    """Whether a later line signed a ledger purge that removed this line's head: up to it or beyond, with a
+    cut-off after the head was written (format_at's fixed-width UTC text sorts as time does)."""
+    return any(
+        line["purged_id"] is not None
+        and line["purged_id"] >= record["head_id"]
+        and record["head_at"] is not None
+        and record["head_at"] < line["purged_before"]
+        for _, line in later
     )
-    done = [d for d in details if isinstance(d, dict) and isinstance(d.get("last_deleted_id"), int)]
-    if not done:
-        return None, ""
-    last = max(done, key=lambda d: d["last_deleted_id"])
-    return last["last_deleted_id"], str(last.get("last_deleted_hash") or "")
 
 
 def audit_checkpoints_verify(*, path: Path | None = None, key: bytes | None = None) -> CheckpointReport:
@@ -188,7 +198,7 @@ def audit_checkpoints_verify(*, path: Path | None = None, key: bytes | None = No
             elif not hmac.compare_digest(str(record["mac"]), _mac(record, key)):
                 report.problems.append(f"checkpoint line {number}: HMAC does not match: the line was forged or altered")
             else:
-                valid.append((number, record))
+                valid.append((number, {**dict.fromkeys(PURGE_FIELDS), **record}))
     report.checked = len(valid)
     if not valid:
         return report
@@ -198,9 +208,17 @@ def audit_checkpoints_verify(*, path: Path | None = None, key: bytes | None = No
     stored = dict(AuditEvent.objects.filter(id__in=heads).values_list("id", "hash"))
     first = AuditEvent.objects.order_by("id").values("id", "prev_hash").first()
     last_id = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first()
-    purged_id, purged_hash = _last_purge()
+    ledger = dict(AuditPurge.objects.values_list("last_id", "last_hash"))
 
-    for number, record in valid:
+    signed = {(r["purged_id"], r["purged_hash"]): number for number, r in valid if r["purged_id"] is not None}
+    for (purged_id, purged_hash), number in sorted(signed.items(), key=lambda item: item[1]):
+        if ledger.get(purged_id) != purged_hash:
+            report.problems.append(
+                f"checkpoint line {number}: the purge ledger no longer records the purge up to event {purged_id} "
+                f"(hash {purged_hash}) that the line signed: the ledger was rewritten"
+            )
+
+    for index, (number, record) in enumerate(valid):
         head = record["head_id"]
         if head is None:
             continue
@@ -211,17 +229,10 @@ def audit_checkpoints_verify(*, path: Path | None = None, key: bytes | None = No
                     f"checkpoint line {number} ({when}): event {head} now has hash {stored[head]}, the checkpoint "
                     f"signed {record['head_hash']}: history up to it was rewritten and re-chained"
                 )
-        elif purged_id is None or head > purged_id or (first is not None and head >= first["id"]):
+        elif (first is not None and head >= first["id"]) or not _covered(record, valid[index + 1 :]):
             report.problems.append(
                 f"checkpoint line {number} ({when}): event {head}, then the head of the chain, is gone and no "
-                f"retention purge removed it (the table now ends at {last_id or 'nothing: it is empty'}): events "
-                "were deleted"
+                "retention purge signed by a later checkpoint removed it (the table now ends at "
+                f"{last_id or 'nothing: it is empty'}): events were deleted"
             )
-    # The start of the trail: the first event's predecessor must be nothing, or the last event the retention purge
-    # removed; otherwise events before it were deleted some other way (the chain walk alone trusts this link).
-    if first is not None and first["prev_hash"] and first["prev_hash"] != purged_hash:
-        report.problems.append(
-            f"the trail now starts at event {first['id']}, whose predecessor (hash {first['prev_hash']}) was not "
-            "removed by a retention purge: events at the start of the trail were deleted"
-        )
     return report

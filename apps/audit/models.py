@@ -67,3 +67,25 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("audit events are append-only")
+
+
+class AuditPurge(models.Model):
+    """One batch of the audit retention purge, written only by the database function `audit_purge_batch`
+    (retention migration 0005), which owns this table's only write: the app role may read it, never write it.
+
+    So a purge cannot be claimed by an INSERT into the trail: verification (`audit_chain_verify`, the signed
+    checkpoints) accepts a vanished start of the trail only where a row here says the purge removed it."""
+
+    at = models.DateTimeField(help_text="when the function ran (the database clock)")
+    cutoff = models.DateTimeField(help_text="every row it removed was older than this")
+    days = models.PositiveIntegerField(help_text="the period it applied: the policy's, never below the floor")
+    deleted = models.BigIntegerField()
+    first_id = models.BigIntegerField(help_text="the oldest audit event it removed")
+    last_id = models.BigIntegerField(help_text="the newest audit event it removed: the remaining trail starts after")
+    last_hash = models.CharField(max_length=64, help_text="that event's hash: the first remaining event's prev_hash")
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"audit purge {self.at:%Y-%m-%d %H:%M}: events {self.first_id}..{self.last_id}"

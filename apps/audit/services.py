@@ -13,20 +13,22 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 
 from .chain import AUDIT_CHAIN_LOCK_KEY, CHAIN_FIELDS, event_hash
-from .models import AuditEvent
+from .models import AuditEvent, AuditPurge
 
 log = logging.getLogger(__name__)
 
 # One round trip after the lock: the next id, the database clock, and detail/ip exactly as the
 # database will hand them back on a later read (jsonb reorders keys and rewrites numbers, inet
 # normalizes addresses); hashing those, not our input, keeps the hash reproducible. Then the
-# latest event's hash, which is the new event's prev_hash.
+# latest event's hash, which is the new event's prev_hash (when the purge removed every event: the hash of the last
+# one it removed, from its ledger, so the chain still runs on from there).
 _ALLOCATE = """
 SELECT nextval(pg_get_serial_sequence('audit_auditevent', 'id')),
        clock_timestamp(),
        %s::jsonb,
        %s::inet,
-       (SELECT hash FROM audit_auditevent ORDER BY id DESC LIMIT 1)
+       COALESCE((SELECT hash FROM audit_auditevent ORDER BY id DESC LIMIT 1),
+                (SELECT last_hash FROM audit_auditpurge ORDER BY last_id DESC LIMIT 1))
 """
 
 
@@ -162,15 +164,36 @@ def _chunks(chunk_size: int) -> Iterator[list[dict[str, Any]]]:
         last_id = rows[-1]["id"]
 
 
+def _purged_upto() -> dict[str, Any] | None:
+    """The newest event the retention purge removed, from its ledger (written only by the database function
+    audit_purge_batch; an audit event claiming a purge proves nothing, the app role may insert any)."""
+    return AuditPurge.objects.order_by("-last_id").values("last_id", "last_hash").first()
+
+
 def _walk(chunk_size: int) -> VerifyResult:
     checked = 0
     first_id: int | None = None
     prev: dict[str, Any] | None = None
+    purged = _purged_upto()
     for rows in _chunks(chunk_size):
         for row in rows:
-            # The first remaining row's prev_hash is trusted: the retention purge removes the
-            # oldest rows, so its predecessor may be gone by design.
-            if prev is not None and row["prev_hash"] != prev["hash"]:
+            if prev is None:
+                # The first remaining row's predecessor is nothing, or the last event the purge's ledger says
+                # it removed (the purge takes the oldest rows, so that one is gone by design).
+                expected = purged["last_hash"] if purged and purged["last_id"] < row["id"] else ""
+                if row["prev_hash"] != expected:
+                    return VerifyResult(
+                        ok=False,
+                        checked=0,
+                        broken_id=row["id"],
+                        problem=(
+                            f"the trail now starts at event {row['id']}, whose predecessor (hash "
+                            f"{row['prev_hash'] or '(empty)'}) was not removed by the retention purge (its ledger "
+                            f"ends at {purged['last_id'] if purged else 'nothing'}): events at the start of the "
+                            "trail were deleted"
+                        ),
+                    )
+            elif row["prev_hash"] != prev["hash"]:
                 return VerifyResult(
                     ok=False,
                     checked=checked,

@@ -9,8 +9,14 @@ may call (the retention purge's one door into the audit table) are registered he
 """
 from __future__ import annotations
 
+import os
+
+import dj_database_url
 from django.conf import settings
 from psycopg import sql
+
+# The owner role's URL when DATABASE_OWNER_URL is not set (only its user and password are used by migrate).
+OWNER_URL_DEFAULT = "postgis://rtcc_owner@127.0.0.1:5432/rtcc_gis"
 
 # table name -> the only privileges the app role gets on it (instead of SELECT, INSERT, UPDATE, DELETE)
 _NARROW_TABLES: dict[str, tuple[str, ...]] = {}
@@ -29,7 +35,7 @@ def app_table_privileges(table: str, privileges: tuple[str, ...]) -> None:
 
 
 def app_function(signature: str) -> None:
-    """Declare that the app role may EXECUTE this function, e.g. `audit_purge_batch(bigint, integer)`."""
+    """Declare that the app role may EXECUTE this function, e.g. `audit_purge_batch(integer)`."""
     _APP_FUNCTIONS.add(signature)
 
 
@@ -42,13 +48,21 @@ def app_role_name() -> str:
     return settings.DATABASE_APP_ROLE
 
 
-def owner_role_name() -> str:
-    return settings.DATABASE_OWNER["USER"]
+def owner_url() -> str:
+    """DATABASE_OWNER_URL, read from the environment only where the owner is needed (`manage.py migrate`, the test
+    harness, the benches, the set-up scripts): never a setting, so the web, ASGI and Celery processes neither hold
+    the owner's password nor show it on a debug page or in `diffsettings`."""
+    return os.environ.get("DATABASE_OWNER_URL") or OWNER_URL_DEFAULT
 
 
 def owner_credentials() -> dict[str, str]:
     """USER and PASSWORD of the owner role, to put in a connection's settings_dict."""
-    return {"USER": settings.DATABASE_OWNER["USER"], "PASSWORD": settings.DATABASE_OWNER["PASSWORD"]}
+    parsed = dj_database_url.parse(owner_url())
+    return {"USER": parsed.get("USER") or "", "PASSWORD": parsed.get("PASSWORD") or ""}
+
+
+def owner_role_name() -> str:
+    return owner_credentials()["USER"]
 
 
 def _privs(names: tuple[str, ...]) -> sql.Composable:

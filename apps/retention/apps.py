@@ -10,3 +10,6 @@ class RetentionConfig(AppConfig):
 
         # The purge's only way to delete audit rows (migration 0004): its own checks are the policy.
         dbroles.app_function("audit_purge_batch(integer)")
+        dbroles.app_function("audit_purge_days()")
+        # The audit period's floor (migration 0005) is the owner's: the app may read it, never lower it.
+        dbroles.app_table_privileges("retention_auditfloor", ("SELECT",))

@@ -149,20 +149,19 @@ def batch_sql(target: Target, where_sql: str, batch_size: int) -> str:
     )
 
 
-# The audit trail's one door (retention migration 0004): the app role may not DELETE audit rows; this SECURITY
-# DEFINER function deletes the oldest expired ones by its own checks (the policy's period, the database clock).
+# The audit trail's one door (retention migrations 0004, 0005): the app role may not DELETE audit rows; this SECURITY
+# DEFINER function deletes the oldest expired ones by its own checks (the policy's period, never below the owner's
+# floor; the database clock) and records each batch in the purge ledger (AuditPurge), which the app cannot write.
 AUDIT_PURGE_SQL = "SELECT deleted, last_id, last_hash FROM audit_purge_batch(%s)"
 
 
 def audit_cutoff() -> datetime:
-    """The cut-off the audit purge function applies: its policy's period before the database clock."""
+    """The cut-off the audit purge function applies: its period (the policy's, never below the owner's floor,
+    `audit_purge_days()`) before the database clock."""
     with connection.cursor() as cur:
-        cur.execute(
-            "SELECT now() - make_interval(days => days) FROM retention_retentionpolicy WHERE data_class = %s",
-            [DataClass.AUDIT],
-        )
+        cur.execute("SELECT now() - make_interval(days => audit_purge_days())")
         row = cur.fetchone()
-    return row[0] if row else timezone.now()
+    return row[0] if row and row[0] is not None else timezone.now()
 
 
 def _run_batch(target: Target, sql: str, params: list, receipt_id: int, batch_size: int) -> Batch:
