@@ -6,6 +6,7 @@ local hosts over plain HTTP; the tests run on rtcc_gis/settings_test.py, product
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -356,13 +357,29 @@ RTCC_FEED_MAX_BYTES = env_int("RTCC_FEED_MAX_BYTES", 5 * 1024 * 1024)
 RTCC_FEED_POLL_TIMEOUT = env_int("RTCC_FEED_POLL_TIMEOUT", 15)
 RTCC_CAMERA_CHECK_TIMEOUT = env_int("RTCC_CAMERA_CHECK_TIMEOUT", 5)
 RTCC_CAMERA_SILENT_SECONDS = env_int("RTCC_CAMERA_SILENT_SECONDS", 86400)
-# Camera streams reach browsers only through our proxy (apps.cameras.proxy), on a signed grant minted by an audited
-# open: how long a grant lives (a player renews it with another audited open), and the proxy's upstream limits.
+# Camera streams reach browsers only through our proxy (apps.cameras.api.proxy), on a signed grant minted by an
+# audited open: how long a grant lives (a player renews it with another audited open; at most an hour), how often an
+# open MJPEG relay re-checks that its viewer may still watch, and the proxy's upstream limits.
 RTCC_STREAM_GRANT_SECONDS = env_int("RTCC_STREAM_GRANT_SECONDS", 300)
-if not 10 <= RTCC_STREAM_GRANT_SECONDS <= 86400:
-    raise ImproperlyConfigured(f"RTCC_STREAM_GRANT_SECONDS must be 10..86400, got {RTCC_STREAM_GRANT_SECONDS}")
+if not 10 <= RTCC_STREAM_GRANT_SECONDS <= 3600:
+    raise ImproperlyConfigured(f"RTCC_STREAM_GRANT_SECONDS must be 10..3600, got {RTCC_STREAM_GRANT_SECONDS}")
+RTCC_STREAM_RECHECK_SECONDS = env_int("RTCC_STREAM_RECHECK_SECONDS", 30)
+if not 1 <= RTCC_STREAM_RECHECK_SECONDS <= 300:
+    raise ImproperlyConfigured(f"RTCC_STREAM_RECHECK_SECONDS must be 1..300, got {RTCC_STREAM_RECHECK_SECONDS}")
 RTCC_STREAM_UPSTREAM_TIMEOUT = env_int("RTCC_STREAM_UPSTREAM_TIMEOUT", 10)
+if RTCC_STREAM_UPSTREAM_TIMEOUT < 1:
+    raise ImproperlyConfigured(f"RTCC_STREAM_UPSTREAM_TIMEOUT must be at least 1, got {RTCC_STREAM_UPSTREAM_TIMEOUT}")
 RTCC_STREAM_MAX_BYTES = env_int("RTCC_STREAM_MAX_BYTES", 16 * 1024 * 1024)
+if RTCC_STREAM_MAX_BYTES < 1:
+    raise ImproperlyConfigured(f"RTCC_STREAM_MAX_BYTES must be at least 1, got {RTCC_STREAM_MAX_BYTES}")
+# Cameras on loopback, link-local, private or other non-public addresses (an agency's VMS network) are fetched only
+# from the networks listed here (CIDR, comma-separated: "10.20.0.0/16,192.168.5.0/24"); empty: public addresses only.
+RTCC_STREAM_ALLOWED_NETWORKS = env_list("RTCC_STREAM_ALLOWED_NETWORKS", [])
+for _network in RTCC_STREAM_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"RTCC_STREAM_ALLOWED_NETWORKS: {_network!r} is not a CIDR network: {exc}") from None
 # The center's shifts for the workload measures, in the agency's time zone: "name=HH:MM" for each shift's start; a
 # shift ends when the next one starts, the last wraps past midnight (apps.measures.shifts checks them at start-up).
 RTCC_SHIFTS = env_list("RTCC_SHIFTS", ["day=07:00", "swing=15:00", "night=23:00"])

@@ -60,6 +60,16 @@ class Origin(SimpleHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_HEAD(self):
+        """HEAD for the health check: refused for the snapshot (a camera that allows only GET)."""
+        self.server.seen.append((self.path, self.headers.get("Authorization", "")))
+        path = urlsplit(self.path).path
+        if path == "/snap.jpg":
+            return self._send(405, Allow="GET")
+        if path == "/away.m3u8":
+            return self._send(302, Location=f"http://localhost:{self.server.server_address[1]}/hls/index.m3u8")
+        return super().do_HEAD()
+
     def do_GET(self):  # noqa: C901 - one branch per behaviour of the fake camera
         self.server.seen.append((self.path, self.headers.get("Authorization", "")))
         path = urlsplit(self.path).path
@@ -73,6 +83,12 @@ class Origin(SimpleHTTPRequestHandler):
             return self._send(302, Location="/hls/index.m3u8")
         if path == "/away.m3u8":
             return self._send(302, Location=f"http://localhost:{self.server.server_address[1]}/hls/index.m3u8")
+        if path == "/badlocation.m3u8":
+            return self._send(302, Location="http://[::1/x")
+        if path == "/badv6.m3u8":
+            return self._send(200, b"#EXTM3U\n#EXTINF:1.0,\nhttp://[::1/x.ts\n", "application/vnd.apple.mpegurl")
+        if path == "/control.m3u8":
+            return self._send(200, b"#EXTM3U\n#EXTINF:1.0,\n/hls/index\x7f0.ts\n", "application/vnd.apple.mpegurl")
         if path == "/boom.m3u8":
             return self._send(500, b"internal error")
         if path == "/slow.m3u8":
@@ -110,7 +126,11 @@ class Origin(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def origin(tmp_path_factory) -> Iterator[tuple[str, ThreadingHTTPServer, Path]]:
-    root = tmp_path_factory.mktemp("camera-origin")
+    yield from serve_origin(tmp_path_factory.mktemp("camera-origin"))
+
+
+def serve_origin(root: Path) -> Iterator[tuple[str, ThreadingHTTPServer, Path]]:
+    """The camera origin serving `root` (ffmpeg's HLS written there first) until the generator is closed."""
     (root / "hls").mkdir()
     subprocess.run(
         ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x90:rate=10",
@@ -133,6 +153,18 @@ def origin(tmp_path_factory) -> Iterator[tuple[str, ThreadingHTTPServer, Path]]:
     server.stopping.set()
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def loopback_cameras(settings):
+    """The local origin is on 127.0.0.1, which a camera may use only when the agency allows it."""
+    settings.RTCC_STREAM_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+
+
+@pytest.fixture
+def loopback_cameras_env(monkeypatch):
+    """The same for a server in another process (Daphne): before it starts."""
+    monkeypatch.setenv("RTCC_STREAM_ALLOWED_NETWORKS", "127.0.0.0/8")
 
 
 def client_for(user) -> Client:
@@ -508,7 +540,7 @@ def test_migration_splits_stored_credentials_and_clears_on_request_urls(home):
 # ---- under the real ASGI server -----------------------------------------------------------------------------
 
 
-def test_through_daphne_hls_and_mjpeg_relay(daphne, origin):  # noqa: F811 - daphne is a fixture
+def test_through_daphne_hls_and_mjpeg_relay(loopback_cameras_env, daphne, origin):  # noqa: F811 - a fixture
     """The deployment path: Daphne runs the sync proxy view in a thread, and the MJPEG relay as an
     async iterator on its event loop; several streams at once, closed by the client, and the server
     still answers."""
