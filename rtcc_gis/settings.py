@@ -410,15 +410,15 @@ X_FRAME_OPTIONS = "DENY"
 if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# Content-Security-Policy (apps.core.security): images and video may come from our own origin, the agency's tile
-# server and the camera stream hosts listed here (comma-separated: "https://cams.example.org,https://*.vms.local").
+# Content-Security-Policy (apps.core.security): images may come from our own origin and the agency's tile server;
+# camera video is same-origin (the stream proxy), so no camera host is ever listed.
 _CSP_SOURCE = re.compile(r"^(?:(?:https?|wss?)://)?(?:\*\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::(?:\d{1,5}|\*))?/?$")
 
 
 def csp_source(value: str, name: str) -> str:
     """A CSP host source (scheme://host[:port]); anything broader or stranger fails at start-up."""
     if not _CSP_SOURCE.match(value):
-        raise ImproperlyConfigured(f"{name}: {value!r} is not a host source like https://cams.example.org[:port]")
+        raise ImproperlyConfigured(f"{name}: {value!r} is not a host source like https://tiles.example.org[:port]")
     return value.rstrip("/")
 
 
@@ -430,10 +430,14 @@ def csp_tile_source(url: str) -> list[str]:
     return [csp_source(f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}", "RTCC_TILE_URL")]
 
 
-RTCC_CSP_MEDIA_HOSTS = [csp_source(h, "RTCC_CSP_MEDIA_HOSTS") for h in env_list("RTCC_CSP_MEDIA_HOSTS", [])]
-RTCC_CSP_MEDIA_SOURCES = RTCC_CSP_MEDIA_HOSTS + csp_tile_source(RTCC_TILE_URL)
-# The fixed part of the policy (django-csp); apps.core.security adds the media and stream hosts above, the live
-# socket's origin, and the admin's nonce and inline styles, per response. The reasons are in that module.
+if env_list("RTCC_CSP_MEDIA_HOSTS", []):  # a camera host in the policy would only be a way out for page data
+    raise ImproperlyConfigured(
+        "RTCC_CSP_MEDIA_HOSTS is no longer used: camera video goes through the stream proxy (same origin); "
+        "remove it (cameras on a private network: RTCC_STREAM_ALLOWED_NETWORKS)"
+    )
+RTCC_CSP_TILE_SOURCES = csp_tile_source(RTCC_TILE_URL)
+# The fixed part of the policy (django-csp); apps.core.security adds the tile server above, the live socket's origin,
+# and the admin's nonce and inline styles, per response. The reasons are in that module.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
