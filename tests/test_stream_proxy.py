@@ -60,11 +60,9 @@ class Origin(SimpleHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_HEAD(self):
-        """HEAD for the health check: refused for the snapshot (a camera that allows only GET)."""
+    def do_HEAD(self):  # for the health check; the snapshot allows only GET
         self.server.seen.append((self.path, self.headers.get("Authorization", "")))
-        path = urlsplit(self.path).path
-        if path == "/snap.jpg":
+        if (path := urlsplit(self.path).path) == "/snap.jpg":
             return self._send(405, Allow="GET")
         if path == "/away.m3u8":
             return self._send(302, Location=f"http://localhost:{self.server.server_address[1]}/hls/index.m3u8")
@@ -85,10 +83,9 @@ class Origin(SimpleHTTPRequestHandler):
             return self._send(302, Location=f"http://localhost:{self.server.server_address[1]}/hls/index.m3u8")
         if path == "/badlocation.m3u8":
             return self._send(302, Location="http://[::1/x")
-        if path == "/badv6.m3u8":
-            return self._send(200, b"#EXTM3U\n#EXTINF:1.0,\nhttp://[::1/x.ts\n", "application/vnd.apple.mpegurl")
-        if path == "/control.m3u8":
-            return self._send(200, b"#EXTM3U\n#EXTINF:1.0,\n/hls/index\x7f0.ts\n", "application/vnd.apple.mpegurl")
+        if path in ("/badv6.m3u8", "/control.m3u8"):  # a malformed IPv6 host; a control character
+            uri = b"http://[::1/x.ts" if path == "/badv6.m3u8" else b"/hls/index\x7f0.ts"
+            return self._send(200, b"#EXTM3U\n#EXTINF:1.0,\n" + uri + b"\n", "application/vnd.apple.mpegurl")
         if path == "/boom.m3u8":
             return self._send(500, b"internal error")
         if path == "/slow.m3u8":
@@ -156,14 +153,9 @@ def serve_origin(root: Path) -> Iterator[tuple[str, ThreadingHTTPServer, Path]]:
 
 
 @pytest.fixture(autouse=True)
-def loopback_cameras(settings):
-    """The local origin is on 127.0.0.1, which a camera may use only when the agency allows it."""
+def loopback_cameras(settings, monkeypatch):
+    """127.0.0.1 allowed for cameras, here and (set before the Daphne fixture starts) in Daphne."""
     settings.RTCC_STREAM_ALLOWED_NETWORKS = ["127.0.0.0/8"]
-
-
-@pytest.fixture
-def loopback_cameras_env(monkeypatch):
-    """The same for a server in another process (Daphne): before it starts."""
     monkeypatch.setenv("RTCC_STREAM_ALLOWED_NETWORKS", "127.0.0.0/8")
 
 
@@ -540,7 +532,7 @@ def test_migration_splits_stored_credentials_and_clears_on_request_urls(home):
 # ---- under the real ASGI server -----------------------------------------------------------------------------
 
 
-def test_through_daphne_hls_and_mjpeg_relay(loopback_cameras_env, daphne, origin):  # noqa: F811 - a fixture
+def test_through_daphne_hls_and_mjpeg_relay(daphne, origin):  # noqa: F811 - daphne is a fixture
     """The deployment path: Daphne runs the sync proxy view in a thread, and the MJPEG relay as an
     async iterator on its event loop; several streams at once, closed by the client, and the server
     still answers."""
