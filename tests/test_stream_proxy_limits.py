@@ -18,6 +18,7 @@ from apps.cameras.services import camera_stream_secret_set
 from apps.cameras.tasks import cameras_check_health
 
 from . import factories as f
+from .live_support import live_test
 from .test_hardening import PRODUCTION, _django
 from .test_stream_proxy import client_for, open_stream, pytestmark, serve_origin, uris  # noqa: F401 - pytestmark
 
@@ -136,6 +137,38 @@ def test_mjpeg_relay_ends_within_the_recheck_interval_after_the_right_goes(opera
         assert time.monotonic() - revoked < 5, "the relay outlived the revoked right"
     assert time.monotonic() - revoked < 3
     response.close()
+
+
+@live_test
+async def test_mjpeg_relay_under_asgi_ends_after_the_right_goes(origin, settings):
+    """Under Daphne the relay is an async iterator: its re-check runs in a worker thread."""
+    from channels.db import database_sync_to_async
+    from django.test import AsyncClient
+
+    base, _server, _root = origin
+    settings.RTCC_STREAM_RECHECK_SECONDS = 1
+
+    def setup():
+        home = f.agency("SPD")
+        user = f.user(agency=home, role=Role.OPERATOR, username="asgi-revoked")
+        return user, f.camera(agency=home, stream_kind="mjpeg", stream_url=f"{base}/mjpeg")
+
+    operator, camera = await database_sync_to_async(setup)()
+    client = AsyncClient()
+    await client.aforce_login(operator)
+    opened = await client.post(f"/api/cameras/{camera.pk}/stream/", {"reason": "case 2"},
+                               content_type="application/json")
+    response = await client.get(opened.json()["url"])
+    assert response.status_code == 200 and response.is_async
+    chunks = aiter(response.streaming_content)
+    started = time.monotonic()
+    while time.monotonic() - started < 1.5:
+        assert await anext(chunks)
+    await database_sync_to_async(Camera.objects.filter(pk=camera.pk).update)(active=False)
+    revoked = time.monotonic()
+    async for _chunk in chunks:
+        assert time.monotonic() - revoked < 5, "the relay outlived the revoked right"
+    assert time.monotonic() - revoked < 3
 
 
 # ---- the health check probes through the proxy's fetch path ---------------------------------------------------
