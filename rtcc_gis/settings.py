@@ -6,6 +6,7 @@ local hosts over plain HTTP; the tests run on rtcc_gis/settings_test.py, product
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -355,13 +356,29 @@ RTCC_FEED_MAX_BYTES = env_int("RTCC_FEED_MAX_BYTES", 5 * 1024 * 1024)
 RTCC_FEED_POLL_TIMEOUT = env_int("RTCC_FEED_POLL_TIMEOUT", 15)
 RTCC_CAMERA_CHECK_TIMEOUT = env_int("RTCC_CAMERA_CHECK_TIMEOUT", 5)
 RTCC_CAMERA_SILENT_SECONDS = env_int("RTCC_CAMERA_SILENT_SECONDS", 86400)
-# Camera streams reach browsers only through our proxy (apps.cameras.proxy), on a signed grant minted by an audited
-# open: how long a grant lives (a player renews it with another audited open), and the proxy's upstream limits.
+# Camera streams reach browsers only through our proxy (apps.cameras.api.proxy), on a signed grant minted by an
+# audited open: how long a grant lives (a player renews it with another audited open; at most an hour), how often an
+# open MJPEG relay re-checks that its viewer may still watch, and the proxy's upstream limits.
 RTCC_STREAM_GRANT_SECONDS = env_int("RTCC_STREAM_GRANT_SECONDS", 300)
-if not 10 <= RTCC_STREAM_GRANT_SECONDS <= 86400:
-    raise ImproperlyConfigured(f"RTCC_STREAM_GRANT_SECONDS must be 10..86400, got {RTCC_STREAM_GRANT_SECONDS}")
+if not 10 <= RTCC_STREAM_GRANT_SECONDS <= 3600:
+    raise ImproperlyConfigured(f"RTCC_STREAM_GRANT_SECONDS must be 10..3600, got {RTCC_STREAM_GRANT_SECONDS}")
+RTCC_STREAM_RECHECK_SECONDS = env_int("RTCC_STREAM_RECHECK_SECONDS", 30)
+if not 1 <= RTCC_STREAM_RECHECK_SECONDS <= 300:
+    raise ImproperlyConfigured(f"RTCC_STREAM_RECHECK_SECONDS must be 1..300, got {RTCC_STREAM_RECHECK_SECONDS}")
 RTCC_STREAM_UPSTREAM_TIMEOUT = env_int("RTCC_STREAM_UPSTREAM_TIMEOUT", 10)
+if RTCC_STREAM_UPSTREAM_TIMEOUT < 1:
+    raise ImproperlyConfigured(f"RTCC_STREAM_UPSTREAM_TIMEOUT must be at least 1, got {RTCC_STREAM_UPSTREAM_TIMEOUT}")
 RTCC_STREAM_MAX_BYTES = env_int("RTCC_STREAM_MAX_BYTES", 16 * 1024 * 1024)
+if RTCC_STREAM_MAX_BYTES < 1:
+    raise ImproperlyConfigured(f"RTCC_STREAM_MAX_BYTES must be at least 1, got {RTCC_STREAM_MAX_BYTES}")
+# Cameras on loopback, link-local, private or other non-public addresses (an agency's VMS network) are fetched only
+# from the networks listed here (CIDR, comma-separated: "10.20.0.0/16,192.168.5.0/24"); empty: public addresses only.
+RTCC_STREAM_ALLOWED_NETWORKS = env_list("RTCC_STREAM_ALLOWED_NETWORKS", [])
+for _network in RTCC_STREAM_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"RTCC_STREAM_ALLOWED_NETWORKS: {_network!r} is not a CIDR network: {exc}") from None
 # The center's shifts for the workload measures, in the agency's time zone: "name=HH:MM" for each shift's start; a
 # shift ends when the next one starts, the last wraps past midnight (apps.measures.shifts checks them at start-up).
 RTCC_SHIFTS = env_list("RTCC_SHIFTS", ["day=07:00", "swing=15:00", "night=23:00"])
@@ -392,15 +409,15 @@ X_FRAME_OPTIONS = "DENY"
 if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# Content-Security-Policy (apps.core.security): images and video may come from our own origin, the agency's tile
-# server and the camera stream hosts listed here (comma-separated: "https://cams.example.org,https://*.vms.local").
+# Content-Security-Policy (apps.core.security): images may come from our own origin and the agency's tile server;
+# camera video is same-origin (the stream proxy), so no camera host is ever listed.
 _CSP_SOURCE = re.compile(r"^(?:(?:https?|wss?)://)?(?:\*\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::(?:\d{1,5}|\*))?/?$")
 
 
 def csp_source(value: str, name: str) -> str:
     """A CSP host source (scheme://host[:port]); anything broader or stranger fails at start-up."""
     if not _CSP_SOURCE.match(value):
-        raise ImproperlyConfigured(f"{name}: {value!r} is not a host source like https://cams.example.org[:port]")
+        raise ImproperlyConfigured(f"{name}: {value!r} is not a host source like https://tiles.example.org[:port]")
     return value.rstrip("/")
 
 
@@ -412,10 +429,14 @@ def csp_tile_source(url: str) -> list[str]:
     return [csp_source(f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}", "RTCC_TILE_URL")]
 
 
-RTCC_CSP_MEDIA_HOSTS = [csp_source(h, "RTCC_CSP_MEDIA_HOSTS") for h in env_list("RTCC_CSP_MEDIA_HOSTS", [])]
-RTCC_CSP_MEDIA_SOURCES = RTCC_CSP_MEDIA_HOSTS + csp_tile_source(RTCC_TILE_URL)
-# The fixed part of the policy (django-csp); apps.core.security adds the media and stream hosts above, the live
-# socket's origin, and the admin's nonce and inline styles, per response. The reasons are in that module.
+if env_list("RTCC_CSP_MEDIA_HOSTS", []):  # a camera host in the policy would only be a way out for page data
+    raise ImproperlyConfigured(
+        "RTCC_CSP_MEDIA_HOSTS is no longer used: camera video goes through the stream proxy (same origin); "
+        "remove it (cameras on a private network: RTCC_STREAM_ALLOWED_NETWORKS)"
+    )
+RTCC_CSP_TILE_SOURCES = csp_tile_source(RTCC_TILE_URL)
+# The fixed part of the policy (django-csp); apps.core.security adds the tile server above, the live socket's origin,
+# and the admin's nonce and inline styles, per response. The reasons are in that module.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],

@@ -143,8 +143,8 @@ def stream_server(stream_media) -> Iterator[str]:
 def scene(db, settings, stream_server):
     settings.RTCC_LIVE_MAP_ENABLED = False  # live_server is WSGI; test_map_live.py covers the socket
     # No camera host in the page's policy: the video is same-origin now (the stream proxy).
-    settings.RTCC_CSP_MEDIA_HOSTS = []
-    settings.RTCC_CSP_MEDIA_SOURCES = []
+    settings.RTCC_CSP_TILE_SOURCES = []
+    settings.RTCC_STREAM_ALLOWED_NETWORKS = ["127.0.0.0/8"]  # the local stream server stands in for a VMS network
     home = f.agency("SPD", name="Seattle Police Department")
     f.user(agency=home, role=Role.OPERATOR, username="video-operator")
     lon, lat = f.LON, f.LAT

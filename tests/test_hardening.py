@@ -125,24 +125,21 @@ def test_a_host_we_do_not_serve_is_refused_without_reaching_the_policy(operator)
     assert directives(response[CSP_HEADER])["connect-src"] == ["'self'"]
 
 
-def test_camera_and_tile_hosts_may_show_pictures_and_video(operator, settings):
-    settings.RTCC_CSP_MEDIA_SOURCES = ["https://cams.example.org", "https://*.tiles.example.org"]
+def test_the_tile_host_may_show_pictures_only(operator, settings):
+    settings.RTCC_CSP_TILE_SOURCES = ["https://*.tiles.example.org"]
     csp = directives(logged_in(operator).get("/")[CSP_HEADER])
-    for directive in ("img-src", "media-src"):
-        assert csp[directive][-2:] == ["https://cams.example.org", "https://*.tiles.example.org"]
-    assert "https://cams.example.org" not in csp["script-src"] + csp["connect-src"] + csp["default-src"]
+    assert csp["img-src"] == ["'self'", "data:", "blob:", "https://*.tiles.example.org"]
+    assert "https://*.tiles.example.org" not in csp["script-src"] + csp["connect-src"] + csp["default-src"]
+    assert "https://*.tiles.example.org" not in csp["media-src"]
 
 
-def test_camera_stream_hosts_may_be_fetched_by_the_hls_player(operator, settings):
-    """hls.js fetches playlists and segments itself: the stream hosts (not the tile server) are in
-    connect-src; it runs without a worker, so worker-src stays 'self' (no blob: workers)."""
-    settings.RTCC_CSP_MEDIA_HOSTS = ["https://cams.example.org"]
-    settings.RTCC_CSP_MEDIA_SOURCES = ["https://cams.example.org", "https://*.tiles.example.org"]
+def test_no_camera_host_in_the_policy(operator, settings):
+    """Camera video is same-origin (the stream proxy): hls.js fetches from /api/streams/ under 'self',
+    so connect-src and media-src name no other host, and with no worker, worker-src stays 'self'."""
     csp = directives(logged_in(operator).get("/")[CSP_HEADER])
-    assert csp["connect-src"] == ["'self'", "ws://testserver", "https://cams.example.org"]
-    assert csp["media-src"] == ["'self'", "blob:", "https://cams.example.org", "https://*.tiles.example.org"]
+    assert csp["connect-src"] == ["'self'", "ws://testserver"]
+    assert csp["media-src"] == ["'self'", "blob:"]
     assert csp["worker-src"] == ["'self'"]
-    assert "https://cams.example.org" not in csp["script-src"] + csp["default-src"]
 
 
 def test_a_view_that_sets_its_own_policy_keeps_it(operator, home):
@@ -205,7 +202,7 @@ def test_debug_error_pages_are_left_readable(operator, settings):
 )
 def test_media_host_setting_accepts_only_plain_host_sources(value):
     with pytest.raises(Exception, match="is not a host source"):
-        csp_source(value, "RTCC_CSP_MEDIA_HOSTS")
+        csp_source(value, "RTCC_TILE_URL")
 
 
 def test_media_host_setting_and_tile_origin():
@@ -213,7 +210,7 @@ def test_media_host_setting_and_tile_origin():
     assert csp_source("https://*.vms.example.org/", "x") == "https://*.vms.example.org"
     assert csp_tile_source("https://{s}.tiles.example.org/{z}/{x}/{y}.png") == ["https://*.tiles.example.org"]
     assert csp_tile_source("") == []
-    policy = directives(content_security_policy(media_hosts=["https://a.example", "https://a.example"]))
+    policy = directives(content_security_policy(tile_hosts=["https://a.example", "https://a.example"]))
     assert policy["img-src"] == ["'self'", "data:", "blob:", "https://a.example"]
 
 
@@ -255,7 +252,8 @@ def test_deploy_check_is_clean_in_production():
         ({"DJANGO_SECRET_KEY": "too-short-to-be-a-secret"}, "DJANGO_SECRET_KEY"),
         ({"DJANGO_SECRET_KEY": "dev-only-insecure-secret-key-change-me-rtcc-gis"}, "DJANGO_SECRET_KEY"),
         ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS"),
-        ({"RTCC_CSP_MEDIA_HOSTS": "https://cams.example.org,*"}, "RTCC_CSP_MEDIA_HOSTS"),
+        ({"RTCC_TILE_URL": "https://*/{z}/{x}/{y}.png"}, "RTCC_TILE_URL"),
+        ({"RTCC_CSP_MEDIA_HOSTS": "https://cams.example.org"}, "RTCC_CSP_MEDIA_HOSTS is no longer used"),
         ({"DJANGO_SECURE_COOKIES": "maybe"}, "DJANGO_SECURE_COOKIES"),
         ({"RTCC_AUDIT_CHECKPOINT_KEY": ""}, "RTCC_AUDIT_CHECKPOINT_KEY"),
     ],
@@ -271,7 +269,7 @@ SHOW_SETTINGS = (
     "'debug': s.DEBUG, 'redirect': s.SECURE_SSL_REDIRECT, 'hsts': s.SECURE_HSTS_SECONDS, "
     "'subdomains': s.SECURE_HSTS_INCLUDE_SUBDOMAINS, 'session_secure': s.SESSION_COOKIE_SECURE, "
     "'csrf_secure': s.CSRF_COOKIE_SECURE, 'proxy': s.SECURE_PROXY_SSL_HEADER, "
-    "'renderers': s.REST_FRAMEWORK['DEFAULT_RENDERER_CLASSES'], 'media': s.RTCC_CSP_MEDIA_SOURCES, "
+    "'renderers': s.REST_FRAMEWORK['DEFAULT_RENDERER_CLASSES'], 'media': s.RTCC_CSP_TILE_SOURCES, "
     "'middleware': s.MIDDLEWARE}))"
 )
 
@@ -289,16 +287,11 @@ def test_production_is_https_only_and_trusts_a_proxy_only_when_told():
             SHOW_SETTINGS,
             **PRODUCTION,
             DJANGO_BEHIND_TLS_PROXY="1",
-            RTCC_CSP_MEDIA_HOSTS="https://cams.example.org, https://vms.example.org:8443",
             RTCC_TILE_URL="https://tiles.example.org/{z}/{x}/{y}.png",
         ).stdout
     )
     assert proxied["proxy"] == ["HTTP_X_FORWARDED_PROTO", "https"]
-    assert proxied["media"] == [
-        "https://cams.example.org",
-        "https://vms.example.org:8443",
-        "https://tiles.example.org",
-    ]
+    assert proxied["media"] == ["https://tiles.example.org"]
 
 
 def test_debug_is_off_unless_asked_for():

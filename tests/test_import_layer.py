@@ -314,6 +314,24 @@ def test_cameras_from_plain_json_list(home, tmp_path):
     assert (camera.heading, camera.fov_angle, camera.location.x) == (90, 45, -122.33)
 
 
+def test_report_keeps_no_stream_credentials(home, tmp_path):
+    """A rejected camera row is reported without the user name and password of its stream URL."""
+    path = tmp_path / "cams.csv"
+    path.write_text(
+        "cam,label,lng,lat,url\n"
+        "C1,No position,,,rtsp://viewer:s3cret:pa@ss@cam.example.org:554/live\n"
+        'C2,Bad url,-122.33,47.61,"ftp://admin:hunter2@cam.example.org/x, http://a:b@c.example.org/y"\n'
+        "C3,Good,-122.33,47.61,https://cam.example.org/live.m3u8\n"
+    )
+    report = tmp_path / "rejected.csv"
+    _out, err = run("cameras", path, "--agency", "SPD", "--map", "external_id=cam", "--map", "name=label",
+                    "--map", "lon=lng", "--map", "lat=lat", "--map", "stream_url=url", "--report", report)
+    text = report.read_text()
+    for secret in ("s3cret", "pa@ss", "viewer", "hunter2", "admin", "a:b@"):
+        assert secret not in text and secret not in err
+    assert "rtsp://cam.example.org:554/live" in text and "ftp://cam.example.org/x" in text
+
+
 def test_json_object_keyed_by_id(home, tmp_path):
     path = tmp_path / "cams.json"
     path.write_text(json.dumps({"K-1": {"title": "Dock", "lon": -122.35, "lat": 47.60, "heading": None}}))

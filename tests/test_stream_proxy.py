@@ -60,6 +60,14 @@ class Origin(SimpleHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_HEAD(self):  # for the health check; the snapshot allows only GET
+        self.server.seen.append((self.path, self.headers.get("Authorization", "")))
+        if (path := urlsplit(self.path).path) == "/snap.jpg":
+            return self._send(405, Allow="GET")
+        if path == "/away.m3u8":
+            return self._send(302, Location=f"http://localhost:{self.server.server_address[1]}/hls/index.m3u8")
+        return super().do_HEAD()
+
     def do_GET(self):  # noqa: C901 - one branch per behaviour of the fake camera
         self.server.seen.append((self.path, self.headers.get("Authorization", "")))
         path = urlsplit(self.path).path
@@ -73,6 +81,11 @@ class Origin(SimpleHTTPRequestHandler):
             return self._send(302, Location="/hls/index.m3u8")
         if path == "/away.m3u8":
             return self._send(302, Location=f"http://localhost:{self.server.server_address[1]}/hls/index.m3u8")
+        if path == "/badlocation.m3u8":
+            return self._send(302, Location="http://[::1/x")
+        if path in ("/badv6.m3u8", "/control.m3u8"):  # a malformed IPv6 host; a control character
+            uri = b"http://[::1/x.ts" if path == "/badv6.m3u8" else b"/hls/index\x7f0.ts"
+            return self._send(200, b"#EXTM3U\n#EXTINF:1.0,\n" + uri + b"\n", "application/vnd.apple.mpegurl")
         if path == "/boom.m3u8":
             return self._send(500, b"internal error")
         if path == "/slow.m3u8":
@@ -110,7 +123,11 @@ class Origin(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def origin(tmp_path_factory) -> Iterator[tuple[str, ThreadingHTTPServer, Path]]:
-    root = tmp_path_factory.mktemp("camera-origin")
+    yield from serve_origin(tmp_path_factory.mktemp("camera-origin"))
+
+
+def serve_origin(root: Path) -> Iterator[tuple[str, ThreadingHTTPServer, Path]]:
+    """The camera origin serving `root` (ffmpeg's HLS written there first) until the generator is closed."""
     (root / "hls").mkdir()
     subprocess.run(
         ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x90:rate=10",
@@ -133,6 +150,13 @@ def origin(tmp_path_factory) -> Iterator[tuple[str, ThreadingHTTPServer, Path]]:
     server.stopping.set()
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def loopback_cameras(settings, monkeypatch):
+    """127.0.0.1 allowed for cameras, here and (set before the Daphne fixture starts) in Daphne."""
+    settings.RTCC_STREAM_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    monkeypatch.setenv("RTCC_STREAM_ALLOWED_NETWORKS", "127.0.0.0/8")
 
 
 def client_for(user) -> Client:

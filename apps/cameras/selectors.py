@@ -31,7 +31,8 @@ def camera_list(*, user) -> QuerySet[Camera]:
 
 def camera_watchable(*, user, camera_id: int) -> Camera | None:
     """The camera, if `user` may watch it live now (role, agency or sharing, live sharing, active):
-    checked on every request of the stream proxy, so a revoked right ends a grant at once."""
+    checked on every request of the stream proxy, so a revoked right refuses the grant's next request
+    at once, and every RTCC_STREAM_RECHECK_SECONDS inside an open MJPEG relay, which it then ends."""
     if not user_has_perm(user, Perm.VIEW_CAMERA_STREAM):
         return None
     return (

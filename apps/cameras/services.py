@@ -165,5 +165,5 @@ def camera_stream_open(
     }
 
 
-# The proxy path that serves each kind of stream (apps.cameras.proxy).
+# The proxy path that serves each kind of stream (apps.cameras.api.proxy).
 PROXY_ENTRY = {StreamKind.HLS: "index.m3u8", StreamKind.MJPEG: "mjpeg", StreamKind.SNAPSHOT: "snapshot"}

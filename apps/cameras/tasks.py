@@ -21,31 +21,6 @@ def cameras_mark_silent_unknown() -> int:
     )
 
 
-def _probe(url: str, timeout: float, auth: tuple[str, str] | None = None) -> bool:
-    """Does the stream/snapshot URL answer? HEAD first, GET (first bytes) when HEAD is refused."""
-    import base64
-    import urllib.error
-    import urllib.request
-
-    headers = {"User-Agent": "rtcc-gis camera check"}
-    if auth:  # the camera's stored stream credentials (CameraStreamSecret), as the stream proxy sends them
-        headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-    for method in ("HEAD", "GET"):
-        request = urllib.request.Request(url, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-                if method == "GET":
-                    response.read(1024)
-                return 200 <= response.status < 400
-        except urllib.error.HTTPError as exc:
-            if method == "HEAD" and exc.code in (405, 501):
-                continue
-            return False
-        except (urllib.error.URLError, TimeoutError, ConnectionError, ValueError):
-            return False
-    return False
-
-
 @shared_task(time_limit=600, soft_time_limit=570)
 def cameras_check_health(limit: int = 500) -> dict:
     """Mark cameras online/offline from whether their http(s) stream or snapshot URL answers.
@@ -55,6 +30,7 @@ def cameras_check_health(limit: int = 500) -> dict:
     """
     from .selectors import camera_stream_auth
     from .services import camera_set_status
+    from .upstream import probe
 
     cameras = (
         Camera.objects.filter(active=True)
@@ -64,7 +40,9 @@ def cameras_check_health(limit: int = 500) -> dict:
     )
     counts = {"online": 0, "offline": 0}
     for camera in cameras:
-        ok = _probe(camera.stream_url, settings.RTCC_CAMERA_CHECK_TIMEOUT, camera_stream_auth(camera))
+        # Through the proxy's fetch path: checked addresses, same-origin redirects only (the stored credentials
+        # never follow a redirect to another host), no proxy variables from the environment.
+        ok = probe(camera.stream_url, camera_stream_auth(camera), settings.RTCC_CAMERA_CHECK_TIMEOUT)
         status = CameraStatus.ONLINE if ok else CameraStatus.OFFLINE
         now = timezone.now()
         seen = {"last_seen": now} if ok else {}

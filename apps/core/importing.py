@@ -452,14 +452,26 @@ def open_source(
     yield _geojson_source(data, path) if fmt == "geojson" else _json_source(data, path, json_path)
 
 
+# "scheme://user:password@" up to the last "@" before the host's end: a password may hold "@" or ":" unescaped
+# (pasted from a VMS). Over-reaching into a neighbouring cell loses a little report text, never a credential.
+URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#]*@")
+
+
+def without_userinfo(text: str) -> str:
+    """`text` with the user name and password taken out of every URL in it (rtsp://user:pass@cam/ ->
+    rtsp://cam/): a rejected camera row must not put its stream credentials in a report on disk."""
+    return URL_USERINFO.sub(r"\1", text)
+
+
 def raw_text(*, record: Record, delimiter: str = ",") -> str:
-    """The row as it was in the file, for the rejection report."""
+    """The row as it was in the file, for the rejection report, without credentials in URLs."""
     if isinstance(record.raw, list):
         buffer = io.StringIO()
         csv.writer(buffer, delimiter=delimiter, lineterminator="").writerow(record.raw)
         text = buffer.getvalue()
     else:
         text = json.dumps(record.raw, ensure_ascii=False, default=str)
+    text = without_userinfo(text)
     return text if len(text) <= MAX_RAW_CHARS else text[:MAX_RAW_CHARS] + "…"
 
 
@@ -1117,7 +1129,7 @@ def import_layer(
                     rejection = Rejection(
                         index=record.index,
                         line=record.line,
-                        reason=str(exc),
+                        reason=without_userinfo(str(exc)),
                         raw=raw_text(record=record, delimiter=opened.delimiter),
                     )
                     result.rejected.append(rejection)

@@ -14,14 +14,14 @@ The policy, and why each part is as it is:
   (tests/test_hardening.py drives the whole map in Chromium and counts violations). So the map page
   refuses inline styles too, which closes CSS-injection tricks (attribute selectors that leak page
   text through background images) for text a feed sent us.
-- ``img-src`` / ``media-src``: our own files, ``data:``/``blob:`` (Leaflet's icons and canvas
-  snapshots), the agency's own tile server (``RTCC_TILE_URL``) and the camera stream hosts it lists in
-  ``RTCC_CSP_MEDIA_HOSTS``. Nothing else: the page must not be able to beacon data to the internet.
-- ``connect-src 'self' ws(s)://<this host> <camera stream hosts>``: the REST API and the live socket.
-  CSP Level 3 lets 'self' match ws:/wss: on the same host, but older Safari did not, so the socket
-  origin is named. hls.js fetches HLS playlists and segments itself (then hands them to the video
-  element as a ``blob:``), so the camera stream hosts (``RTCC_CSP_MEDIA_HOSTS``) are listed here too;
-  the tile server is not (images only).
+- ``img-src``: our own files, ``data:``/``blob:`` (Leaflet's icons and canvas snapshots) and the
+  agency's own tile server (``RTCC_TILE_URL``); ``media-src``: our own files and ``blob:``. Camera
+  video is same-origin: every stream goes through our proxy (apps.cameras.api.proxy), so no camera
+  host is listed anywhere. Nothing else: the page must not be able to beacon data to the internet.
+- ``connect-src 'self' ws(s)://<this host>``: the REST API, the stream proxy (hls.js fetches HLS
+  playlists and segments itself, from /api/streams/, and hands them to the video element as a
+  ``blob:``) and the live socket. CSP Level 3 lets 'self' match ws:/wss: on the same host, but older
+  Safari did not, so the socket origin is named.
 - ``worker-src 'self'``: hls.js runs without its Web Worker (``enableWorker: false`` in
   camera-player.js; the ES module build has no inline worker either), so no ``blob:`` workers.
 - ``frame-ancestors 'none'`` (clickjacking; X-Frame-Options DENY says the same to old browsers),
@@ -37,11 +37,11 @@ CSS and JS) stay readable (production runs with DEBUG off; `check --deploy` insi
 
 The header itself is written by django-csp (``CONTENT_SECURITY_POLICY`` in settings holds the fixed
 directives); this module adds what depends on the request and on the deployment: the live socket's
-origin, the media and stream hosts (read per response, so a setting changed in a test takes effect),
-and the admin's nonce and inline styles.
+origin, the tile server (read per response, so a setting changed in a test takes effect), and the
+admin's nonce and inline styles.
 
-Responses also say ``Cache-Control: no-store`` unless the view chose its own caching (vector tiles,
-the demo's video segments): API answers and pages carry records, plates and audit data, and neither
+Responses also say ``Cache-Control: no-store`` unless the view chose its own caching (vector tiles):
+API answers and pages carry records, plates and audit data, and neither
 the browser's disk cache nor a proxy may keep them after the operator signs out. Static files are
 served before this middleware (WhiteNoise) and keep their long-lived caching.
 """
@@ -94,37 +94,24 @@ def _directives() -> dict:
     return settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]
 
 
-def _deployment_directives(
-    *, media_hosts: Iterable[str], stream_hosts: Iterable[str], socket_origin: str, admin: bool
-) -> dict[str, list[str]]:
-    """The directives django-csp's fixed configuration cannot know: media and stream hosts, the
-    socket origin, and the admin's inline styles."""
+def _deployment_directives(*, tile_hosts: Iterable[str], socket_origin: str, admin: bool) -> dict[str, list[str]]:
+    """The directives django-csp's fixed configuration cannot know: the tile server, the socket
+    origin, and the admin's inline styles."""
     base = _directives()
-    media = list(media_hosts)
     replace = {
-        "img-src": [*base["img-src"], *media],
-        "media-src": [*base["media-src"], *media],
-        "connect-src": [*base["connect-src"], *([socket_origin] if socket_origin else []), *stream_hosts],
+        "img-src": [*base["img-src"], *tile_hosts],
+        "connect-src": [*base["connect-src"], *([socket_origin] if socket_origin else [])],
     }
     if admin:
         replace["style-src"] = [SELF, UNSAFE_INLINE]
     return replace
 
 
-def content_security_policy(
-    *,
-    media_hosts: Iterable[str] = (),
-    stream_hosts: Iterable[str] = (),
-    socket_origin: str = "",
-    admin_nonce: str = "",
-) -> str:
-    """The policy text. `media_hosts` may show images and video (tile server, camera streams),
-    `stream_hosts` (camera streams) may also be fetched from (hls.js), `socket_origin` is the live
+def content_security_policy(*, tile_hosts: Iterable[str] = (), socket_origin: str = "", admin_nonce: str = "") -> str:
+    """The policy text. `tile_hosts` (the tile server) may show images, `socket_origin` is the live
     socket's ws(s) origin; `admin_nonce` (admin pages only) allows the admin's inline scripts carrying
     that nonce, and inline styles."""
-    replace = _deployment_directives(
-        media_hosts=media_hosts, stream_hosts=stream_hosts, socket_origin=socket_origin, admin=bool(admin_nonce)
-    )
+    replace = _deployment_directives(tile_hosts=tile_hosts, socket_origin=socket_origin, admin=bool(admin_nonce))
     return build_policy(config=default_config(_directives()), replace=replace, nonce=admin_nonce or None)
 
 
@@ -178,8 +165,7 @@ class SecurityHeadersMiddleware(CSPMiddleware):
         # Built per response (a few list joins): settings overridden in tests take effect, and the
         # socket origin follows the Host the request was served under.
         replace = _deployment_directives(
-            media_hosts=settings.RTCC_CSP_MEDIA_SOURCES,
-            stream_hosts=settings.RTCC_CSP_MEDIA_HOSTS,
+            tile_hosts=settings.RTCC_CSP_TILE_SOURCES,
             socket_origin=_socket_origin(request),
             admin=getattr(request, "_rtcc_admin", False),
         )

@@ -115,7 +115,8 @@ def test_poll_due_queues_each_source_once_per_interval(home, monkeypatch):
         assert feeds_poll_due() == 0  # its interval has not passed yet
 
 
-def test_camera_health_check(home, upstream):
+def test_camera_health_check(home, upstream, settings):
+    settings.RTCC_STREAM_ALLOWED_NETWORKS = ["127.0.0.0/8"]  # the local upstream stands in for a VMS network
     upstream.routes["/ok.jpg"] = (200, b"\xff\xd8jpeg", "image/jpeg")
     alive = f.camera(agency=home, status="unknown", stream_url=upstream.base + "/ok.jpg", stream_kind="snapshot")
     dead = f.camera(agency=home, status="online", stream_url=upstream.base + "/gone.jpg", stream_kind="snapshot")
@@ -127,7 +128,8 @@ def test_camera_health_check(home, upstream):
     assert alive.last_seen is not None and alive.last_checked_at is not None
 
 
-def test_camera_health_check_sends_the_stored_stream_credentials(home, upstream):
+def test_camera_health_check_sends_the_stored_stream_credentials(home, upstream, settings):
+    settings.RTCC_STREAM_ALLOWED_NETWORKS = ["127.0.0.0/8"]
     from apps.cameras.services import camera_stream_secret_set
 
     upstream.routes["/gate.jpg"] = (200, b"\xff\xd8jpeg", "image/jpeg")

@@ -4,7 +4,9 @@ GET /api/streams/<grant>/index.m3u8 | mjpeg | snapshot   the stream a grant open
 GET /api/streams/<grant>/part/<part>                     a playlist's variant, segment or key
 
 Each request checks the grant (signature, expiry, that it is the caller's own), then that the caller
-may still watch that camera (role, agency or sharing, live sharing), then relays the upstream.
+may still watch that camera (role, agency or sharing, live sharing), then relays the upstream. An
+MJPEG relay, one long request, checks again every RTCC_STREAM_RECHECK_SECONDS (and that the viewer
+is still active and signed in) and ends when that fails, or when the grant expires.
 Refusals are JSON with a `detail` saying why: 401 signed out, 403 grant refused or right revoked,
 404 a name that is not this camera's kind, 502/504 the camera's server failed.
 
@@ -13,6 +15,8 @@ bytes, whatever the client's Accept header says (a <video> or <img> asks for */*
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -20,6 +24,9 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
+
+from apps.accounts.middleware import session_has_ended
+from apps.accounts.models import ApiToken, User
 
 from .. import upstream
 from ..choices import StreamKind
@@ -75,10 +82,33 @@ def _playlist(grant: StreamGrant, fetched: upstream.Fetched, base_url: str, here
     return _relay(upstream.playlist_rewrite(text, base_url=base_url, sign=sign), upstream.PLAYLIST_TYPE)
 
 
+def _still_allowed(request: HttpRequest, grant: StreamGrant) -> Callable[[], bool]:
+    """For a relay that outlives its request: is the viewer still signed in (session not signed out
+    nor idle, API token not revoked or expired), still active, and still allowed to watch this camera?"""
+    user_id = request.user.pk
+    session = getattr(request, "session", None)
+    token = request.auth if isinstance(getattr(request, "auth", None), ApiToken) else None
+
+    def check() -> bool:
+        if token is not None:
+            fresh = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).first()
+            if fresh is None or fresh.is_expired:
+                return False
+        elif session_has_ended(session):
+            return False
+        user = User.objects.select_related("agency").filter(pk=user_id, is_active=True).first()
+        return user is not None and camera_watchable(user=user, camera_id=grant.camera_id) is not None
+
+    return check
+
+
 def _mjpeg(request: HttpRequest, grant: StreamGrant, camera: Camera) -> HttpResponse:
-    # The relay ends when the grant does; the player then renews it (a new audited open) and reconnects.
+    # The relay ends when the grant does (the player then renews it: a new audited open, and reconnects), or at
+    # the first re-check (every RTCC_STREAM_RECHECK_SECONDS) after the right was revoked or the viewer signed out.
     opener = upstream.mjpeg_open_async if isinstance(request, ASGIRequest) else upstream.mjpeg_open_sync
-    content_type, chunks = opener(camera.stream_url, camera_stream_auth(camera), grant.expires)
+    content_type, chunks = opener(
+        camera.stream_url, camera_stream_auth(camera), grant.expires, _still_allowed(request, grant)
+    )
     response = StreamingHttpResponse(chunks, content_type=content_type)
     response["Cache-Control"] = "no-store"
     response["Content-Security-Policy"] = SANDBOX_CSP

@@ -6,7 +6,8 @@ from ..models import Camera
 
 
 class CameraSerializer(GeoFeatureModelSerializer):
-    """A camera for the map. The stream URL is never listed: it is handed out, audited, by `stream`."""
+    """A camera for the map. The stream URL is never listed, nor handed out: an audited open (`stream`)
+    gives a proxy URL on a signed grant (apps.cameras.api.proxy) and the camera's address stays here."""
 
     class Meta:
         model = Camera
