@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import re
 import subprocess
@@ -30,7 +31,7 @@ from apps.accounts.choices import Role
 from apps.accounts.middleware import LAST_SEEN_KEY
 from apps.accounts.permissions import MATRIX, Perm
 from apps.feeds.models import DeadLetter, FeedSource
-from apps.feeds.redaction import redact
+from apps.feeds.redaction import RedactTokensFilter, redact
 
 from . import factories as f
 from .live_support import free_port, headers_for, live_test, subscribe, test_database_url
@@ -120,6 +121,29 @@ def test_the_server_logs_no_feed_token(server, home):
     assert "token=[redacted]" in text, text
     assert "Unauthorized: /api/feeds/osmand/[redacted]/" in text, text  # django.request's 401 warning
     assert token not in text and wrong not in text, text
+
+
+def test_an_emailed_request_error_carries_no_feed_token(settings, mailoutbox, rf):
+    """Django's mail_admins handler (ADMINS set, DEBUG off) gets django.request's records redacted too, not
+    only the console: the error mail (subject, report text and HTML, with the request's URL and META) names
+    the path without the token."""
+    settings.ADMINS = [("Ops", "ops@example.org")]
+    request = rf.get("/api/feeds/osmand/s3cr3t-t0ken/?id=P1&token=s3cr3t-t0ken")
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logging.getLogger("django.request").error(
+            "Internal Server Error: %s", request.path, exc_info=True, extra={"status_code": 500, "request": request}
+        )
+    assert len(mailoutbox) == 1
+    sent = mailoutbox[0]
+    text = sent.subject + sent.body + "".join(content for content, _ in sent.alternatives)
+    assert "/api/feeds/osmand/[redacted]/" in text
+    assert "s3cr3t-t0ken" not in text
+    assert any(isinstance(x, RedactTokensFilter) for h in logging.getLogger("django").handlers for x in h.filters)
+    # Every handler the settings configure redacts, and the request loggers reach only those.
+    assert all("redact_tokens" in handler["filters"] for handler in django_settings.LOGGING["handlers"].values())
+    assert django_settings.LOGGING["loggers"]["django.server"]["handlers"] == []
 
 
 def test_redact_covers_paths_parameters_and_prefixes():
