@@ -27,7 +27,6 @@ import psycopg
 import redis.exceptions
 from django.core.signals import got_request_exception
 from django.db import InterfaceError as DbInterfaceError
-from django.db import OperationalError as DbOperationalError
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
@@ -69,13 +68,31 @@ def unavailable_part(exc: BaseException | None) -> str | None:
             return BROKER
         if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
             return CACHE
-        # Every OperationalError is transient from the client's side (connection lost, server
-        # shutting down, statement cancelled, deadlock): "retry" is the right answer to all of them.
-        if isinstance(exc, DbOperationalError | DbInterfaceError | psycopg.OperationalError):
+        if database_unreachable(exc):
             return DATABASE
         exc = exc.__cause__
         seen += 1
     return None
+
+
+# SQLSTATEs that mean "the server is not there": class 08 (connection exception) and the server shutting down
+# (57P01 admin_shutdown, 57P02 crash_shutdown) or not yet accepting connections (57P03 cannot_connect_now).
+_DOWN_SQLSTATE_CLASSES = ("08",)
+_DOWN_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` itself says PostgreSQL cannot be reached: a connection that failed, was closed or was
+    ended by a server shutdown. Other OperationalErrors (a statement or lock timeout, a deadlock, out of
+    memory) are errors of this request, not an outage: they stay 500s, logged with their traceback. Django's
+    wrappers are judged by the psycopg error they were raised from (unavailable_part follows __cause__)."""
+    if isinstance(exc, DbInterfaceError | psycopg.InterfaceError):
+        return True  # the connection is already closed
+    if isinstance(exc, psycopg.OperationalError):
+        # No SQLSTATE: the failure happened before the server answered (refused, reset, timed out).
+        sqlstate = exc.sqlstate
+        return sqlstate is None or sqlstate.startswith(_DOWN_SQLSTATE_CLASSES) or sqlstate in _DOWN_SQLSTATES
+    return False
 
 
 def message_for(exc: BaseException, part: str) -> str:
