@@ -252,6 +252,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     # Each agency's default hotspot runs (last 28 days), kept warm for the planner's first look.
     "hotspots-refresh-defaults": {"task": "apps.hotspots.tasks.hotspots_refresh_defaults_task", "schedule": 3600.0},
+    # Runs whose task was lost are written failed (reads already show them so: HotspotRun.is_stale).
+    "hotspots-fail-stale": {"task": "apps.hotspots.tasks.hotspot_runs_fail_stale_task", "schedule": 120.0},
 }
 # The audit chain's head is signed and appended to a file outside the database every few minutes
 # (apps/audit/checkpoints.py); `manage.py audit_verify` checks the chain against those lines. The HMAC key must
