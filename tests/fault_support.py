@@ -177,10 +177,9 @@ class DaphneServer:
         self.port = free_port()
         self.env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings",
+            # The test settings: production's (DEBUG off: no debug pages, no tracebacks in answers), plain HTTP.
+            "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings_test",
             "DB_CONN_MAX_AGE": "0",
-            "DJANGO_DEBUG": "1",
-            "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
             **env,
         }
         self.log = Path(tempfile.mkstemp(prefix="rtcc-faults-daphne-", suffix=".log")[1])

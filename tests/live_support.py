@@ -114,6 +114,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+_static_collected: list[bool] = []
+
+
+def collect_static() -> None:
+    """The servers tests start run the test settings (DEBUG off), so WhiteNoise serves STATIC_ROOT, not the
+    source tree: collect once per session (only changed files are copied), so a browser test never runs a
+    stale copy of the map's JavaScript."""
+    if not _static_collected:
+        from django.core.management import call_command
+
+        call_command("collectstatic", interactive=False, verbosity=0)
+        _static_collected.append(True)
+
+
 def test_database_url() -> str:
     """The pytest-django test database, as a server subprocess must see it."""
     db = connection.settings_dict

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def server() -> Iterator[int]:
     """One Daphne process serving the project's ASGI application, as `make demo` runs it."""
     port = free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings", "DJANGO_DEBUG": "1"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings_test"}  # production's, DEBUG off
     daphne = str(Path(sys.executable).with_name("daphne"))
     with tempfile.TemporaryDirectory() as logs:
         log = Path(logs) / "daphne.log"
@@ -90,6 +90,13 @@ def _request(path: str, headers: dict[str, str] | None = None) -> bytes:
 def test_a_request_within_the_limits_reaches_the_app(server):
     answer = _exchange(server, _request("/api/incidents/?q=" + "a" * 8000, {"Connection": "close"}))
     assert answer.startswith(b"HTTP/1.1 401 ") and b'"detail"' in answer
+
+
+def test_the_server_runs_production_settings(server):
+    """The limits are checked as production answers: DEBUG off, so no technical 404 page listing the URLconf."""
+    answer = _exchange(server, _request("/no-such-page/", {"Connection": "close"}))
+    assert answer.startswith(b"HTTP/1.1 404 ")
+    assert b"URLconf" not in answer and b"DEBUG = True" not in answer
 
 
 @pytest.mark.parametrize("size", [17_000, 70_000])

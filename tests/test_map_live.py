@@ -35,7 +35,7 @@ from apps.feeds.models import FeedSource
 
 from . import factories as f
 from .browser_support import ARTIFACTS, CHROMIUM, PageWatch
-from .live_support import free_port, test_database_url
+from .live_support import collect_static, free_port, test_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOOM = 12  # the map's default zoom (settings.LEAFLET_CONFIG); the test does not change it until the end
@@ -59,17 +59,17 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright pac
 @pytest.fixture
 def daphne(live_prefix, transactional_db) -> Iterator[str]:
     """One Daphne process serving the whole site (HTTP and /ws/live/); its URL. Always stopped."""
+    collect_static()
     port = free_port()
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings",
+        "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings_test",  # production's: DEBUG off, static from STATIC_ROOT
         "DATABASE_URL": test_database_url(),
         "DB_CONN_MAX_AGE": "0",
         "REDIS_URL": django_settings.REDIS_URL,
         "CHANNELS_PREFIX": live_prefix,
         "RTCC_LIVE_KEY_PREFIX": f"{live_prefix}:live",
         "RTCC_LIVE_COALESCE_MS": "100",
-        "DJANGO_DEBUG": "1",  # static files from the finders (WhiteNoise), as in development
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
     }
