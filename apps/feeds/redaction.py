@@ -61,13 +61,16 @@ class RedactingAdminEmailHandler(AdminEmailHandler):
     def emit(self, record: logging.LogRecord) -> None:
         request = getattr(record, "request", None)
         if request is not None:  # the report lists GET and POST by name: a copy with token parameters masked
-            request = copy.copy(request)
-            for name in ("GET", "POST"):
-                params = getattr(request, name).copy()
-                for key in list(params):
-                    if key.lower() in TOKEN_PARAMS:
-                        params.setlist(key, [REDACTED])
-                setattr(request, name, params)
+            try:
+                request = copy.copy(request)
+                for name in ("GET", "POST"):
+                    params = getattr(request, name).copy()
+                    for key in list(params):
+                        if key.lower() in TOKEN_PARAMS:
+                            params.setlist(key, [REDACTED])
+                    setattr(request, name, params)
+            except Exception:  # parameters that cannot be read (too many, a broken body): report without them
+                request = None
             record.request = request
         super().emit(record)
 
