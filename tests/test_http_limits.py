@@ -8,54 +8,19 @@ between the test and the server (no client library) trims or refuses the request
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from .live_support import free_port
-
-ROOT = Path(__file__).resolve().parent.parent
+from .live_support import DaphneServer
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[int]:
-    """One Daphne process serving the project's ASGI application, as `make demo` runs it."""
-    port = free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings_test"}  # production's, DEBUG off
-    daphne = str(Path(sys.executable).with_name("daphne"))
-    with tempfile.TemporaryDirectory() as logs:
-        log = Path(logs) / "daphne.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [daphne, "-b", "127.0.0.1", "-p", str(port), "rtcc_gis.asgi:application"],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            )
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                if proc.poll() is not None:
-                    raise AssertionError(f"daphne exited:\n{log.read_text()}")
-                with socket.socket() as sock:
-                    if sock.connect_ex(("127.0.0.1", port)) == 0:
-                        break
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"daphne did not start:\n{log.read_text()}")
-                time.sleep(0.1)
-            yield port
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+    """One server process serving the project's ASGI application, as `make demo` runs it; its port."""
+    with DaphneServer() as daphne:
+        yield daphne.port
 
 
 def _exchange(port: int, request: bytes) -> bytes:
