@@ -338,11 +338,12 @@ def free_port() -> int:
 
 
 def start_daphne(env: Mapping[str, str], log: Path) -> tuple[subprocess.Popen, int]:
+    """The ASGI server as `make demo` starts it (rtcc_gis.serve), on a free port; (process, port)."""
     port = free_port()
-    daphne = str(Path(sys.executable).with_name("daphne"))
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [daphne, "-b", "127.0.0.1", "-p", str(port), "--access-log", os.devnull, "rtcc_gis.asgi:application"],
+            [sys.executable, "-m", "rtcc_gis.serve", "-b", "127.0.0.1", "-p", str(port), "--access-log", os.devnull,
+             "rtcc_gis.asgi:application"],
             cwd=ROOT,
             env=dict(env),
             stdout=out,
