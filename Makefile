@@ -18,9 +18,7 @@ lint:
 
 # Benchmarks are separate from the test suite; each prints a table and writes bench/results/*.json.
 # `make bench BENCH_QUICK=1`: small counts.
-# Benchmarks that read settings themselves get a throwaway key and local hosts (DEBUG is off by default).
-bench: export DJANGO_SECRET_KEY ?= $(shell python3 -c 'import secrets; print(secrets.token_urlsafe(64))')
-bench: export DJANGO_ALLOWED_HOSTS ?= 127.0.0.1,localhost
+# Each bench takes the local keys, hosts and plain-HTTP defaults from scripts/local_env.sh (bench/_support.py).
 bench:
 	WITH_BROWSER=0 bash scripts/setup.sh
 	$(PY) bench/ingest.py $(BENCH_ARGS) $(if $(BENCH_QUICK),--quick)

@@ -1,6 +1,9 @@
 """Shared pieces of the perf benchmarks (profile_ingest, workers, fanout, cameras): isolation, bench data, figures.
 
-Import `isolate()` before Django starts: it points this process (and any server or worker it starts) at a
+Importing this module applies scripts/local_env.sh (the same local defaults `make demo` uses: the checkout's
+secret key and audit checkpoint key, local hosts, plain HTTP; whatever the environment already holds wins), so
+a bench started by `make bench` or by hand reads production settings (DEBUG off) without a copy of those defaults.
+Call `isolate()` before Django starts: it points this process (and any server or worker it starts) at a
 bench database of its own (created and migrated when missing) and private Redis prefixes, so a run never
 touches the demo or another run. Everything else here needs Django set up.
 """
@@ -25,6 +28,24 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 CENTER = (-122.3321, 47.6062)  # lon, lat: the demo city's centre
+
+
+def apply_local_env() -> None:
+    """Source scripts/local_env.sh in bash and take what it exports into this process's environment."""
+    out = subprocess.run(
+        ["bash", "-c", "source scripts/local_env.sh && env -0"],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        check=True,
+    ).stdout
+    for item in out.decode().split("\0"):
+        name, sep, value = item.partition("=")
+        if sep and name not in os.environ:
+            os.environ[name] = value
+
+
+apply_local_env()
 
 
 @dataclass(frozen=True)
@@ -54,11 +75,6 @@ def isolate(database: str, tag: str, **extra: str) -> BenchEnv:
             "RTCC_LIVE_KEY_PREFIX": f"{prefix}:live",
             "CACHE_KEY_PREFIX": prefix,
             "DJANGO_DEBUG": "0",
-            "DJANGO_SECRET_KEY": os.environ.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(64),
-            "RTCC_AUDIT_CHECKPOINT_KEY": secrets.token_urlsafe(32),
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DJANGO_SECURE_SSL_REDIRECT": "0",
-            "DJANGO_SECURE_COOKIES": "0",
             "LOG_LEVEL": "WARNING",
             "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings",
             **extra,
@@ -321,11 +337,12 @@ def free_port() -> int:
 
 
 def start_daphne(env: Mapping[str, str], log: Path) -> tuple[subprocess.Popen, int]:
+    """The ASGI server as `make demo` starts it (rtcc_gis.serve), on a free port; (process, port)."""
     port = free_port()
-    daphne = str(Path(sys.executable).with_name("daphne"))
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [daphne, "-b", "127.0.0.1", "-p", str(port), "--access-log", os.devnull, "rtcc_gis.asgi:application"],
+            [sys.executable, "-m", "rtcc_gis.serve", "-b", "127.0.0.1", "-p", str(port), "--access-log", os.devnull,
+             "rtcc_gis.asgi:application"],
             cwd=ROOT,
             env=dict(env),
             stdout=out,

@@ -141,12 +141,7 @@ def prepare_environment(args: argparse.Namespace) -> BenchEnv:
         "CHANNELS_PREFIX": prefix,
         "RTCC_LIVE_KEY_PREFIX": f"{prefix}:live",
         "CACHE_KEY_PREFIX": prefix,
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),  # shared: the session hash must verify in Daphne
-        "RTCC_AUDIT_CHECKPOINT_KEY": secrets.token_urlsafe(32),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DJANGO_SECURE_SSL_REDIRECT": "0",
-        "DJANGO_SECURE_COOKIES": "0",
+        "DJANGO_DEBUG": "0",  # the key, hosts and plain-HTTP flags: bench._support's local_env.sh defaults
         "LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings",
     }

@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rtcc_gis.settings")
+import bench._support  # noqa: E402,F401  (local keys, hosts and plain-HTTP defaults: scripts/local_env.sh)
 
 
 def parse_args() -> argparse.Namespace:

@@ -251,6 +251,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     # Each agency's default hotspot runs (last 28 days), kept warm for the planner's first look.
     "hotspots-refresh-defaults": {"task": "apps.hotspots.tasks.hotspots_refresh_defaults_task", "schedule": 3600.0},
+    # Runs whose task was lost are written failed (reads already show them so: HotspotRun.is_stale).
+    "hotspots-fail-stale": {"task": "apps.hotspots.tasks.hotspot_runs_fail_stale_task", "schedule": 120.0},
 }
 # The audit chain's head is signed and appended to a file outside the database every few minutes
 # (apps/audit/checkpoints.py); `manage.py audit_verify` checks the chain against those lines. The HMAC key must
@@ -463,13 +465,27 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Feed push tokens (OsmAnd's is in the URL path) are redacted from every line the handler writes.
-    "filters": {"redact_tokens": {"()": "apps.feeds.redaction.RedactTokensFilter"}},
+    # Feed push tokens (OsmAnd's is in the URL path) are redacted by every handler, whatever logger the line
+    # comes from: Django's own "django" (mail_admins) and "django.server" (runserver) handlers are replaced here
+    # by filtered ones, so an emailed error report never carries a token.
+    "filters": {
+        "redact_tokens": {"()": "apps.feeds.redaction.RedactTokensFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]},
+        "mail_admins": {
+            "level": "ERROR",
+            "class": "apps.feeds.redaction.RedactingAdminEmailHandler",  # the emailed report too
+            "filters": ["require_debug_false", "redact_tokens"],
+        },
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
+        "django.server": {"handlers": [], "level": "INFO"},  # to the root's console, redacted
+        "django.db.backends": {"level": "WARNING"},
+    },
 }
 
 # Audit checkpoints (apps/audit/checkpoints.py) also to syslog, off this host: a socket path (`/dev/log`) or
@@ -490,6 +506,7 @@ if RTCC_AUDIT_CHECKPOINT_SYSLOG:
         "address": _syslog_address,
         "facility": "authpriv",
         "formatter": "plain",
+        "filters": ["redact_tokens"],
     }
     LOGGING["loggers"]["rtcc.audit.checkpoint"] = {"handlers": ["audit_syslog"], "level": "INFO"}
 

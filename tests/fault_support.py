@@ -9,20 +9,16 @@ it is back (without restarting Daphne).
   we are root: initdb refuses root), on a free port, TCP only. clone() copies a database into it
   (pg_dump | psql: the migrated test database with whatever the test created, much faster than
   migrating from scratch), stop()/start() take it down and up on the same port and data.
-- DaphneServer: the real ASGI server in a subprocess with the given environment.
+- DaphneServer (tests/live_support.py): the real ASGI server in a subprocess with the given environment.
 """
 from __future__ import annotations
 
-import http.client
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
-from email.message import Message
 from pathlib import Path
 from urllib.parse import quote
 
@@ -30,7 +26,9 @@ import psycopg
 import redis
 from psycopg import sql
 
-from .live_support import free_port
+from .live_support import DaphneServer, free_port, port_open, session_cookie
+
+__all__ = ["DaphneServer", "port_open"]  # the one server every server test starts
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_BIN = Path(os.environ.get("RTCC_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -43,11 +41,6 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 class PrivateRedis:
@@ -170,71 +163,6 @@ class PrivatePostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class DaphneServer:
-    """The real ASGI application in a Daphne subprocess; `env` is added to this process's."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings",
-            "DB_CONN_MAX_AGE": "0",
-            "DJANGO_DEBUG": "1",
-            "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
-            **env,
-        }
-        self.log = Path(tempfile.mkstemp(prefix="rtcc-faults-daphne-", suffix=".log")[1])
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> DaphneServer:
-        daphne = str(Path(sys.executable).with_name("daphne"))
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [daphne, "-b", "127.0.0.1", "-p", str(self.port), "rtcc_gis.asgi:application"],
-                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while not port_open(self.port):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"daphne on {self.port} did not start:\n{self.logs()}")
-            time.sleep(0.1)
-        return self
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def logs(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self.log.unlink(missing_ok=True)
-
-    def request(
-        self, method: str, path: str, *, body: bytes | None = None, headers: dict[str, str] | None = None,
-        timeout: float = 30,
-    ) -> tuple[int, Message, bytes]:
-        """One HTTP request (no redirects followed): status, headers (case-free get/get_all), body."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            conn.request(method, path, body=body, headers={"Host": "localhost", **(headers or {})})
-            response = conn.getresponse()
-            return response.status, response.headers, response.read()
-        finally:
-            conn.close()
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/live/"
-
-
 # ---- signing in from outside: a session made here, CSRF as a browser sends it ---------------------------------------
 
 CSRF = "faultsfaultsfaultsfaultsfaults42"  # any 32 letters and digits: the cookie and the form/header must agree
@@ -243,13 +171,9 @@ CSRF = "faultsfaultsfaultsfaultsfaults42"  # any 32 letters and digits: the cook
 def session_headers(user, *, json_body: bool = False) -> dict[str, str]:
     """Headers of a browser signed in as `user` (a session row in the database the server reads)."""
     from django.conf import settings
-    from django.test import Client
 
-    client = Client()
-    client.force_login(user)
-    name = settings.SESSION_COOKIE_NAME
     headers = {
-        "Cookie": f"{name}={client.cookies[name].value}; {settings.CSRF_COOKIE_NAME}={CSRF}",
+        "Cookie": f"{session_cookie(user)}; {settings.CSRF_COOKIE_NAME}={CSRF}",
         "X-CSRFToken": CSRF,
         "Accept": "application/json",
     }

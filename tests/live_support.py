@@ -1,9 +1,18 @@
-"""Shared pieces for the WebSocket tests: private Redis prefixes, communicators on the real ASGI app."""
+"""Shared pieces for the WebSocket tests: private Redis prefixes, communicators on the real ASGI app; and for
+the tests that run the real server in a subprocess: DaphneServer and a signed-in session to send it."""
 from __future__ import annotations
 
+import http.client
+import os
 import socket
+import subprocess
+import sys
+import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from email.message import Message
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +30,7 @@ from apps.live import feeds
 from rtcc_gis.asgi import application
 
 ORIGIN = (b"origin", b"http://localhost")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def live_test(fn: Callable) -> Callable:
@@ -79,14 +89,24 @@ async def ws(live):
     await database_sync_to_async(connections.close_all)()
 
 
+def signed_in_client(user: User) -> Client:
+    """A test client signed in as `user`: a real session row, which a server subprocess reads too."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def session_cookie(user: User) -> str:
+    """`name=value` of a real session cookie for `user` (the one session builder)."""
+    name = django_settings.SESSION_COOKIE_NAME
+    return f"{name}={signed_in_client(user).cookies[name].value}"
+
+
 def headers_for(user: User | None) -> list[tuple[bytes, bytes]]:
     """Browser-like headers: an allowed Origin and, for a user, a real session cookie."""
     if user is None:
         return [ORIGIN]
-    client = Client()
-    client.force_login(user)
-    name = django_settings.SESSION_COOKIE_NAME
-    return [ORIGIN, (b"cookie", f"{name}={client.cookies[name].value}".encode())]
+    return [ORIGIN, (b"cookie", session_cookie(user).encode())]
 
 
 async def subscribe(comm: WebsocketCommunicator, **request: Any) -> dict:
@@ -112,6 +132,99 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class DaphneServer:
+    """The ASGI server as `make demo` starts it (`python -m rtcc_gis.serve`: Daphne with the token-redacting
+    access log), in a subprocess on a free port, under the test settings (production's: DEBUG off) with this
+    process's environment plus `env`. start() waits until it listens; stop() terminates it (kills it if it
+    hangs). Its output, access log included, goes to `log`."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings_test", **(env or {})}
+        self.log = Path(tempfile.mkstemp(prefix="rtcc-daphne-", suffix=".log")[1])
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> DaphneServer:
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "rtcc_gis.serve", "-b", "127.0.0.1", "-p", str(self.port),
+                 "rtcc_gis.asgi:application"],
+                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while not port_open(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop(keep_log=True)
+                raise AssertionError(f"daphne on {self.port} did not start:\n{self.logs()}")
+            time.sleep(0.1)
+        return self
+
+    def __enter__(self) -> DaphneServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/live/"
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self, *, keep_log: bool = False) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        if not keep_log:
+            self.log.unlink(missing_ok=True)
+
+    def request(
+        self, method: str, path: str, *, body: bytes | None = None, headers: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> tuple[int, Message, bytes]:
+        """One HTTP request (no redirects followed): status, headers (case-free get/get_all), body."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers={"Host": "localhost", **(headers or {})})
+            response = conn.getresponse()
+            return response.status, response.headers, response.read()
+        finally:
+            conn.close()
+
+
+_static_collected: list[bool] = []
+
+
+def collect_static() -> None:
+    """The servers tests start run the test settings (DEBUG off), so WhiteNoise serves STATIC_ROOT, not the
+    source tree: collect once per session (only changed files are copied), so a browser test never runs a
+    stale copy of the map's JavaScript."""
+    if not _static_collected:
+        from django.core.management import call_command
+
+        call_command("collectstatic", interactive=False, verbosity=0)
+        _static_collected.append(True)
 
 
 def test_database_url() -> str:

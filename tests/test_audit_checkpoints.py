@@ -120,7 +120,6 @@ def test_checkpoints_also_go_to_syslog(db, tmp_path):
         listener.settimeout(30)
         env = {
             **os.environ,
-            "DJANGO_DEBUG": "1",
             "DATABASE_URL": test_database_url(),
             "RTCC_AUDIT_CHECKPOINT_SYSLOG": f"127.0.0.1:{listener.getsockname()[1]}",
             "RTCC_AUDIT_CHECKPOINT_PATH": str(tmp_path / "checkpoints.log"),

@@ -9,6 +9,7 @@ import h3
 import numpy as np
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from apps.accounts.choices import Role
 from apps.hotspots import analysis
@@ -17,7 +18,9 @@ from apps.hotspots.models import HotspotRun
 from apps.hotspots.params import normalise
 from apps.hotspots.selectors import incidents_filtered
 from apps.hotspots.services import hotspot_run_compute, hotspot_run_request, hotspots_refresh_defaults
+from apps.hotspots.tasks import hotspot_runs_fail_stale_task
 from apps.incidents.models import Incident
+from rtcc_gis.celery import app
 
 from . import factories as f
 
@@ -318,8 +321,36 @@ def test_a_run_pending_past_the_task_time_limit_counts_as_failed_and_is_not_reus
     HotspotRun.objects.filter(pk=first).update(created_at=timezone.now() - timedelta(minutes=11))
     polled = planner_client.get(f"{URL}{first}/").json()
     assert polled["status"] == "failed" and "not finished within" in polled["error"]
+    listed = planner_client.get(URL).json()["results"]
+    assert [(r["id"], r["status"]) for r in listed] == [(first, "failed")]
     again = planner_client.post(URL, {"kind": "kde"}, format="json")
     assert again.status_code == 202 and again.json()["id"] != first and not again.json()["reused"]
+
+
+def test_reads_write_nothing_and_beat_persists_stale_runs(planner_client, home, other_agency, settings):
+    """A GET derives "stale" without writing (a superuser's GET once failed every agency's stale runs);
+    the periodic task, on the analytics queue with a soft limit below its hard one, writes it."""
+    old = timezone.now() - timedelta(minutes=11)
+    ours = HotspotRun.objects.create(agency=home, kind="kde", params={}, params_hash="a")
+    theirs = HotspotRun.objects.create(agency=other_agency, kind="kde", params={}, params_hash="b")
+    fresh = HotspotRun.objects.create(agency=home, kind="kde", params={}, params_hash="c")
+    HotspotRun.objects.filter(pk__in=[ours.pk, theirs.pk]).update(created_at=old)
+    root = f.user(agency=None, role=Role.WATCH_COMMANDER, username="root", is_superuser=True, is_staff=True)
+    client = APIClient()
+    client.force_authenticate(root)
+    assert client.get(f"{URL}{theirs.pk}/").json()["status"] == "failed"
+    assert planner_client.get(f"{URL}{ours.pk}/").json()["status"] == "failed"
+    assert set(HotspotRun.objects.values_list("status", flat=True)) == {"pending"}  # nothing written
+
+    assert hotspot_runs_fail_stale_task.apply().get() == 2
+    assert dict(HotspotRun.objects.values_list("pk", "status")) == {
+        ours.pk: "failed", theirs.pk: "failed", fresh.pk: "pending"
+    }
+    assert HotspotRun.objects.get(pk=ours.pk).error.startswith("not finished within")
+    entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == hotspot_runs_fail_stale_task.name)
+    assert entry["schedule"] <= 600
+    assert app.amqp.router.route({}, hotspot_runs_fail_stale_task.name)["queue"].name == "analytics"
+    assert hotspot_runs_fail_stale_task.soft_time_limit < hotspot_runs_fail_stale_task.time_limit
 
 
 def test_runs_are_scoped_to_the_agency(commander_client, home, other_agency):

@@ -8,54 +8,19 @@ between the test and the server (no client library) trims or refuses the request
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from .live_support import free_port
-
-ROOT = Path(__file__).resolve().parent.parent
+from .live_support import DaphneServer
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[int]:
-    """One Daphne process serving the project's ASGI application, as `make demo` runs it."""
-    port = free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings", "DJANGO_DEBUG": "1"}
-    daphne = str(Path(sys.executable).with_name("daphne"))
-    with tempfile.TemporaryDirectory() as logs:
-        log = Path(logs) / "daphne.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [daphne, "-b", "127.0.0.1", "-p", str(port), "rtcc_gis.asgi:application"],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            )
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                if proc.poll() is not None:
-                    raise AssertionError(f"daphne exited:\n{log.read_text()}")
-                with socket.socket() as sock:
-                    if sock.connect_ex(("127.0.0.1", port)) == 0:
-                        break
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"daphne did not start:\n{log.read_text()}")
-                time.sleep(0.1)
-            yield port
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+    """One server process serving the project's ASGI application, as `make demo` runs it; its port."""
+    with DaphneServer() as daphne:
+        yield daphne.port
 
 
 def _exchange(port: int, request: bytes) -> bytes:
@@ -90,6 +55,13 @@ def _request(path: str, headers: dict[str, str] | None = None) -> bytes:
 def test_a_request_within_the_limits_reaches_the_app(server):
     answer = _exchange(server, _request("/api/incidents/?q=" + "a" * 8000, {"Connection": "close"}))
     assert answer.startswith(b"HTTP/1.1 401 ") and b'"detail"' in answer
+
+
+def test_the_server_runs_production_settings(server):
+    """The limits are checked as production answers: DEBUG off, so no technical 404 page listing the URLconf."""
+    answer = _exchange(server, _request("/no-such-page/", {"Connection": "close"}))
+    assert answer.startswith(b"HTTP/1.1 404 ")
+    assert b"URLconf" not in answer and b"DEBUG = True" not in answer
 
 
 @pytest.mark.parametrize("size", [17_000, 70_000])

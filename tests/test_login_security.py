@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 import redis
+from django.contrib import admin as django_admin
 from django.contrib.auth.forms import SetPasswordForm
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.signals import user_login_failed
@@ -475,6 +476,22 @@ def test_admin_resets_a_lost_second_factor(client, home, operator):
     assert response.status_code == 302
     operator.refresh_from_db()
     assert operator.totp_confirmed_at is None and _device(operator) is None
+
+
+def test_admin_resets_a_device_whatever_the_stamp_says(client, rf, home, operator):
+    """The second factor is the device sign-in checks, not the totp_confirmed_at mirror: a device without
+    the stamp is listed as 2FA on and reset like any other."""
+    _with_2fa(operator)
+    User.objects.filter(pk=operator.pk).update(totp_confirmed_at=None)
+    admin = f.user(agency=home, role=Role.AGENCY_ADMIN, username="root", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    user_admin = django_admin.site._registry[User]
+    request = rf.get("/admin/accounts/user/")
+    request.user = admin
+    assert user_admin.has_2fa(user_admin.get_queryset(request).get(pk=operator.pk)) is True
+    response = client.post("/admin/accounts/user/", {"action": "reset_2fa", "_selected_action": [operator.pk]})
+    assert response.status_code == 302
+    assert _device(operator) is None
 
 
 # ---------------------------------------------------------------- API tokens

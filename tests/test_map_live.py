@@ -11,10 +11,6 @@ import json
 import math
 import os
 import re
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -35,7 +31,7 @@ from apps.feeds.models import FeedSource
 
 from . import factories as f
 from .browser_support import ARTIFACTS, CHROMIUM, PageWatch
-from .live_support import free_port, test_database_url
+from .live_support import DaphneServer, collect_static, test_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOOM = 12  # the map's default zoom (settings.LEAFLET_CONFIG); the test does not change it until the end
@@ -58,51 +54,25 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright pac
 
 @pytest.fixture
 def daphne(live_prefix, transactional_db) -> Iterator[str]:
-    """One Daphne process serving the whole site (HTTP and /ws/live/); its URL. Always stopped."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings",
-        "DATABASE_URL": test_database_url(),
-        "DB_CONN_MAX_AGE": "0",
-        "REDIS_URL": django_settings.REDIS_URL,
-        "CHANNELS_PREFIX": live_prefix,
-        "RTCC_LIVE_KEY_PREFIX": f"{live_prefix}:live",
-        "RTCC_LIVE_COALESCE_MS": "100",
-        "DJANGO_DEBUG": "1",  # static files from the finders (WhiteNoise), as in development
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "LOG_LEVEL": "WARNING",
-    }
-    daphne_bin = str(Path(sys.executable).with_name("daphne"))
-    with tempfile.TemporaryDirectory() as logs:
-        log = Path(logs) / "daphne.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [daphne_bin, "-b", "127.0.0.1", "-p", str(port), "rtcc_gis.asgi:application"],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            )
+    """One server process serving the whole site (HTTP and /ws/live/); its URL. Always stopped."""
+    collect_static()
+    server = DaphneServer(
+        {
+            "DATABASE_URL": test_database_url(),
+            "REDIS_URL": django_settings.REDIS_URL,
+            "CHANNELS_PREFIX": live_prefix,
+            "RTCC_LIVE_KEY_PREFIX": f"{live_prefix}:live",
+            "RTCC_LIVE_COALESCE_MS": "100",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    with server:
         try:
-            deadline = time.monotonic() + 20
-            while True:
-                if proc.poll() is not None:
-                    raise AssertionError(f"daphne exited:\n{log.read_text()}")
-                with socket.socket() as sock:
-                    if sock.connect_ex(("127.0.0.1", port)) == 0:
-                        break
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"daphne did not start:\n{log.read_text()}")
-                time.sleep(0.1)
-            yield f"http://127.0.0.1:{port}"
+            yield server.url
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-            server_log = log.read_text(errors="replace")
-            if "Traceback" in server_log:
-                print(server_log)  # shown with a failure
+            if "Traceback" in server.logs():
+                print(server.logs())  # shown with a failure
 
 
 # ---- the browser ------------------------------------------------------------------------------------

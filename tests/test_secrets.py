@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -30,10 +30,10 @@ from apps.accounts.choices import Role
 from apps.accounts.middleware import LAST_SEEN_KEY
 from apps.accounts.permissions import MATRIX, Perm
 from apps.feeds.models import DeadLetter, FeedSource
-from apps.feeds.redaction import redact
+from apps.feeds.redaction import RedactTokensFilter, redact
 
 from . import factories as f
-from .live_support import free_port, headers_for, live_test, subscribe, test_database_url
+from .live_support import DaphneServer, headers_for, live_test, signed_in_client, subscribe, test_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 ASGI_APP = "rtcc_gis.asgi:application"
@@ -49,41 +49,16 @@ def _fix(call_sign: str, **extra: str) -> dict[str, str]:
 @pytest.fixture
 def server(transactional_db, live_prefix):
     """The ASGI server as scripts/demo.sh starts it, on the test database; yields (url, log path)."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings",
-        "DATABASE_URL": test_database_url(),
-        "REDIS_URL": django_settings.REDIS_URL,
-        "CHANNELS_PREFIX": live_prefix,
-        "RTCC_LIVE_KEY_PREFIX": f"{live_prefix}:live",
-    }
-    with tempfile.TemporaryDirectory() as logs:
-        log = Path(logs) / "asgi.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "rtcc_gis.serve", "-b", "127.0.0.1", "-p", str(port), ASGI_APP],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.poll() is None, f"the server exited:\n{log.read_text()}"
-                try:
-                    urllib.request.urlopen(f"{url}/accounts/login/", timeout=10).close()
-                    break
-                except OSError:  # refused while starting, or a slow first answer on a busy machine
-                    assert time.monotonic() < deadline, f"the server did not start:\n{log.read_text()}"
-                    time.sleep(0.2)
-            yield url, log
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+    daphne = DaphneServer(
+        {
+            "DATABASE_URL": test_database_url(),
+            "REDIS_URL": django_settings.REDIS_URL,
+            "CHANNELS_PREFIX": live_prefix,
+            "RTCC_LIVE_KEY_PREFIX": f"{live_prefix}:live",
+        }
+    )
+    with daphne:
+        yield daphne.url, daphne.log
 
 
 def _call(url: str, *, data: bytes | None = None, headers: dict | None = None) -> tuple[int, dict]:
@@ -120,6 +95,29 @@ def test_the_server_logs_no_feed_token(server, home):
     assert "token=[redacted]" in text, text
     assert "Unauthorized: /api/feeds/osmand/[redacted]/" in text, text  # django.request's 401 warning
     assert token not in text and wrong not in text, text
+
+
+def test_an_emailed_request_error_carries_no_feed_token(settings, mailoutbox, rf):
+    """Django's mail_admins handler (ADMINS set, DEBUG off) gets django.request's records redacted too, not
+    only the console: the error mail (subject, report text and HTML, with the request's URL and META) names
+    the path without the token."""
+    settings.ADMINS = [("Ops", "ops@example.org")]
+    request = rf.get("/api/feeds/osmand/s3cr3t-t0ken/?id=P1&token=s3cr3t-t0ken")
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logging.getLogger("django.request").error(
+            "Internal Server Error: %s", request.path, exc_info=True, extra={"status_code": 500, "request": request}
+        )
+    assert len(mailoutbox) == 1
+    sent = mailoutbox[0]
+    text = sent.subject + sent.body + "".join(content for content, _ in sent.alternatives)
+    assert "/api/feeds/osmand/[redacted]/" in text
+    assert "s3cr3t-t0ken" not in text
+    assert any(isinstance(x, RedactTokensFilter) for h in logging.getLogger("django").handlers for x in h.filters)
+    # Every handler the settings configure redacts, and the request loggers reach only those.
+    assert all("redact_tokens" in handler["filters"] for handler in django_settings.LOGGING["handlers"].values())
+    assert django_settings.LOGGING["loggers"]["django.server"]["handlers"] == []
 
 
 def test_redact_covers_paths_parameters_and_prefixes():
@@ -194,12 +192,6 @@ def test_tiles_keep_their_own_caching(operator_client):
 # ---- sessions end when idle -------------------------------------------------------------------------
 
 
-def _signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def _age_session(client: Client, minutes: float) -> None:
     """Pretend the session was last used `minutes` ago."""
     session = SessionStore(session_key=client.cookies[django_settings.SESSION_COOKIE_NAME].value)
@@ -209,7 +201,7 @@ def _age_session(client: Client, minutes: float) -> None:
 
 def test_an_idle_session_is_signed_out_of_pages(operator, settings):
     settings.RTCC_SESSION_IDLE_MINUTES = 30
-    client = _signed_in(operator)
+    client = signed_in_client(operator)
     assert client.get("/").status_code == 200
     _age_session(client, 31)
     response = client.get("/")
@@ -222,7 +214,7 @@ def test_an_idle_session_is_signed_out_of_pages(operator, settings):
 
 def test_an_idle_session_is_signed_out_of_the_api(operator, settings):
     settings.RTCC_SESSION_IDLE_MINUTES = 30
-    client = _signed_in(operator)
+    client = signed_in_client(operator)
     assert client.get("/api/incidents/").status_code == 200
     _age_session(client, 31)
     assert client.get("/api/incidents/").status_code == 401
@@ -230,7 +222,7 @@ def test_an_idle_session_is_signed_out_of_the_api(operator, settings):
 
 def test_activity_keeps_a_session_alive(operator, settings):
     settings.RTCC_SESSION_IDLE_MINUTES = 30
-    client = _signed_in(operator)
+    client = signed_in_client(operator)
     _age_session(client, 29)
     assert client.get("/api/incidents/").status_code == 200
     # That request was activity: the clock starts again from now.
@@ -311,7 +303,7 @@ def test_readme_role_table_is_the_permission_matrix():
 def test_an_auditor_is_not_served_the_map(auditor):
     """README: an auditor has the audit trail, not the layers or the live map. The map page (and the
     wall, which is a map) answers 403 with a page that says so, and none of the map's configuration."""
-    client = _signed_in(auditor)
+    client = signed_in_client(auditor)
     for path in ("/", "/wall/"):
         response = client.get(path)
         assert response.status_code == 403, path
@@ -323,7 +315,7 @@ def test_an_auditor_is_not_served_the_map(auditor):
 
 def test_every_role_with_layers_gets_the_map(operator, commander, planner):
     for user in (operator, commander, planner):
-        assert _signed_in(user).get("/").status_code == 200
+        assert signed_in_client(user).get("/").status_code == 200
 
 
 async def _closed_with(comm, timeout: float = 8.0) -> int:

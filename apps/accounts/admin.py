@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -16,6 +16,10 @@ if admin.site.is_registered(TOTPDevice):
 # The admin's own login form calls authenticate() directly and would bypass the lockout and the
 # second factor; every admin sign-in goes through the one login view instead.
 admin.site.login = admin_login_redirect  # type: ignore[method-assign]
+
+
+def _has_device() -> Exists:
+    return Exists(TOTPDevice.objects.filter(user=OuterRef("pk")))
 
 
 @admin.register(Agency)
@@ -36,15 +40,19 @@ class UserAdmin(BaseUserAdmin):
     list_filter = ("agency", "role", "is_active")
     actions = ["reset_2fa"]
 
-    @admin.display(boolean=True, description="2FA")
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        return super().get_queryset(request).annotate(device_2fa=_has_device())
+
+    @admin.display(boolean=True, description="2FA", ordering="device_2fa")
     def has_2fa(self, obj: User) -> bool:
-        return obj.totp_confirmed_at is not None
+        # The device is the second factor (what sign-in checks); totp_confirmed_at only mirrors it.
+        return obj.device_2fa
 
     @admin.action(description="Reset two-factor authentication (lost phone: the user enrols again)")
     def reset_2fa(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         count = 0
         # Row by row, not queryset.update(): each save sends post_save, which the audit trail hears.
-        for user in queryset.exclude(totp_confirmed_at=None):
+        for user in queryset.filter(_has_device()):
             totp_device_remove(user=user)
             count += 1
         self.message_user(request, f"Two-factor authentication reset for {count} user(s).", messages.WARNING)

@@ -17,19 +17,15 @@ the address threshold is 4 x RTCC_LOGIN_MAX_FAILURES.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import time
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
 
-import redis.exceptions
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
-from apps.core.unavailable import CACHE, ServiceUnavailable
+from apps.core.unavailable import CACHE, fail_closed
 
 logger = logging.getLogger(__name__)
 
@@ -39,19 +35,7 @@ UNAVAILABLE = (
     "without it would switch the lockout off. Retry shortly."
 )
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _fail_closed(fn: Callable[P, R]) -> Callable[P, R]:
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise ServiceUnavailable(CACHE, UNAVAILABLE) from exc
-
-    return wrapper
+_fail_closed = fail_closed(CACHE, UNAVAILABLE)
 
 
 def max_failures() -> int:

@@ -12,22 +12,20 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import redis.exceptions
 from django.db import transaction
-from kombu.exceptions import OperationalError as KombuOperationalError
 
-from .unavailable import BROKER, ServiceUnavailable
+from .unavailable import BROKER, DOWN_ERRORS, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
-BROKER_ERRORS = (KombuOperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+BROKER_ERRORS = DOWN_ERRORS[BROKER]
 
 
 class BrokerUnavailable(ServiceUnavailable):
-    """The task could not be handed to the broker; the caller's on_failure has recorded it."""
+    """The task (`what`) could not be handed to the broker; the caller's on_failure has recorded it."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(BROKER, message)
+    def __init__(self, what: str) -> None:
+        super().__init__(BROKER, what=what)
 
 
 def enqueue_on_commit(
@@ -54,9 +52,6 @@ def enqueue_on_commit(
             if on_failure is not None:
                 on_failure(reason)
             if reraise:
-                raise BrokerUnavailable(
-                    f"Service unavailable: {label} could not be queued because the task broker (Redis) is down. "
-                    "Retry shortly."
-                ) from exc
+                raise BrokerUnavailable(label) from exc
 
     transaction.on_commit(send)

@@ -18,16 +18,16 @@ Where the mapping happens:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import psycopg
 import redis.exceptions
 from django.core.signals import got_request_exception
 from django.db import InterfaceError as DbInterfaceError
-from django.db import OperationalError as DbOperationalError
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
@@ -41,20 +41,51 @@ CLOSE_UNAVAILABLE = 4503  # WebSocket close code: a part is down, reconnect late
 
 DATABASE, CACHE, BROKER = "database", "cache", "broker"
 
+# What the user reads, per part ({what}: the job the broker could not take).
 MESSAGES = {
     DATABASE: "Service unavailable: the database (PostgreSQL) is down or restarting. Retry shortly.",
     CACHE: "Service unavailable: the cache (Redis) is down. Retry shortly.",
-    BROKER: "Service unavailable: the task broker (Redis) is down, so nothing was queued. Retry shortly.",
+    BROKER: "Service unavailable: {what} could not be queued because the task broker (Redis) is down. Retry shortly.",
+}
+
+# What a part's client raises when the part cannot be reached: the one table the 503 mapping below, the sign-in
+# lockout (apps.accounts.lockout) and the task queue (apps.core.queue) read. PostgreSQL: database_unreachable().
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+DOWN_ERRORS: dict[str, tuple[type[BaseException], ...]] = {
+    CACHE: REDIS_DOWN,
+    # kombu wraps most broker failures in its OperationalError; redis-py's and raw socket errors can still escape.
+    BROKER: (KombuOperationalError, *REDIS_DOWN, OSError),
 }
 
 
 class ServiceUnavailable(Exception):
     """A part this request needs is down. `part` is one of DATABASE, CACHE, BROKER; the message
-    is what the user reads."""
+    is what the user reads (MESSAGES[part] unless given; `what` names the job a broker failure lost)."""
 
-    def __init__(self, part: str, message: str | None = None) -> None:
+    def __init__(self, part: str, message: str | None = None, *, what: str = "the task") -> None:
         self.part = part
-        super().__init__(message or MESSAGES[part])
+        super().__init__(message or MESSAGES[part].format(what=what))
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def fail_closed(part: str, message: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorator: when `part` cannot be reached (DOWN_ERRORS), the call raises ServiceUnavailable(part, message)
+    (a 503 naming the part) instead of going on without it."""
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return fn(*args, **kwargs)
+            except DOWN_ERRORS[part] as exc:
+                raise ServiceUnavailable(part, message) from exc
+
+        return wrapper
+
+    return decorate
 
 
 def unavailable_part(exc: BaseException | None) -> str | None:
@@ -67,36 +98,57 @@ def unavailable_part(exc: BaseException | None) -> str | None:
             return exc.part
         if isinstance(exc, KombuOperationalError):
             return BROKER
-        if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        if isinstance(exc, DOWN_ERRORS[CACHE]):
             return CACHE
-        # Every OperationalError is transient from the client's side (connection lost, server
-        # shutting down, statement cancelled, deadlock): "retry" is the right answer to all of them.
-        if isinstance(exc, DbOperationalError | DbInterfaceError | psycopg.OperationalError):
+        if database_unreachable(exc):
             return DATABASE
         exc = exc.__cause__
         seen += 1
     return None
 
 
+# SQLSTATEs that mean "the server is not there": class 08 (connection exception) and the server shutting down
+# (57P01 admin_shutdown, 57P02 crash_shutdown) or not yet accepting connections (57P03 cannot_connect_now).
+_DOWN_SQLSTATE_CLASSES = ("08",)
+_DOWN_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` itself says PostgreSQL cannot be reached: a connection that failed, was closed or was
+    ended by a server shutdown. Other OperationalErrors (a statement or lock timeout, a deadlock, out of
+    memory) are errors of this request, not an outage: they stay 500s, logged with their traceback. Django's
+    wrappers are judged by the psycopg error they were raised from (unavailable_part follows __cause__)."""
+    if isinstance(exc, DbInterfaceError | psycopg.InterfaceError):
+        return True  # the connection is already closed
+    if isinstance(exc, psycopg.OperationalError):
+        # No SQLSTATE: the failure happened before the server answered (refused, reset, timed out).
+        sqlstate = exc.sqlstate
+        return sqlstate is None or sqlstate.startswith(_DOWN_SQLSTATE_CLASSES) or sqlstate in _DOWN_SQLSTATES
+    return False
+
+
 def message_for(exc: BaseException, part: str) -> str:
-    return str(exc) if isinstance(exc, ServiceUnavailable) else MESSAGES[part]
+    return str(exc) if isinstance(exc, ServiceUnavailable) else ServiceUnavailable(part).args[0]
 
 
 def _wants_json(request: HttpRequest) -> bool:
     return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
 
 
+def unavailable_answer(part: str, message: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The one 503 answer, as (JSON body, headers), for every response builder below."""
+    body = {"detail": message, "unavailable": part}
+    return body, {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
+
+
 def unavailable_response(request: HttpRequest, part: str, message: str) -> HttpResponse:
     """The 503 itself. The HTML page is rendered without the request: its context processors would
     read the session and the user, i.e. the database that may be the part that is down."""
+    body, headers = unavailable_answer(part, message)
     if _wants_json(request):
-        response: HttpResponse = JsonResponse({"detail": message, "unavailable": part}, status=503)
-    else:
-        html = render_to_string("503.html", {"message": message, "retry_after": RETRY_AFTER_SECONDS})
-        response = HttpResponse(html, status=503)
-    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    response["Cache-Control"] = "no-store"
-    return response
+        return JsonResponse(body, status=503, headers=headers)
+    html = render_to_string("503.html", {"message": message, "retry_after": RETRY_AFTER_SECONDS})
+    return HttpResponse(html, status=503, headers=headers)
 
 
 def unavailable_response_drf(exc: BaseException) -> Any:
@@ -107,11 +159,8 @@ def unavailable_response_drf(exc: BaseException) -> Any:
     from rest_framework.response import Response
 
     _log(part, exc)
-    return Response(
-        {"detail": message_for(exc, part), "unavailable": part},
-        status=503,
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
-    )
+    body, headers = unavailable_answer(part, message_for(exc, part))
+    return Response(body, status=503, headers=headers)
 
 
 def _log(part: str, exc: BaseException) -> None:

@@ -7,21 +7,25 @@ map. OsmAnd and Traccar phone clients are given one URL and put the token in its
 
 `redact()` takes the token out of any text that holds a request line or path; the ASGI server is
 started through rtcc_gis/serve.py, whose access log runs every line through it, and
-`RedactTokensFilter` (settings.LOGGING) does the same for Django's and Daphne's loggers.
+`RedactTokensFilter` (settings.LOGGING) does the same for Django's and Daphne's loggers;
+`RedactingAdminEmailHandler` also redacts the error report it emails (the request's URL and META).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 
 from daphne.access import AccessLogGenerator
+from django.utils.log import AdminEmailHandler
 
 REDACTED = "[redacted]"
 # The path segment after /feeds/osmand/ (any URL prefix; percent-encoded or not, up to the next / ? # or space).
 _TOKEN_IN_PATH = re.compile(r"(/feeds/osmand/)[^/?#\s\"']+", re.IGNORECASE)
 # token=, key=, access_token= and feed_token= in a query string or form body.
-_TOKEN_PARAM = re.compile(r"((?:^|[?&;\s])(?:token|key|access_token|feed_token)=)[^&#\s\"']*", re.IGNORECASE)
+TOKEN_PARAMS = ("token", "key", "access_token", "feed_token")
+_TOKEN_PARAM = re.compile(rf"((?:^|[?&;\s])(?:{'|'.join(TOKEN_PARAMS)})=)[^&#\s\"']*", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
@@ -48,3 +52,29 @@ class RedactTokensFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
+
+
+class RedactingAdminEmailHandler(AdminEmailHandler):
+    """Django's mail_admins handler; the report it emails (subject, text and HTML, which show the request's
+    path, query string and META) has feed tokens redacted."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        request = getattr(record, "request", None)
+        if request is not None:  # the report lists GET and POST by name: a copy with token parameters masked
+            try:
+                request = copy.copy(request)
+                for name in ("GET", "POST"):
+                    params = getattr(request, name).copy()
+                    for key in list(params):
+                        if key.lower() in TOKEN_PARAMS:
+                            params.setlist(key, [REDACTED])
+                    setattr(request, name, params)
+            except Exception:  # parameters that cannot be read (too many, a broken body): report without them
+                request = None
+            record.request = request
+        super().emit(record)
+
+    def send_mail(self, subject, message, *args, **kwargs):
+        if kwargs.get("html_message"):
+            kwargs["html_message"] = redact(kwargs["html_message"])
+        super().send_mail(redact(subject), redact(message), *args, **kwargs)

@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Count, FloatField, Func, Q, QuerySet
+from django.db.models import Count, FloatField, Func, QuerySet
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay
 from django.utils import timezone
 
@@ -25,7 +25,7 @@ from apps.zones.models import Zone
 
 from .analysis import Points
 from .choices import RunStatus
-from .models import RUN_TIME_LIMIT_SECONDS, HotspotRun
+from .models import HotspotRun, stale_runs_q
 from .params import hours_in_window
 
 STUDY_AREA_KINDS = (ZoneKind.CITY, ZoneKind.DISTRICT, ZoneKind.SECTOR, ZoneKind.BEAT)
@@ -150,14 +150,10 @@ def hotspot_run_reusable(*, agency_id: int, kind: str, digest: str, max_age_seco
     enough to serve again. A failed run, or one pending or running past the limit, is never reused."""
     now = timezone.now()
     fresh = now - timedelta(seconds=max_age_seconds)
-    limit = now - timedelta(seconds=RUN_TIME_LIMIT_SECONDS)
     return (
         HotspotRun.objects.filter(agency_id=agency_id, kind=kind, params_hash=digest, created_at__gte=fresh)
-        .filter(
-            Q(status=RunStatus.DONE)
-            | Q(status=RunStatus.PENDING, created_at__gte=limit)
-            | Q(status=RunStatus.RUNNING, started_at__gte=limit)
-        )
+        .filter(status__in=[RunStatus.DONE, RunStatus.PENDING, RunStatus.RUNNING])
+        .exclude(stale_runs_q(now))
         .order_by("-created_at")
         .first()
     )

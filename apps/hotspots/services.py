@@ -6,12 +6,10 @@ the periodic refresh computes each agency's default runs so the planner's first 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import Agency
@@ -20,7 +18,7 @@ from apps.core.queue import enqueue_on_commit
 from . import analysis, selectors
 from .analysis import Timings
 from .choices import RunKind, RunStatus
-from .models import RUN_TIME_LIMIT_SECONDS, HotspotRun
+from .models import STALE_ERROR, HotspotRun, stale_runs_q
 from .params import SEED, normalise, params_hash
 
 logger = logging.getLogger(__name__)
@@ -43,7 +41,6 @@ def hotspot_run_request(
     known = selectors.incident_type_codes(agency_id=agency.pk) if wants_types else set()
     params = normalise(kind, raw_params, known_types=known, today=today)
     digest = params_hash(kind, params)
-    hotspot_runs_fail_stale(agency_id=agency.pk)
     cached = selectors.hotspot_run_reusable(
         agency_id=agency.pk, kind=kind, digest=digest, max_age_seconds=settings.RTCC_HOTSPOT_CACHE_SECONDS
     )
@@ -67,19 +64,12 @@ def hotspot_run_fail(*, run_id: int, reason: str) -> None:
     )
 
 
-def hotspot_runs_fail_stale(*, agency_id: int | None = None) -> int:
+def hotspot_runs_fail_stale() -> int:
     """Runs pending or running past the compute task's time limit will never finish (task lost with
-    the broker, worker killed): mark them failed so the planner sees why. Returns how many."""
-    limit = timezone.now() - timedelta(seconds=RUN_TIME_LIMIT_SECONDS)
-    stale = HotspotRun.objects.filter(
-        Q(status=RunStatus.PENDING, created_at__lt=limit) | Q(status=RunStatus.RUNNING, started_at__lt=limit)
-    )
-    if agency_id is not None:
-        stale = stale.filter(agency_id=agency_id)
-    return stale.update(
-        status=RunStatus.FAILED,
-        error=f"not finished within {RUN_TIME_LIMIT_SECONDS} s (task lost or worker stopped); ask again",
-        finished_at=timezone.now(),
+    the broker, worker killed): mark them failed, with the reason. Run periodically by Celery beat;
+    reads show such a run as failed already (HotspotRun.is_stale). Returns how many."""
+    return HotspotRun.objects.filter(stale_runs_q()).update(
+        status=RunStatus.FAILED, error=STALE_ERROR, finished_at=timezone.now()
     )
 
 

@@ -9,7 +9,7 @@ from apps.core.params import parse_id
 
 from ..choices import RunKind
 from ..selectors import hotspot_runs
-from ..services import hotspot_run_request, hotspot_runs_fail_stale
+from ..services import hotspot_run_request
 from .serializers import RunDetailSerializer, RunRequestSerializer, RunSerializer
 
 
@@ -39,11 +39,6 @@ class HotspotRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     def get_serializer_class(self):
         return RunDetailSerializer if self.action == "retrieve" else RunSerializer
-
-    def retrieve(self, request, *args, **kwargs):
-        # A planner polling a run whose task was lost sees it fail instead of pending forever.
-        hotspot_runs_fail_stale(agency_id=request.user.agency_id)
-        return super().retrieve(request, *args, **kwargs)
 
     def get_object(self):
         if parse_id(self.kwargs.get("pk", "")) is None:
