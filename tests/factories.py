@@ -116,9 +116,12 @@ def alert(*, agency: Agency, lon: float = LON, lat: float = LAT, **kw) -> Alert:
     return Alert.objects.create(agency=agency, location=make_point(lon, lat), **kw)
 
 
-def old_audit_event(age_days: float = 2565) -> AuditEvent:
-    """A chained audit event stamped `age_days` ago, written as the app role writes events (INSERT, the one write
-    it has on the trail); audit_record itself always stamps the database's clock. Default: past the audit period."""
+def audit_event_at(
+    *, at, user=None, action: str = "test.old", detail: dict | None = None, agency_id=None
+) -> AuditEvent:
+    """A chained audit event stamped `at`, written as the app role writes events (INSERT, the one write it has on
+    the trail) and chained exactly as audit_record chains one; audit_record itself always stamps the database's
+    clock."""
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK_KEY])
         cur.execute(
@@ -128,16 +131,21 @@ def old_audit_event(age_days: float = 2565) -> AuditEvent:
         new_id, prev = cur.fetchone()
         fields = {
             "id": new_id,
-            "at": timezone.now() - timedelta(days=age_days),
-            "user_id": None,
-            "username": "",
-            "agency_id": None,
-            "action": "test.old",
+            "at": at,
+            "user_id": user.pk if user else None,
+            "username": user.username if user else "",
+            "agency_id": agency_id or (user.agency_id if user else None),
+            "action": str(action),
             "object_type": "",
             "object_id": "",
             "reason": "",
-            "detail": {"n": 1},
+            "detail": detail if detail is not None else {},
             "ip": None,
             "prev_hash": prev or "",
         }
         return AuditEvent.objects.create(**fields, hash=event_hash(fields))
+
+
+def old_audit_event(age_days: float = 2565) -> AuditEvent:
+    """A chained audit event stamped `age_days` ago. Default: past the audit period."""
+    return audit_event_at(at=timezone.now() - timedelta(days=age_days), detail={"n": 1})

@@ -13,12 +13,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.accounts.choices import Role
 from apps.accounts.models import User
-from apps.audit.chain import AUDIT_CHAIN_LOCK_KEY, event_hash
 from apps.audit.models import AuditAction, AuditEvent
 from apps.audit.services import audit_chain_verify
 from apps.measures.models import IncidentAssist
@@ -73,29 +71,7 @@ def local(day: int, hour: int = 0, minute: int = 0, second: int = 0, month: int 
 
 def plant_audit(*, user, action: str, at: datetime, detail: dict | None = None, agency_id=None) -> AuditEvent:
     """An audit event at `at`, chained exactly as audit_record chains one (which always uses now)."""
-    with transaction.atomic():
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK_KEY])
-            cur.execute(
-                "SELECT nextval(pg_get_serial_sequence('audit_auditevent', 'id')), "
-                "(SELECT hash FROM audit_auditevent ORDER BY id DESC LIMIT 1)"
-            )
-            new_id, prev = cur.fetchone()
-        fields = {
-            "id": new_id,
-            "at": at,
-            "user_id": user.pk,
-            "username": user.username,
-            "agency_id": agency_id or user.agency_id,
-            "action": str(action),
-            "object_type": "",
-            "object_id": "",
-            "reason": "",
-            "detail": detail or {},
-            "ip": None,
-            "prev_hash": prev or "",
-        }
-        return AuditEvent.objects.create(**fields, hash=event_hash(fields))
+    return f.audit_event_at(at=at, user=user, action=action, detail=detail, agency_id=agency_id)
 
 
 def stream_open(user, incident, at: datetime) -> AuditEvent:
