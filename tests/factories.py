@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import functools
 import itertools
+from base64 import b32decode
+from binascii import hexlify
 from datetime import timedelta
 
 from django.contrib.auth.hashers import get_hasher, make_password
 from django.db import connection, transaction
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import Agency, User
+from apps.accounts.services import totp_new_key
 from apps.alpr.models import AlprRead, AlprSite, Hotlist, HotlistEntry
 from apps.audit.chain import AUDIT_CHAIN_LOCK_KEY, event_hash
 from apps.audit.models import AuditEvent
@@ -149,3 +153,18 @@ def audit_event_at(
 def old_audit_event(age_days: float = 2565) -> AuditEvent:
     """A chained audit event stamped `age_days` ago. Default: past the audit period."""
     return audit_event_at(at=timezone.now() - timedelta(days=age_days), detail={"n": 1})
+
+
+def totp_key(secret: str) -> bytes:
+    """The raw key behind a base32 TOTP secret (as an authenticator app holds it)."""
+    return b32decode(secret + "=" * (-len(secret) % 8))
+
+
+def totp_enrol(user: User) -> str:
+    """An enrolled second factor, as enrolment leaves it (the current code not yet used); returns the secret."""
+    secret = totp_new_key()
+    key = hexlify(totp_key(secret)).decode()
+    TOTPDevice.objects.create(user=user, name="authenticator app", key=key, confirmed=True)
+    user.totp_confirmed_at = timezone.now()
+    user.save()
+    return secret

@@ -6,8 +6,6 @@ import hashlib
 import io
 import time
 import uuid
-from base64 import b32decode
-from binascii import hexlify
 from datetime import timedelta
 
 import pytest
@@ -75,12 +73,9 @@ def _signed_in(client: Client) -> bool:
     return "_auth_user_id" in client.session
 
 
-def _key(secret: str) -> bytes:
-    return b32decode(secret + "=" * (-len(secret) % 8))
-
 
 def _code_at(secret: str, at: float) -> str:
-    check = TOTP(_key(secret))
+    check = TOTP(f.totp_key(secret))
     check.time = at
     return str(check.token()).zfill(6)
 
@@ -91,7 +86,7 @@ def _current_code(secret: str) -> str:
 
 def _matches_now(secret: str, code: str) -> bool:
     """Whether `code` is within the tolerance right now (ignoring whether it was used)."""
-    return TOTP(_key(secret)).verify(int(code), tolerance=TOTPDevice().tolerance)
+    return TOTP(f.totp_key(secret)).verify(int(code), tolerance=TOTPDevice().tolerance)
 
 
 def _wrong_code(secret: str) -> str:
@@ -102,14 +97,6 @@ def _wrong_code(secret: str) -> str:
 def _device(user: User) -> TOTPDevice | None:
     return TOTPDevice.objects.filter(user=user).first()
 
-
-def _with_2fa(user: User) -> str:
-    """An enrolled second factor, as enrolment leaves it (the current code not yet used)."""
-    secret = totp_new_key()
-    TOTPDevice.objects.create(user=user, name="authenticator app", key=hexlify(_key(secret)).decode(), confirmed=True)
-    user.totp_confirmed_at = timezone.now()
-    user.save()
-    return secret
 
 
 # ---------------------------------------------------------------- lockout
@@ -272,14 +259,14 @@ def test_code_accepted_one_step_either_side_only(settings):
     secret = totp_new_key()
     now = 1_700_000_015.0
     for offset, ok in [(-60, False), (-30, True), (0, True), (30, True), (60, False)]:
-        check = TOTP(_key(secret))
+        check = TOTP(f.totp_key(secret))
         check.time = now
         assert check.verify(int(_code_at(secret, now + offset)), tolerance=device.tolerance) is ok, offset
 
 
 def test_secret_and_uri_format(operator):
     secret = totp_new_key()
-    assert len(_key(secret)) == 20 and "=" not in secret
+    assert len(f.totp_key(secret)) == 20 and "=" not in secret
     operator.username = "op erator"
     uri = totp_provisioning_uri(user=operator, secret_b32=secret)
     assert uri.startswith("otpauth://totp/RTCC%3Aop%20erator?")
@@ -287,7 +274,7 @@ def test_secret_and_uri_format(operator):
 
 
 def test_verify_refuses_a_replayed_code(operator):
-    secret = _with_2fa(operator)
+    secret = f.totp_enrol(operator)
     code = _current_code(secret)
     assert totp_device_verify(user=operator, code=code)
     assert not totp_device_verify(user=operator, code=code)
@@ -320,7 +307,7 @@ def test_enrolment_then_two_step_login(client, operator):
     assert response.status_code == 302
     operator.refresh_from_db()
     assert operator.totp_confirmed_at is not None
-    assert _device(operator).confirmed and _device(operator).bin_key == _key(secret)
+    assert _device(operator).confirmed and _device(operator).bin_key == f.totp_key(secret)
 
     # Now signing in takes two steps.
     client.logout()
@@ -341,7 +328,7 @@ def test_enrolment_then_two_step_login(client, operator):
 
 
 def test_two_step_login_goes_to_next_after_a_fresh_code(operator):
-    secret = _with_2fa(operator)
+    secret = f.totp_enrol(operator)
     browser = Client()
     response = browser.post(f"{LOGIN}?next=/api/zones/", {"username": "operator", "password": f.PASSWORD})
     assert response["Location"] == VERIFY
@@ -356,7 +343,7 @@ def test_two_step_login_goes_to_next_after_a_fresh_code(operator):
 
 
 def test_replayed_code_refused_at_sign_in(operator):
-    secret = _with_2fa(operator)
+    secret = f.totp_enrol(operator)
     first = Client()
     _login(first, "operator", f.PASSWORD)
     code = _current_code(secret)
@@ -370,7 +357,7 @@ def test_replayed_code_refused_at_sign_in(operator):
 
 
 def test_wrong_codes_count_towards_the_lockout(operator):
-    secret = _with_2fa(operator)
+    secret = f.totp_enrol(operator)
     good = _current_code(secret)
     wrong = _wrong_code(secret)
     browser = Client()
@@ -388,7 +375,7 @@ def test_wrong_codes_count_towards_the_lockout(operator):
 
 
 def test_pending_sign_in_expires(operator, settings):
-    secret = _with_2fa(operator)
+    secret = f.totp_enrol(operator)
     settings.RTCC_LOGIN_2FA_PENDING_SECONDS = 0
     browser = Client()
     _login(browser, "operator", f.PASSWORD)
@@ -405,7 +392,7 @@ def test_verify_without_password_step_goes_to_login(client, db):
 
 
 def test_disabling_2fa_needs_a_current_code(client, operator):
-    secret = _with_2fa(operator)
+    secret = f.totp_enrol(operator)
     client.force_login(operator)
     page = client.get(SETUP).content.decode()
     assert "is <strong>on</strong>" in page
@@ -469,7 +456,7 @@ def test_admin_login_goes_through_the_hardened_login(client, operator):
 
 
 def test_admin_resets_a_lost_second_factor(client, home, operator):
-    _with_2fa(operator)
+    f.totp_enrol(operator)
     admin = f.user(agency=home, role=Role.AGENCY_ADMIN, username="root", is_staff=True, is_superuser=True)
     client.force_login(admin)
     response = client.post("/admin/accounts/user/", {"action": "reset_2fa", "_selected_action": [operator.pk]})
@@ -481,7 +468,7 @@ def test_admin_resets_a_lost_second_factor(client, home, operator):
 def test_admin_resets_a_device_whatever_the_stamp_says(client, rf, home, operator):
     """The second factor is the device sign-in checks, not the totp_confirmed_at mirror: a device without
     the stamp is listed as 2FA on and reset like any other."""
-    _with_2fa(operator)
+    f.totp_enrol(operator)
     User.objects.filter(pk=operator.pk).update(totp_confirmed_at=None)
     admin = f.user(agency=home, role=Role.AGENCY_ADMIN, username="root", is_staff=True, is_superuser=True)
     client.force_login(admin)

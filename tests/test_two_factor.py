@@ -3,9 +3,6 @@ and no staff page shows a device's key."""
 
 from __future__ import annotations
 
-from base64 import b32decode
-from binascii import hexlify
-
 import pytest
 from django.utils import timezone
 from django_otp.oath import TOTP
@@ -13,26 +10,15 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.choices import Role
 from apps.accounts.models import User
-from apps.accounts.services import totp_device_verify, totp_new_key
+from apps.accounts.services import totp_device_verify
 
 from . import factories as f
 from .db_roles import as_owner
 
 
-def _key(secret: str) -> bytes:
-    return b32decode(secret + "=" * (-len(secret) % 8))
-
-
 def _current_code(secret: str) -> str:
-    return str(TOTP(_key(secret)).token()).zfill(6)
+    return str(TOTP(f.totp_key(secret)).token()).zfill(6)
 
-
-def _with_2fa(user: User) -> str:
-    secret = totp_new_key()
-    TOTPDevice.objects.create(user=user, name="authenticator app", key=hexlify(_key(secret)).decode(), confirmed=True)
-    user.totp_confirmed_at = timezone.now()
-    user.save()
-    return secret
 
 
 @pytest.mark.django_db(transaction=True)
@@ -58,7 +44,7 @@ def test_enrolled_users_keep_their_second_factor_through_the_migration():
 
         enrolled = User.objects.get(username="enrolled")
         [device] = TOTPDevice.objects.filter(user=enrolled)
-        assert device.confirmed and device.bin_key == _key(secret)
+        assert device.confirmed and device.bin_key == f.totp_key(secret)
         assert not TOTPDevice.objects.filter(user__username="plain").exists()
         assert totp_device_verify(user=enrolled, code=_current_code(secret))
         with connection.cursor() as cursor:
@@ -68,7 +54,7 @@ def test_enrolled_users_keep_their_second_factor_through_the_migration():
 
 def test_staff_cannot_read_second_factor_keys_in_the_admin(client, home, operator):
     """django-otp's device admin would show every key (and its QR code) to staff: it is not registered."""
-    _with_2fa(operator)
+    f.totp_enrol(operator)
     admin = f.user(agency=home, role=Role.AGENCY_ADMIN, username="root", is_staff=True, is_superuser=True)
     client.force_login(admin)
     assert client.get("/admin/otp_totp/totpdevice/").status_code == 404
