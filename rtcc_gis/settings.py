@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "apps.alpr",
     "apps.sensors",
     "apps.feeds",
+    "apps.intake",
     "apps.retention",
     "apps.demo",
     "apps.live",

@@ -29,9 +29,11 @@ from rest_framework.test import APIClient
 
 from apps.accounts.choices import Role
 from apps.core.geo import ALLOWED_SRIDS, GeoInputError, check_extent, repair_area
-from apps.core.importing import ImportFileError, MappingSpec, import_layer
 from apps.core.security import CSP_HEADER, PERMISSIONS_POLICY_HEADER, content_security_policy
 from apps.feeds.models import DeadLetter, FeedSource
+from apps.intake.errors import ImportFileError
+from apps.intake.importer import import_layer
+from apps.intake.mapping import MappingSpec
 from apps.zones.models import Zone
 from rtcc_gis.settings import csp_source, csp_tile_source
 

@@ -19,10 +19,13 @@ from django.db import DataError, transaction
 
 from apps.audit.models import AuditAction, AuditEvent
 from apps.cameras.models import Camera
-from apps.core import importing
 from apps.core.geo import make_point
 from apps.incidents.models import Incident
 from apps.incidents.services import incident_upsert
+from apps.intake.errors import RowError
+from apps.intake.mapping import geometry_from_geojson, parse_datetime
+from apps.intake.readers import crs_srid
+from apps.intake.specs import LAYERS
 from apps.zones.models import Zone
 
 from . import factories as f
@@ -193,7 +196,7 @@ def test_incident_gets_its_beat(home):
 def test_incident_upsert_brings_its_own_savepoint(home):
     # The importer relies on it (LayerSpec.needs_savepoint=False): a row the database refuses must roll back
     # alone, not leave the import's transaction aborted.
-    assert not importing.LAYERS["incidents"].needs_savepoint
+    assert not LAYERS["incidents"].needs_savepoint
     with transaction.atomic():
         with pytest.raises(DataError):
             incident_upsert(
@@ -394,8 +397,8 @@ def test_geojson_crs_other_than_wgs84_is_refused(home, tmp_path):
     ],
 )
 def test_geometry_builder_refuses_anything_but_numbers(geometry):
-    with pytest.raises(importing.RowError):
-        importing.geometry_from_geojson(geometry=geometry, allowed=("Point",))
+    with pytest.raises(RowError):
+        geometry_from_geojson(geometry=geometry, allowed=("Point",))
 
 
 @pytest.mark.parametrize(
@@ -407,13 +410,13 @@ def test_geometry_builder_refuses_anything_but_numbers(geometry):
     ],
 )
 def test_impossible_dates_are_row_errors(text, reason):
-    with pytest.raises(importing.RowError, match=re.escape(reason)):
-        importing.parse_datetime(text=text, formats=("%Y-%m-%d %H:%M:%S",), tz=ZoneInfo("America/Los_Angeles"))
+    with pytest.raises(RowError, match=re.escape(reason)):
+        parse_datetime(text=text, formats=("%Y-%m-%d %H:%M:%S",), tz=ZoneInfo("America/Los_Angeles"))
 
 
 def test_crs84_and_epsg4326_names_are_accepted():
     for name in ("urn:ogc:def:crs:OGC:1.3:CRS84", "EPSG:4326", "urn:ogc:def:crs:EPSG::4326"):
-        assert importing.crs_srid({"type": "name", "properties": {"name": name}}) == 4326
+        assert crs_srid({"type": "name", "properties": {"name": name}}) == 4326
 
 
 # --- the real Seattle files, through the shipped presets -------------------------------------------------------------

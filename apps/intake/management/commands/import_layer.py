@@ -17,7 +17,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.accounts.models import Agency
-from apps.core import importing
+from apps.intake.errors import ImportFileError, MappingError
+from apps.intake.importer import Rejection, import_layer, write_report
+from apps.intake.mapping import MappingSpec, load_mapping_file, mapping_spec_override
+from apps.intake.readers import FORMATS
+from apps.intake.specs import LAYERS
 
 # Rejections printed while importing at the default verbosity; the --report file has all of them.
 SHOWN_REJECTIONS = 20
@@ -46,10 +50,10 @@ class Command(BaseCommand):
     help = "Import incidents, cameras or zones from a CSV, GeoJSON or JSON file for one agency."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("layer", choices=sorted(importing.LAYERS))
+        parser.add_argument("layer", choices=sorted(LAYERS))
         parser.add_argument("path", type=Path)
         parser.add_argument("--agency", required=True, help="agency code (the data belongs to it)")
-        parser.add_argument("--format", choices=importing.FORMATS, help="default: from the file extension")
+        parser.add_argument("--format", choices=FORMATS, help="default: from the file extension")
         parser.add_argument("--delimiter", help="CSV delimiter (default: guessed from the header, else ',')")
         parser.add_argument("--encoding", default="utf-8-sig", help="CSV text encoding (default utf-8)")
         parser.add_argument("--json-path", help="dotted key of the list of rows inside a JSON object")
@@ -86,24 +90,24 @@ class Command(BaseCommand):
         verbosity = options["verbosity"]
         shown = 0
 
-        def on_reject(rejection: importing.Rejection) -> None:
+        def on_reject(rejection: Rejection) -> None:
             nonlocal shown
             shown += 1
             if verbosity >= 2 or (verbosity == 1 and shown <= SHOWN_REJECTIONS):
                 self.stderr.write(f"{rejection.where}: {rejection.reason}")
 
         try:
-            spec = importing.MappingSpec()
+            spec = MappingSpec()
             if options["mapping"]:
-                spec = importing.load_mapping_file(path=options["mapping"])
-            spec = importing.mapping_spec_override(
+                spec = load_mapping_file(path=options["mapping"])
+            spec = mapping_spec_override(
                 spec,
                 fields=fields,
                 constants=constants,
                 datetime_formats=tuple(options["datetime_format"] or ()),
                 tz=options["tz"],
             )
-            result = importing.import_layer(
+            result = import_layer(
                 layer=options["layer"],
                 path=options["path"],
                 agency=agency,
@@ -117,7 +121,7 @@ class Command(BaseCommand):
                 max_errors=options["max_errors"] or None,
                 on_reject=on_reject,
             )
-        except (importing.ImportFileError, importing.MappingError) as exc:
+        except (ImportFileError, MappingError) as exc:
             raise CommandError(str(exc)) from None
 
         for warning in result.warnings:
@@ -126,7 +130,7 @@ class Command(BaseCommand):
             self.stderr.write(f"... and {shown - SHOWN_REJECTIONS} more rejected rows (see --report, or -v 2)")
         if report is not None:
             try:
-                importing.write_report(path=report, result=result)
+                write_report(path=report, result=result)
             except OSError as exc:
                 raise CommandError(f"cannot write the report {report}: {exc.strerror or exc}") from None
         self.stdout.write(result.summary())

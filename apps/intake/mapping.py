@@ -1,0 +1,559 @@
+"""Mappings (which column feeds which field) and converting one record into a service's arguments."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass, field, replace
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.contrib.gis.geos import GEOSException, GEOSGeometry, LinearRing, MultiPolygon, Point, Polygon
+from django.db import models
+
+from apps.core.geo import SRID, GeoInputError, check_lon_lat, make_point
+from apps.intake.errors import MappingError, RowError
+from apps.intake.readers import Record
+from apps.intake.specs import FieldSpec, LayerSpec
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Mappings
+
+# A zone with more vertices than this is almost certainly the wrong file (or a hostile one).
+MAX_VERTICES = 250_000
+# Dates outside this window are typos or placeholders (0001-01-01, 9999-12-31), never calls for service.
+MIN_YEAR, MAX_YEAR = 1900, 2100
+TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y", "on"})
+FALSE_WORDS = frozenset({"0", "false", "f", "no", "n", "off"})
+LON_ALIASES = ("lon", "longitude", "lng", "long")
+LAT_ALIASES = ("lat", "latitude")
+
+
+@dataclass(frozen=True)
+class DerivedKey:
+    """A stand-in key for rows whose key column is empty: prefix + a hash of some columns."""
+
+    prefix: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    """A mapping as written (file and command line), not yet checked against a layer and a file."""
+
+    fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    constants: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    derived_keys: dict[str, DerivedKey] = field(default_factory=dict)
+    datetime_formats: tuple[str, ...] = ()
+    tz: str | None = None
+    layer: str | None = None
+    format: str | None = None
+    delimiter: str | None = None
+    json_path: str | None = None
+    source: str | None = None
+
+
+MAPPING_KEYS = frozenset(
+    {
+        "layer",
+        "description",
+        "format",
+        "delimiter",
+        "json_path",
+        "source",
+        "fields",
+        "constants",
+        "values",
+        "derived_keys",
+        "datetime_format",
+        "tz",
+    }
+)
+
+
+def _str_or_list(value: Any, what: str) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(item, str) and item for item in items):
+        raise MappingError(f"{what} must be a non-empty string or a list of them, got {value!r}")
+    return tuple(items)
+
+
+def _dict(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise MappingError(f"{what} must be an object, got {type(value).__name__}")
+    return value
+
+
+def mapping_spec_from_dict(*, data: Any, origin: str = "mapping") -> MappingSpec:
+    """Check the shape of a mapping document (as loaded from JSON)."""
+    data = _dict(data, origin)
+    unknown = sorted(set(data) - MAPPING_KEYS)
+    if unknown:
+        raise MappingError(f"{origin}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(MAPPING_KEYS))}")
+    for key in ("layer", "format", "delimiter", "json_path", "source", "tz", "description"):
+        if key in data and not isinstance(data[key], str):
+            raise MappingError(f"{origin}: {key} must be a string")
+    fields = {
+        name: _str_or_list(columns, f"{origin}: fields.{name}")
+        for name, columns in _dict(data.get("fields", {}), f"{origin}: fields").items()
+    }
+    values: dict[str, dict[str, Any]] = {}
+    for name, table in _dict(data.get("values", {}), f"{origin}: values").items():
+        table = _dict(table, f"{origin}: values.{name}")
+        for target in table.values():
+            if target is not None and not isinstance(target, str | int | float | bool):
+                raise MappingError(f"{origin}: values.{name} must map to strings or numbers, got {target!r}")
+        values[name] = table
+    derived: dict[str, DerivedKey] = {}
+    for name, rule in _dict(data.get("derived_keys", {}), f"{origin}: derived_keys").items():
+        rule = _dict(rule, f"{origin}: derived_keys.{name}")
+        if set(rule) - {"prefix", "columns"} or not isinstance(rule.get("prefix", ""), str):
+            raise MappingError(f"{origin}: derived_keys.{name} takes a string prefix and a list of columns")
+        derived[name] = DerivedKey(
+            prefix=rule.get("prefix", ""), columns=_str_or_list(rule.get("columns"), f"{origin}: derived_keys.{name}")
+        )
+    formats = data.get("datetime_format")
+    return MappingSpec(
+        fields=fields,
+        constants=dict(_dict(data.get("constants", {}), f"{origin}: constants")),
+        values=values,
+        derived_keys=derived,
+        datetime_formats=_str_or_list(formats, f"{origin}: datetime_format") if formats is not None else (),
+        tz=data.get("tz"),
+        layer=data.get("layer"),
+        format=data.get("format"),
+        delimiter=data.get("delimiter"),
+        json_path=data.get("json_path"),
+        source=data.get("source"),
+    )
+
+
+def load_mapping_file(*, path: Path) -> MappingSpec:
+    """Read a mapping JSON file; MappingError if it is missing or malformed."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise MappingError(f"cannot read mapping {path}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MappingError(f"mapping {path.name} is not valid JSON: {exc}") from None
+    return mapping_spec_from_dict(data=data, origin=path.name)
+
+
+def mapping_spec_override(
+    spec: MappingSpec,
+    *,
+    fields: MappingABC[str, tuple[str, ...]] | None = None,
+    constants: MappingABC[str, Any] | None = None,
+    datetime_formats: tuple[str, ...] = (),
+    tz: str | None = None,
+) -> MappingSpec:
+    """Apply command-line options on top of a mapping file: a column given here replaces a constant
+    for the same field there and the other way round."""
+    fields = dict(fields or {})
+    constants = dict(constants or {})
+    merged_fields = {name: cols for name, cols in spec.fields.items() if name not in constants} | fields
+    merged_constants = {name: value for name, value in spec.constants.items() if name not in fields} | constants
+    return replace(
+        spec,
+        fields=merged_fields,
+        constants=merged_constants,
+        datetime_formats=datetime_formats or spec.datetime_formats,
+        tz=tz or spec.tz,
+    )
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A mapping checked against one layer and one file; `convert_record` applies it to rows."""
+
+    layer: LayerSpec
+    columns: dict[str, tuple[str, ...]]
+    constants: dict[str, Any]  # already converted; None for a nullable field means "pass None"
+    values: dict[str, dict[str, Any]]  # keys casefolded
+    derived_keys: dict[str, DerivedKey]
+    datetime_formats: tuple[str, ...]
+    tz: tzinfo
+    warnings: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        parts = [f"{name}<-{'|'.join(cols)}" for name, cols in self.columns.items()]
+        parts += [f"{name}={value!r}" for name, value in self.constants.items()]
+        return ", ".join(parts)
+
+
+def _choice_lookup(choices: type[models.TextChoices]) -> dict[str, str]:
+    lookup = {str(label).casefold(): value for value, label in choices.choices}
+    lookup.update({value.casefold(): value for value in choices.values})
+    return lookup
+
+
+_CHOICE_LOOKUPS: dict[type[models.TextChoices], dict[str, str]] = {}
+
+
+def _choice(value: str, spec: FieldSpec, name: str) -> str:
+    assert spec.choices is not None
+    lookup = _CHOICE_LOOKUPS.get(spec.choices)
+    if lookup is None:
+        lookup = _CHOICE_LOOKUPS[spec.choices] = _choice_lookup(spec.choices)
+    found = lookup.get(value.casefold())
+    if found is None:
+        raise RowError(f"{name} {value!r} is not one of {', '.join(spec.choices.values)}")
+    return found
+
+
+def compile_mapping(*, spec: MappingSpec, layer: LayerSpec, columns: tuple[str, ...], has_geometry: bool) -> Mapping:
+    """Check a mapping against the layer and the file's columns, and fill in same-name columns."""
+    if spec.layer and spec.layer != layer.name:
+        raise MappingError(f"this mapping is for the {spec.layer} layer, not {layer.name}")
+    known = layer.fields
+    for what, names in (
+        ("fields", spec.fields),
+        ("constants", spec.constants),
+        ("values", spec.values),
+        ("derived_keys", spec.derived_keys),
+    ):
+        unknown = sorted(set(names) - set(known))
+        if unknown:
+            raise MappingError(
+                f"{what}: unknown field(s) {', '.join(unknown)} for {layer.name}; fields are {', '.join(known)}"
+            )
+    both = sorted(set(spec.fields) & set(spec.constants))
+    if both:
+        raise MappingError(f"field(s) {', '.join(both)} are given both a column and a constant")
+
+    column_set = set(columns)
+    for name, cols in spec.fields.items():
+        missing = [col for col in cols if col not in column_set]
+        if missing:
+            raise MappingError(
+                f"{name}: column(s) {', '.join(map(repr, missing))} not in the file; columns are {', '.join(columns)}"
+            )
+    mapped = dict(spec.fields)
+    by_folded = {col.casefold(): col for col in reversed(columns)}
+    for name in known:
+        if name in mapped or name in spec.constants:
+            continue
+        aliases = LON_ALIASES if name == "lon" else LAT_ALIASES if name == "lat" else (name,)
+        for alias in aliases:
+            if alias in by_folded:
+                mapped[name] = (by_folded[alias],)
+                break
+
+    tz_name = spec.tz or settings.TIME_ZONE
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise MappingError(f"unknown time zone {tz_name!r} (use an IANA name such as America/Los_Angeles)") from None
+    for fmt in spec.datetime_formats:
+        if "%" not in fmt:
+            raise MappingError(f"datetime format {fmt!r} has no % directives (strptime syntax, e.g. %Y-%m-%d %H:%M)")
+
+    values: dict[str, dict[str, Any]] = {}
+    for name, table in spec.values.items():
+        fspec = known[name]
+        folded: dict[str, Any] = {}
+        for source_value, target in table.items():
+            if fspec.kind == "choice" and target is not None:
+                try:
+                    target = _choice(str(target), fspec, name)
+                except RowError as exc:
+                    raise MappingError(f"values.{name}: {exc}") from None
+            folded[str(source_value).strip().casefold()] = target
+        values[name] = folded
+
+    for name, rule in spec.derived_keys.items():
+        if known[name].kind != "text":
+            raise MappingError(f"derived_keys: {name} is not a text field")
+        missing = [col for col in rule.columns if col not in column_set]
+        if missing:
+            raise MappingError(f"derived_keys.{name}: column(s) {', '.join(map(repr, missing))} not in the file")
+
+    mapping = Mapping(
+        layer=layer,
+        columns=mapped,
+        constants={},
+        values=values,
+        derived_keys=dict(spec.derived_keys),
+        datetime_formats=spec.datetime_formats,
+        tz=tz,
+    )
+    constants: dict[str, Any] = {}
+    for name, value in spec.constants.items():
+        fspec = known[name]
+        try:
+            converted = _convert(name, fspec, _clean(value), mapping)
+        except RowError as exc:
+            raise MappingError(f"constants.{name}: {exc}") from None
+        if converted is None and fspec.required:
+            raise MappingError(f"constants.{name}: {name} is required and cannot be empty")
+        if converted is not None or fspec.nullable:
+            constants[name] = converted
+
+    def covered(name: str) -> bool:
+        return name in mapped or name in constants or name in spec.derived_keys
+
+    for name, fspec in known.items():
+        if fspec.required and not covered(name):
+            raise MappingError(
+                f"{name} is required for {layer.name}: map a column to it (--map {name}=COLUMN) or set a constant"
+            )
+    if layer.is_point and not has_geometry and not (covered("lon") and covered("lat")):
+        raise MappingError(f"{layer.name} need a location: map lon and lat (--map lon=COLUMN --map lat=COLUMN)")
+    if not layer.is_point and not has_geometry and not covered("geometry"):
+        raise MappingError("zones need a geometry: use GeoJSON, or map a column holding GeoJSON geometry")
+    warnings = []
+    if layer.name == "cameras" and not covered("external_id"):
+        warnings.append("no external_id column: cameras cannot be matched, so every import creates new ones")
+    return replace(mapping, constants=constants, warnings=tuple(warnings))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Converting one record
+
+
+def _clean(value: Any) -> Any:
+    """Strip text; None for empty."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise RowError(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise RowError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise RowError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
+def parse_datetime(*, text: str, formats: tuple[str, ...], tz: tzinfo, name: str = "date") -> datetime:
+    """Read a date/time with the given strptime formats, then ISO 8601; naive results are taken in `tz`.
+
+    A naive time is localised with fold=0: in the autumn overlap it is the first (daylight) instant, and a
+    time in the spring-forward gap gets the offset from before the gap. Neither is an error, as a CAD
+    clock may well write them.
+    """
+    errors: list[str] = []
+    parsed: datetime | None = None
+    for fmt in formats:
+        try:
+            parsed = datetime.strptime(text, fmt)
+            break
+        except ValueError as exc:
+            errors.append(str(exc))
+    if parsed is None:
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError as exc:
+            errors.append(str(exc))
+    if parsed is None:
+        expected = " or ".join([*formats, "ISO 8601"])
+        # strptime/fromisoformat say *what* is wrong (hour 24, 30 February) in some messages; keep those.
+        details = [e for e in errors if not e.startswith(("time data", "unconverted data", "Invalid isoformat"))]
+        detail = f": {details[-1]}" if details else ""
+        raise RowError(f"{name} {text!r} is not a valid date/time (expected {expected}){detail}")
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise RowError(f"{name} {text!r} is not a plausible date (year outside {MIN_YEAR}..{MAX_YEAR})")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed
+
+
+def _convert(name: str, spec: FieldSpec, value: Any, mapping: Mapping) -> Any:
+    """One cleaned, non-empty value (or None) -> the Python value the service takes."""
+    if value is None:
+        return None
+    if isinstance(value, dict | list) and spec.kind != "geometry":
+        raise RowError(f"{name} must be a single value, got {type(value).__name__}")
+    kind = spec.kind
+    if kind == "text":
+        text = value if isinstance(value, str) else str(value)
+        if spec.max_length and len(text) > spec.max_length:
+            raise RowError(f"{name} is longer than {spec.max_length} characters")
+        return text
+    if kind == "choice":
+        return _choice(str(value), spec, name)
+    if kind in ("int", "float", "coordinate"):
+        number = _number(value, name)
+        if kind == "int":
+            if not number.is_integer():
+                raise RowError(f"{name} must be a whole number, got {value!r}")
+            number = int(number)
+        if spec.bounds and not spec.bounds[0] <= number <= spec.bounds[1]:
+            raise RowError(f"{name} {value} is outside {spec.bounds[0]:g}..{spec.bounds[1]:g}")
+        return number
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        word = str(value).casefold()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise RowError(f"{name} must be yes/no, true/false or 1/0, got {value!r}")
+    if kind == "datetime":
+        if not isinstance(value, str):
+            raise RowError(f"{name} must be a date/time text, got {value!r}")
+        return parse_datetime(text=value, formats=mapping.datetime_formats, tz=mapping.tz, name=name)
+    if kind == "geometry":
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise RowError(f"{name} must be a GeoJSON geometry") from None
+        return geometry_from_geojson(geometry=value, allowed=mapping.layer.geometry_types)
+    raise AssertionError(f"unhandled field kind {kind}")
+
+
+def _first_value(values: dict[str, Any], columns: tuple[str, ...]) -> Any:
+    for column in columns:
+        value = _clean(values.get(column))
+        if value is not None:
+            return value
+    return None
+
+
+def _derive(values: dict[str, Any], rule: DerivedKey) -> str | None:
+    parts = [str(_clean(values.get(column)) or "") for column in rule.columns]
+    if not any(parts):
+        return None
+    digest = hashlib.sha1("\x1f".join(parts).encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
+    return f"{rule.prefix}{digest}"
+
+
+def _field_value(name: str, spec: FieldSpec, record: Record, mapping: Mapping) -> Any:
+    columns = mapping.columns.get(name)
+    value = _first_value(record.values, columns) if columns else None
+    table = mapping.values.get(name)
+    if table is not None and value is not None:
+        key = str(value).casefold()
+        if key in table:
+            value = _clean(table[key])
+        elif spec.kind == "choice":
+            try:
+                return _convert(name, spec, value, mapping)
+            except RowError:
+                raise RowError(f"{name} {value!r} has no translation in the mapping's values.{name}") from None
+    if value is None and name in mapping.derived_keys:
+        value = _derive(record.values, mapping.derived_keys[name])
+    return _convert(name, spec, value, mapping)
+
+
+def _position(position: Any) -> tuple[float, float]:
+    if not isinstance(position, list | tuple) or not 2 <= len(position) <= 4:
+        raise RowError(f"a position must be [lon, lat], got {position!r}"[:200])
+    lon, lat = position[0], position[1]
+    for number in (lon, lat):
+        # bool is an int to Python, but true/false in a coordinate is a broken file, not 1/0.
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            raise RowError(f"coordinates must be numbers, got {number!r}")
+    try:
+        return check_lon_lat(lon, lat)
+    except GeoInputError as exc:
+        raise RowError(str(exc)) from None
+
+
+def _ring(coordinates: Any, budget: list[int]) -> LinearRing:
+    if not isinstance(coordinates, list) or len(coordinates) < 4:
+        raise RowError("a polygon ring needs at least 4 positions")
+    budget[0] -= len(coordinates)
+    if budget[0] < 0:
+        raise RowError(f"geometry has more than {MAX_VERTICES} vertices")
+    points = [_position(position) for position in coordinates]
+    if points[0] != points[-1]:
+        raise RowError("a polygon ring must end where it starts (closed ring)")
+    return LinearRing(points, srid=SRID)
+
+
+def _polygon(coordinates: Any, budget: list[int]) -> Polygon:
+    if not isinstance(coordinates, list) or not coordinates:
+        raise RowError("a polygon needs at least one ring")
+    rings = [_ring(ring, budget) for ring in coordinates]
+    return Polygon(*rings, srid=SRID)
+
+
+def geometry_from_geojson(*, geometry: Any, allowed: tuple[str, ...]) -> GEOSGeometry:
+    """Build a Point, Polygon or MultiPolygon from a GeoJSON geometry object, number by number."""
+    if not isinstance(geometry, dict):
+        raise RowError("geometry must be a GeoJSON geometry object")
+    kind = geometry.get("type")
+    if kind not in allowed:
+        raise RowError(f"geometry must be a {' or '.join(allowed)}, got {kind!r}")
+    coordinates = geometry.get("coordinates")
+    budget = [MAX_VERTICES]
+    try:
+        if kind == "Point":
+            lon, lat = _position(coordinates)
+            return Point(lon, lat, srid=SRID)
+        if kind == "Polygon":
+            return _polygon(coordinates, budget)
+        if not isinstance(coordinates, list) or not coordinates:
+            raise RowError("a MultiPolygon needs at least one polygon")
+        return MultiPolygon(*[_polygon(polygon, budget) for polygon in coordinates], srid=SRID)
+    except GEOSException as exc:
+        raise RowError(f"geometry cannot be built: {exc}") from None
+
+
+def _location(record: Record, mapping: Mapping) -> Point:
+    if record.geometry is not None:
+        point = geometry_from_geojson(geometry=record.geometry, allowed=("Point",))
+        assert isinstance(point, Point)
+        lon, lat = point.x, point.y
+    else:
+        lon = _field_value("lon", mapping.layer.fields["lon"], record, mapping)
+        lat = _field_value("lat", mapping.layer.fields["lat"], record, mapping)
+        if lon is None or lat is None:
+            raise RowError("no location: lon/lat are empty" if mapping.columns.get("lon") else "no geometry")
+    # CAD exports write 0,0 for "no fix"; a real call at Null Island is not going to happen.
+    if lon == 0 and lat == 0:
+        raise RowError("no location: coordinates are 0,0")
+    try:
+        return make_point(lon, lat)
+    except GeoInputError as exc:
+        raise RowError(str(exc)) from None
+
+
+def convert_record(*, record: Record, mapping: Mapping) -> dict[str, Any]:
+    """One record -> keyword arguments for the layer's service (without agency_id/source)."""
+    if record.problem:
+        raise RowError(record.problem)
+    layer = mapping.layer
+    kwargs: dict[str, Any] = {}
+    for name, spec in layer.fields.items():
+        if spec.kind in ("coordinate", "geometry"):
+            continue
+        if name in mapping.constants:
+            kwargs[name] = mapping.constants[name]
+            continue
+        value = _field_value(name, spec, record, mapping)
+        if value is None:
+            if spec.required:
+                columns = mapping.columns.get(name, ())
+                where = f" (column {' / '.join(map(repr, columns))} is empty)" if columns else ""
+                raise RowError(f"{name} is missing{where}")
+            continue
+        kwargs[name] = value
+    if layer.is_point:
+        kwargs["location"] = _location(record, mapping)
+        return kwargs
+    if record.geometry is not None:
+        geom = geometry_from_geojson(geometry=record.geometry, allowed=layer.geometry_types)
+    else:
+        geom = _field_value("geometry", layer.fields["geometry"], record, mapping)
+    if geom is None:
+        raise RowError("no geometry")
+    kwargs["geom"] = geom
+    return kwargs

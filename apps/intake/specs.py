@@ -1,0 +1,118 @@
+"""The importable layers: which fields a file may fill, and the domain service that writes a row."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from django.db import models
+
+from apps.cameras.choices import CameraStatus, OwnerKind, Sharing, StreamKind
+from apps.cameras.models import Camera
+from apps.cameras.services import camera_upsert
+from apps.incidents.choices import IncidentStatus
+from apps.incidents.models import Incident
+from apps.incidents.services import incident_upsert
+from apps.zones.choices import ZoneKind
+from apps.zones.models import Zone
+from apps.zones.services import zone_upsert
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Layers: which fields an import may fill, and how to write a row
+
+
+FieldKind = Literal["text", "int", "float", "bool", "datetime", "choice", "coordinate", "geometry"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How to read one importable field."""
+
+    kind: FieldKind
+    required: bool = False
+    max_length: int | None = None
+    choices: type[models.TextChoices] | None = None
+    bounds: tuple[float, float] | None = None
+    # None is a meaning of its own (a camera without heading looks all around), not "use the default".
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """An importable layer: its fields, the geometry it takes, and the service that writes a row."""
+
+    name: str
+    fields: dict[str, FieldSpec]
+    geometry_types: tuple[str, ...]
+    write: Callable[..., tuple[models.Model, bool]]
+    # False when `write` is itself @transaction.atomic: nested in the import's transaction that already is a
+    # savepoint per row, and a second one would only add two round trips per row (13k-row files notice).
+    needs_savepoint: bool = True
+
+    @property
+    def is_point(self) -> bool:
+        return self.geometry_types == ("Point",)
+
+
+def _text(model: type[models.Model], name: str, *, required: bool = False) -> FieldSpec:
+    # Lengths come from the model so that a too-long value is a row reason, not a database error.
+    return FieldSpec("text", required=required, max_length=model._meta.get_field(name).max_length)
+
+
+LAYERS: dict[str, LayerSpec] = {
+    "incidents": LayerSpec(
+        name="incidents",
+        fields={
+            "cad_number": _text(Incident, "cad_number", required=True),
+            "type_code": _text(Incident, "type_code", required=True),
+            "type_description": _text(Incident, "type_description"),
+            "priority": FieldSpec("int", bounds=(1, 9)),
+            "status": FieldSpec("choice", choices=IncidentStatus),
+            "address": _text(Incident, "address"),
+            "lon": FieldSpec("coordinate"),
+            "lat": FieldSpec("coordinate"),
+            "received_at": FieldSpec("datetime", required=True),
+            "dispatched_at": FieldSpec("datetime"),
+            "on_scene_at": FieldSpec("datetime"),
+            "closed_at": FieldSpec("datetime"),
+        },
+        geometry_types=("Point",),
+        write=incident_upsert,
+        needs_savepoint=False,
+    ),
+    "cameras": LayerSpec(
+        name="cameras",
+        fields={
+            "name": _text(Camera, "name", required=True),
+            "external_id": _text(Camera, "external_id"),
+            "owner_kind": FieldSpec("choice", choices=OwnerKind),
+            "owner_name": _text(Camera, "owner_name"),
+            "owner_contact": _text(Camera, "owner_contact"),
+            "lon": FieldSpec("coordinate"),
+            "lat": FieldSpec("coordinate"),
+            "heading": FieldSpec("float", bounds=(0, 360), nullable=True),
+            "fov_angle": FieldSpec("float", bounds=(1, 360)),
+            "fov_range": FieldSpec("float", bounds=(1, 2000)),
+            "ptz": FieldSpec("bool"),
+            "status": FieldSpec("choice", choices=CameraStatus),
+            "stream_url": _text(Camera, "stream_url"),
+            "stream_kind": FieldSpec("choice", choices=StreamKind),
+            "sharing": FieldSpec("choice", choices=Sharing),
+            "active": FieldSpec("bool"),
+        },
+        geometry_types=("Point",),
+        write=camera_upsert,
+    ),
+    "zones": LayerSpec(
+        name="zones",
+        fields={
+            "code": _text(Zone, "code", required=True),
+            "kind": FieldSpec("choice", required=True, choices=ZoneKind),
+            "name": _text(Zone, "name"),
+            "geometry": FieldSpec("geometry"),
+        },
+        geometry_types=("Polygon", "MultiPolygon"),
+        write=zone_upsert,
+    ),
+}
