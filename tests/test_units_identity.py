@@ -193,3 +193,17 @@ def test_ingest_reply_carries_unit_counts(home, now):
     query = {"id": "P7", "lat": f.LAT, "lon": f.LON, "timestamp": int(now.timestamp())}
     reply = APIClient().get(f"/api/feeds/osmand/{token}/", query).json()
     assert reply["units"] == {"created": 1, "updated": 0, "ambiguous": 0} and reply["skipped"] == {}
+
+
+def test_osmand_json_bodies_follow_the_same_rules(home, now):
+    """Traccar Client 9's JSON `device_id` is the device's id on the source, like the query's `id`."""
+    f.unit(agency=home, call_sign="4815", lon=None)  # a call sign equal to the phone's id
+    phone = f.unit(agency=home, call_sign="2B7", device_id="4815", lon=None)
+    source = FeedSource.objects.create(agency=home, name="traccar", kind="osmand")
+    body = (
+        b'{"device_id": "4815", "location": {"timestamp": "%s", "coords": {"latitude": 47.61, "longitude": -122.33}}}'
+        % now.isoformat().encode()
+    )
+    report = feed_ingest(source_id=source.pk, payload=body, content_type="application/json")
+    assert (report.accepted, report.units_updated, report.ambiguous) == (1, 1, 0)
+    assert UnitPosition.objects.get().unit == phone
