@@ -241,3 +241,30 @@ def test_alerts_only_feed_is_misconfigured_too():
     alert.informed_entity.add(route_id=message.entity[0].vehicle.trip.route_id)
     with pytest.raises(MisconfiguredError, match=r"1 Alert"):
         GtfsRealtimeAdapter().parse(alerts.SerializeToString())
+
+
+def test_a_polled_json_feed_then_trip_updates_at_the_same_url(home):
+    """Polled as agencies serve it: Caltrain's real JSON rendering, then (the URL changed upstream) its
+    trips as TripUpdates. The source goes from healthy to misconfigured, and says why."""
+    from apps.feeds.tasks import feed_poll
+
+    from .test_poll import Upstream
+
+    upstream = Upstream()
+    try:
+        json_body = real_sample("gtfs_rt", "caltrain_ct-vehicle-positions.pb.json").read_bytes()
+        upstream.routes["/vp"] = (200, json_body, "application/json")
+        transit = FeedSource.objects.create(
+            agency=home, name="Caltrain", kind="gtfs_rt", mode="poll", url=upstream.base + "/vp", auto_create_units=True
+        )
+        report = feed_poll.apply(args=[transit.pk]).get()
+        assert (report["accepted"], report["units"]) == (14, {"created": 14, "updated": 0, "ambiguous": 0})
+        transit.refresh_from_db()
+        assert transit.health == "healthy" and transit.units_created_count == 14
+
+        upstream.routes["/vp"] = (200, _trip_updates_from_caltrain(), "application/x-protobuf")
+        assert feed_poll.apply(args=[transit.pk]).get() is None
+        transit.refresh_from_db()
+        assert transit.health == "misconfigured" and "14 TripUpdate" in transit.last_error
+    finally:
+        upstream.close()
