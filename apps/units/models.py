@@ -1,4 +1,5 @@
 """Field units (AVL): who they are, their status, and where they have been."""
+
 from django.contrib.gis.db import models
 
 from apps.core.models import AgencyOwned
@@ -46,9 +47,7 @@ class UnitPosition(models.Model):
     class Meta:
         ordering = ["-recorded_at"]
         indexes = [models.Index(fields=["unit", "-recorded_at"]), models.Index(fields=["recorded_at"])]
-        constraints = [
-            models.UniqueConstraint(fields=["unit", "recorded_at"], name="unitposition_one_fix_per_instant")
-        ]
+        constraints = [models.UniqueConstraint(fields=["unit", "recorded_at"], name="unitposition_one_fix_per_instant")]
 
     def __str__(self) -> str:
         return f"{self.unit_id} @ {self.recorded_at:%H:%M:%S}"

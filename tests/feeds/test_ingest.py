@@ -161,7 +161,8 @@ def test_osmand_endpoint(home, now):
     unit = f.unit(agency=home, call_sign="3B3", lon=None, device_id="phone-3b3")
     _, token = make_source(home, "osmand")
     url = f"/api/feeds/osmand/{token}/"
-    query = {"id": "phone-3b3", "lat": f.LAT, "lon": f.LON, "timestamp": int(now.timestamp()), "speed": 10, "bearing": 90}
+    stamp = int(now.timestamp())
+    query = {"id": "phone-3b3", "lat": f.LAT, "lon": f.LON, "timestamp": stamp, "speed": 10, "bearing": 90}
     response = APIClient().get(url, query)
     assert response.status_code == 200 and response.json()["accepted"] == 1
     unit.refresh_from_db()
