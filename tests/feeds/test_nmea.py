@@ -153,3 +153,36 @@ def test_an_nmea_source_lands_its_log_on_its_device_unit(home):
     assert unit.last_seen == datetime(2008, 2, 3, 19, 24, 57, tzinfo=UTC)
     again = feed_ingest(source_id=source.pk, payload=log(name))
     assert (again.accepted, again.duplicates) == (0, 487)
+
+
+def test_unreadable_fields_reject_their_line_and_time_less_positions_are_skipped():
+    body = (
+        b"$GPRMC,120002.000,A,4659.2842,N,00124.0315,W,abc,0.0,250116,,,A\n"  # speed is not a number
+        b"$GPGGA,12x000.000,4659.2842,N,00124.0315,W,1,08,0.8,46.1,M,,,\n"  # time is not a time
+        b"$GPRMC,120003.000,A,4659.9942,N,00124.0315,W,0.0,0.0,250116,,,A\n"  # 59.9942 minutes: fine
+        b"$GPRMC,120004.000,A,4661.0000,N,00124.0315,W,0.0,0.0,250116,,,A\n"  # 61 minutes
+        b"$GPGLL,4916.45,N,12311.12,W\n"  # NMEA 1.5 GLL: no time, no status
+        b"!AIVDM,1,1,,A,13aEOK?P00PD2wVMdLDRhgvL289?,0*26\n"
+    )
+    result = NmeaAdapter().parse(body, params={"device_id": "d"})
+    assert [r.recorded_at.second for r in result.records] == [3]
+    assert [(r.index, r.reason) for r in result.rejected] == [
+        (0, "line 1: RMC speed 'abc' is not a number"),
+        (1, "line 2: GGA time '12x000.000' is not a time of day"),
+        (3, "line 4: latitude '4661.0000' has 61.0000 minutes (must be under 60)"),
+    ]
+    assert result.skipped == {"GLL without a valid fix": 1, "encapsulated sentence (AIS)": 1}
+
+
+def test_exponents_and_broken_zda_times_found_by_mutating_real_lines():
+    """Mutated real lines once crashed the adapter: `float()` reads "-5130E4950" as infinity, and pynmea2
+    hands back a ZDA time it could not read as text."""
+    body = (
+        b"$GPRMC,120316.741,A,-3003.4968,N,-5130E4950,E,44.3,266.0,000070,,,A\n"
+        b"$GPZDA,N05759.600,25,01,2016,00,00\n"
+        b"$GPRMC,120317.000,A,-3003.4968,N,-5130.4950,E,44.3,266.0,160108,,,A\n"
+    )
+    result = NmeaAdapter().parse(body, params={"device_id": "d"})
+    assert len(result.records) == 1
+    assert result.rejected[0].reason == "line 1: longitude '-5130E4950' is not degrees and minutes (DDMM.mmmm)"
+    assert result.skipped == {"ZDA without a time": 1}

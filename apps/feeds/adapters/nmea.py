@@ -32,6 +32,7 @@ the device a header line names (`@Sonygps/...`); else the talker (`GP`, `GN`) wh
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -44,6 +45,7 @@ from .common import PositionBatch, RecordError, coords, course, speed, text, tim
 KNOT = 1852.0 / 3600.0  # metres per second
 POSITION_TYPES = ("GGA", "RMC", "GLL")
 MIDNIGHT_JUMP = timedelta(hours=12)
+_DEGREES_MINUTES = re.compile(r"-?\d{1,5}(\.\d+)?")
 
 
 @dataclass
@@ -86,7 +88,10 @@ class NmeaAdapter:
             line = raw.strip().replace("\x00", "")
             if not line:
                 continue
-            if line[0] not in "$!":
+            if line[0] == "!":
+                skipped["encapsulated sentence (AIS)"] += 1
+                continue
+            if line[0] != "$":
                 skipped["non-NMEA line"] += 1
                 if line.startswith("@") and not header_device:
                     header_device = line[1:].split("/", 1)[0].strip()[:100]
@@ -108,8 +113,8 @@ class NmeaAdapter:
             except RecordError as exc:
                 batch.reject(index, f"line {index + 1}: {exc}", line)
                 continue
-            if entry is None:
-                skipped[_skip_reason(sentence, kind)] += 1
+            if isinstance(entry, str):
+                skipped[entry] += 1
                 continue
             if entry.fix is not None:
                 talkers.add(getattr(sentence, "talker", ""))
@@ -122,23 +127,27 @@ class NmeaAdapter:
         batch.result.skipped.update(skipped)
         return batch.result
 
-    def _timed(self, sentence, kind: str, index: int, line: str) -> _Timed | None:
-        """The sentence as a timed entry (a fix, a date, or both), or None when it carries neither."""
+    def _timed(self, sentence, kind: str, index: int, line: str) -> _Timed | str:
+        """The sentence as a timed entry (a fix, a date, or both), or why it is skipped."""
         if kind == "ZDA":
             try:
                 day = date(int(sentence.year), int(sentence.month), int(sentence.day))
             except (TypeError, ValueError):
-                return None
-            return _Timed(tod=sentence.timestamp, day=day, fix=None) if sentence.timestamp else None
+                return "ZDA without a date"
+            if not isinstance(sentence.timestamp, time):
+                return "ZDA without a time"
+            return _Timed(tod=sentence.timestamp, day=day, fix=None)
         if kind not in POSITION_TYPES:
-            return None
-        if kind == "GGA" and (sentence.gps_qual in (None, 0)):
-            return None
+            return f"{kind} sentence"
+        if kind == "GGA" and not _float(sentence.gps_qual, "GGA fix quality"):
+            return "GGA without a fix"
         if kind in ("RMC", "GLL") and sentence.status != "A":
-            return None
+            return f"{kind} without a valid fix"
         if not sentence.lat or not sentence.lon:
-            return None
+            return f"{kind} without a position"
         tod = sentence.timestamp
+        if tod is None:
+            return f"{kind} without a time"  # GLL of NMEA 1.5 has none: a position at no known instant
         if not isinstance(tod, time):
             raise RecordError(f"{kind} time {tod!r} is not a time of day")
         lat = _degrees(sentence.lat, sentence.lat_dir, "NS", 2, "latitude")
@@ -146,8 +155,8 @@ class NmeaAdapter:
         fix = _Fix(index=index, line=line, tod=tod, lat=lat, lon=lon)
         day = None
         if kind == "RMC":
-            fix.knots = sentence.spd_over_grnd
-            fix.course = sentence.true_course
+            fix.knots = _float(sentence.spd_over_grnd, "RMC speed")
+            fix.course = _float(sentence.true_course, "RMC course")
             day = _ddmmyy(sentence.data[8] if len(sentence.data) > 8 else "")
         return _Timed(tod=tod, day=day, fix=fix)
 
@@ -254,16 +263,25 @@ def _dates(timed: list[_Timed], configured: date | None) -> list[date] | None:
     return result
 
 
+def _float(value, name: str) -> float | None:
+    """A numeric field pynmea2 returned as a number, None (empty), or the raw text it could not read."""
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise RecordError(f"{name} {value!r} is not a number") from None
+
+
 def _seconds(value: time) -> float:
     return value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6
 
 
 def _degrees(value: str, hemisphere: str, letters: str, degree_digits: int, name: str) -> float:
     """`DDMM.mmmm` (or signed) with its hemisphere letter as signed decimal degrees."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise RecordError(f"{name} {value!r} is not a number") from None
+    if not _DEGREES_MINUTES.fullmatch(value):
+        raise RecordError(f"{name} {value!r} is not degrees and minutes (DDMM.mmmm)")
+    number = float(value)
     if hemisphere and hemisphere not in letters:
         raise RecordError(f"{name} hemisphere {hemisphere!r} is not one of {'/'.join(letters)}")
     magnitude = abs(number)
@@ -291,13 +309,3 @@ def _ddmmyy(value: str) -> date | None:
 def _sentence_name(line: str) -> str:
     head = line[1:].split(",", 1)[0].split("*", 1)[0]
     return head[:8] or "empty"
-
-
-def _skip_reason(sentence, kind: str) -> str:
-    if kind == "GGA":
-        return "GGA without a fix"
-    if kind in ("RMC", "GLL"):
-        return f"{kind} without a valid fix"
-    if kind == "ZDA":
-        return "ZDA without a date"
-    return f"{kind} sentence"
