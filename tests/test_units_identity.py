@@ -207,3 +207,17 @@ def test_osmand_json_bodies_follow_the_same_rules(home, now):
     report = feed_ingest(source_id=source.pk, payload=body, content_type="application/json")
     assert (report.accepted, report.units_updated, report.ambiguous) == (1, 1, 0)
     assert UnitPosition.objects.get().unit == phone
+
+
+def test_admin_shows_health_and_a_unit_s_identities(client, home, now):
+    admin = f.user(agency=home, role="agency_admin", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    source = FeedSource.objects.create(agency=home, name="phones", kind="osmand", auto_create_units=True)
+    osmand(source, "PHONE-42", now)
+    FeedSource.objects.filter(pk=source.pk).update(misconfigured_reason="sent trip updates")
+
+    listing = client.get("/admin/feeds/feedsource/").content.decode()
+    assert "Misconfigured (it sends the wrong kind of data)" in listing
+    unit = Unit.objects.get(identities__external_id="PHONE-42")
+    page = client.get(f"/admin/units/unit/{unit.pk}/change/").content.decode()
+    assert "PHONE-42" in page and f"feed:{source.pk}" in page
