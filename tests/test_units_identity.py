@@ -221,3 +221,14 @@ def test_admin_shows_health_and_a_unit_s_identities(client, home, now):
     unit = Unit.objects.get(identities__external_id="PHONE-42")
     page = client.get(f"/admin/units/unit/{unit.pk}/change/").content.decode()
     assert "PHONE-42" in page and f"feed:{source.pk}" in page
+
+
+def test_an_id_introduced_meanwhile_by_another_ingest_is_reused(home, now):
+    """Two ingests of one source racing to introduce the same id: the loser uses the winner's unit."""
+    from apps.units.services import _unit_introduce
+
+    winner = f.unit(agency=home, call_sign="W1")
+    winner.identities.create(namespace="feed:race", external_id="R1")
+    fix = Fix(unit_ref="R1", lon=f.LON, lat=f.LAT, recorded_at=now)
+    assert _unit_introduce(agency_id=home.pk, namespace="feed:race", fix=fix) == winner
+    assert Unit.objects.filter(agency=home).count() == 1

@@ -138,21 +138,23 @@ def _free_call_sign(agency_id: int, fix: Fix) -> str:
 def _unit_introduce(*, agency_id: int, namespace: str, fix: Fix) -> Unit:
     """A new unit for a ref a source introduced, bound to it in the source's namespace."""
     external_id = fix.unit_ref[:128]
-    try:
-        with transaction.atomic():
-            unit = Unit.objects.create(
-                agency_id=agency_id,
-                call_sign=_free_call_sign(agency_id, fix),
-                kind=fix.kind if fix.kind in UnitKind.values else UnitKind.OTHER,
-            )
-            UnitIdentity.objects.create(unit=unit, namespace=namespace, external_id=external_id)
-    except IntegrityError:
-        # Another ingest of the same source introduced it (or took the call sign) a moment ago.
-        identity = UnitIdentity.objects.filter(namespace=namespace, external_id=external_id).select_related("unit")
-        if not identity.exists():
-            raise
-        return identity.get().unit
-    return unit
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                unit = Unit.objects.create(
+                    agency_id=agency_id,
+                    call_sign=_free_call_sign(agency_id, fix),
+                    kind=fix.kind if fix.kind in UnitKind.values else UnitKind.OTHER,
+                )
+                UnitIdentity.objects.create(unit=unit, namespace=namespace, external_id=external_id)
+            return unit
+        except IntegrityError:
+            # Another ingest introduced this id a moment ago (use its unit), or took the call sign we
+            # picked (pick again).
+            identity = UnitIdentity.objects.filter(namespace=namespace, external_id=external_id).first()
+            if identity is not None:
+                return identity.unit
+    raise ValueError(f"could not introduce a unit for {fix.unit_ref!r}: its call sign kept being taken")
 
 
 _INSERT = f"""
