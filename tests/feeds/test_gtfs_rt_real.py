@@ -268,3 +268,12 @@ def test_a_polled_json_feed_then_trip_updates_at_the_same_url(home):
         assert transit.health == "misconfigured" and "14 TripUpdate" in transit.last_error
     finally:
         upstream.close()
+
+
+def test_a_feed_of_only_deleted_vehicles_is_not_misconfigured():
+    """An incremental VehiclePositions feed may only remove vehicles: nothing to store, nothing wrong."""
+    message = feed("caltrain_ct-vehicle-positions.pb")
+    for entity in message.entity:
+        entity.is_deleted = True
+    result = GtfsRealtimeAdapter().parse(message.SerializeToString())
+    assert (result.records, result.rejected, result.skipped) == ([], [], {"deleted entity": 14})

@@ -24,6 +24,7 @@ Entities without a `vehicle` (trip updates, alerts in a combined feed) and delet
 and counted. A feed with entities but no vehicle position at all (TripUpdates or Alerts sent to a vehicle
 source) is refused as a misconfigured source; an empty feed (HART: header only) is fine, zero records.
 """
+
 from __future__ import annotations
 
 import struct
@@ -79,7 +80,8 @@ class GtfsRealtimeAdapter:
                 vehicles.append((index, entity))
             else:
                 skipped[_entity_kind(entity)] += 1
-        if skipped and not vehicles:
+        # Deleted entities say nothing about the feed's kind (an incremental vehicle feed sends them too).
+        if not vehicles and sum(skipped.values()) > skipped["deleted entity"]:
             found = ", ".join(f"{count} {what}" for what, count in sorted(skipped.items()))
             raise MisconfiguredError(
                 f"GTFS-Realtime feed has no VehiclePositions ({found}): this source takes vehicle positions; "
