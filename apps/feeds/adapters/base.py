@@ -6,6 +6,7 @@ reason (a permanent error: the rest of the batch goes on); a payload it cannot r
 `PayloadError` (permanent: nothing in it is usable) or `TransientError` (try again later, e.g. a
 poll that timed out).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

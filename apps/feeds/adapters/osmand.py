@@ -28,6 +28,7 @@ bindings, a unit's configured device id, call signs only for a source set to sen
 A fix without a timestamp is rejected rather than stamped with the arrival time: phones queue fixes while
 offline, and an hours-old position stamped "now" would show the unit where it no longer is.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
