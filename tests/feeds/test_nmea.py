@@ -186,3 +186,16 @@ def test_exponents_and_broken_zda_times_found_by_mutating_real_lines():
     assert len(result.records) == 1
     assert result.rejected[0].reason == "line 1: longitude '-5130E4950' is not degrees and minutes (DDMM.mmmm)"
     assert result.skipped == {"ZDA without a time": 1}
+
+
+def test_a_payload_without_any_nmea_is_a_misconfigured_source(home):
+    source = FeedSource.objects.create(agency=home, name="gps", kind="nmea", params={"device_id": "d"})
+    gtfs_json = real_sample("gtfs_rt", "caltrain_ct-vehicle-positions.pb.json").read_bytes()
+    with pytest.raises(PayloadError, match="no NMEA sentences"):
+        feed_ingest(source_id=source.pk, payload=gtfs_json)
+    source.refresh_from_db()
+    assert source.health == "misconfigured"
+    # An empty push (a keep-alive) is nothing, not an error.
+    assert feed_ingest(source_id=source.pk, payload=b"\r\n").accepted == 0
+    source.refresh_from_db()
+    assert source.health == "healthy"

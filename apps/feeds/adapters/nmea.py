@@ -10,7 +10,8 @@ checked whenever it is there). Sentences are read with `pynmea2`; positions come
 and ZDA gives the date (with the time). Every other sentence (GSA, GSV, VTG, `$GPMSS` beacon status,
 proprietary `$P...`) and every non-NMEA line (a logger's `@Sonygps/ver1.0/wgs-84` header) is skipped and
 counted by kind, not an error. A sentence whose checksum does not match, or that cannot be read, is a
-rejected record naming its line.
+rejected record naming its line. A payload with no NMEA sentence at all (JSON, HTML, a binary protocol)
+is refused and the source shown as misconfigured.
 
 Time: GGA and GLL carry only the time of day. The date comes from the nearest RMC/ZDA before the fix
 (or, for fixes before the first dated sentence, the first one after it); a time of day that goes back by
@@ -39,7 +40,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pynmea2
 
-from .base import ParseResult, PayloadError, PositionRecord, check_payload_size, register
+from .base import MisconfiguredError, ParseResult, PayloadError, PositionRecord, check_payload_size, register
 from .common import PositionBatch, RecordError, coords, course, speed, text, timestamp
 
 KNOT = 1852.0 / 3600.0  # metres per second
@@ -105,7 +106,8 @@ class NmeaAdapter:
                 skipped[f"{_sentence_name(line)} sentence (unknown)"] += 1
                 continue
             except (pynmea2.ParseError, ValueError) as exc:
-                batch.reject(index, f"line {index + 1}: not a readable NMEA sentence ({exc.args[0]})", line)
+                detail = exc.args[0] if exc.args else exc
+                batch.reject(index, f"line {index + 1}: not a readable NMEA sentence ({detail})", line)
                 continue
             kind = getattr(sentence, "sentence_type", "") or type(sentence).__name__
             try:
@@ -120,6 +122,11 @@ class NmeaAdapter:
                 talkers.add(getattr(sentence, "talker", ""))
             timed.append(entry)
 
+        if skipped and sum(skipped.values()) == skipped["non-NMEA line"] and not batch.result.rejected:
+            raise MisconfiguredError(
+                f"payload has no NMEA sentences ({skipped['non-NMEA line']} lines, none starting with $): "
+                "this source takes NMEA 0183"
+            )
         fixes = [t for t in timed if t.fix is not None]
         if fixes:
             unit_ref = _unit_ref(params, header_device, talkers)
