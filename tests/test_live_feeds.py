@@ -29,7 +29,7 @@ def post(url, token=None, body=None, params=None):
 
 @live_test
 async def test_osmand_fix_reaches_the_map(ws, home, operator):
-    unit = await database_sync_to_async(f.unit)(agency=home, call_sign="1K7", lon=None)
+    unit = await database_sync_to_async(f.unit)(agency=home, call_sign="1K7", lon=None, device_id="1K7")
     token = await make_source(home, "osmand")
     comm = await ws(await database_sync_to_async(headers_for)(operator))
     await subscribe(comm, layers=["units"])

@@ -25,6 +25,7 @@ from apps.feeds.choices import FeedMode
 from apps.feeds.models import FeedSource
 from apps.incidents.choices import OPEN_STATUSES
 from apps.incidents.models import Incident
+from apps.units.choices import UnitIdMode
 from apps.units.models import Unit
 
 from .city import CitySpec
@@ -73,6 +74,7 @@ def demo_sources_ensure(*, agency: Agency) -> dict[Stream, FeedSource]:
             "mode": plan.mode,
             "enabled": True,
             "auto_create_units": False,
+            "unit_ids": UnitIdMode.CALL_SIGN,  # the simulator's units report by their call signs
             "expected_interval": plan.expected_interval,
         }
         changed = [name for name, value in wanted.items() if getattr(source, name) != value]

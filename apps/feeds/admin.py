@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from .adapters.base import adapter_kinds
+from .choices import FeedHealth
 from .models import DeadLetter, FeedSource
 
 
@@ -14,8 +15,9 @@ class FeedSourceAdmin(admin.ModelAdmin):
         "enabled",
         "accepted_count",
         "rejected_count",
+        "ambiguous_count",
         "last_success_at",
-        "stale",
+        "health",
         "token_hint",
     )
     list_filter = ("kind", "mode", "enabled", "agency")
@@ -24,16 +26,22 @@ class FeedSourceAdmin(admin.ModelAdmin):
         "token_hint",
         "accepted_count",
         "rejected_count",
+        "units_created_count",
+        "units_updated_count",
+        "ambiguous_count",
+        "health",
         "last_success_at",
         "last_error_at",
         "last_error",
+        "misconfigured_reason",
         "last_polled_at",
     )
     actions = ["issue_token"]
 
-    @admin.display(boolean=True)
-    def stale(self, obj: FeedSource) -> bool:
-        return obj.is_stale
+    @admin.display(description="health")
+    def health(self, obj: FeedSource) -> str:
+        """healthy / stale / failing / misconfigured / disabled (FeedSource.health), as words."""
+        return FeedHealth(obj.health).label
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "kind":

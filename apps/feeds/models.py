@@ -10,8 +10,9 @@ from django.db import models
 from django.utils import timezone
 
 from apps.core.models import AgencyOwned
+from apps.units.choices import UnitIdMode
 
-from .choices import FeedMode
+from .choices import FeedHealth, FeedMode
 
 TOKEN_PREFIX = "rtcc_"
 
@@ -42,6 +43,13 @@ class FeedSource(AgencyOwned):
     auto_create_units = models.BooleanField(
         default=False, help_text="an AVL device we do not know becomes a new unit (else it is rejected)"
     )
+    unit_ids = models.CharField(
+        max_length=16,
+        choices=UnitIdMode.choices,
+        default=UnitIdMode.DEVICE,
+        help_text="what the unit ids this source sends are: its own device ids (a shared label or another "
+        "unit's call sign never matches), or our call signs",
+    )
     enabled = models.BooleanField(default=True)
     token_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     token_hint = models.CharField(
@@ -49,10 +57,20 @@ class FeedSource(AgencyOwned):
     )
     accepted_count = models.BigIntegerField(default=0, editable=False)
     rejected_count = models.BigIntegerField(default=0, editable=False)
+    units_created_count = models.BigIntegerField(default=0, editable=False)
+    units_updated_count = models.BigIntegerField(default=0, editable=False)
+    ambiguous_count = models.BigIntegerField(
+        default=0, editable=False, help_text="records refused because their unit id named more than one unit"
+    )
     last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.TextField(blank=True, editable=False)
     last_polled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    misconfigured_reason = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="why the last payload was refused as the wrong kind for this source (cleared by a good one)",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -75,6 +93,21 @@ class FeedSource(AgencyOwned):
             return False
         last = self.last_success_at or self.created_at
         return timezone.now() - last > timedelta(seconds=self.expected_interval)
+
+    @property
+    def health(self) -> str:
+        """From what the source last sent: misconfigured (the wrong kind of payload, e.g. GTFS-RT trip
+        updates on a vehicle source), failing (its last payload or poll failed), stale (silent for longer
+        than expected), healthy; disabled when switched off."""
+        if not self.enabled:
+            return FeedHealth.DISABLED
+        if self.misconfigured_reason:
+            return FeedHealth.MISCONFIGURED
+        if self.last_error_at and (self.last_success_at is None or self.last_error_at > self.last_success_at):
+            return FeedHealth.FAILING
+        if self.is_stale:
+            return FeedHealth.STALE
+        return FeedHealth.HEALTHY
 
 
 class DeadLetter(models.Model):

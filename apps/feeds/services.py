@@ -22,13 +22,14 @@ from apps.incidents.services import (
     incident_sync_unit_status,
 )
 from apps.sensors.services import alert_raise, gunshot_record
-from apps.units.services import Fix, unit_fixes_record
+from apps.units.services import AMBIGUOUS, Fix, unit_fixes_record
 
 from .adapters.base import (
     AlertRecord,
     AlprReadRecord,
     GunshotRecord,
     IncidentRecord,
+    MisconfiguredError,
     ParseResult,
     PayloadError,
     PositionRecord,
@@ -52,6 +53,10 @@ class IngestReport:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    units_created: int = 0  # units this payload introduced (auto-create)
+    units_updated: int = 0  # existing units it moved
+    ambiguous: int = 0  # records refused (and in `rejected`) because their unit id named several units
+    skipped: dict[str, int] = field(default_factory=dict)  # passed over on purpose, by reason (not errors)
 
     def as_dict(self) -> dict:
         return {
@@ -59,6 +64,8 @@ class IngestReport:
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "rejected": len(self.rejected),
+            "units": {"created": self.units_created, "updated": self.units_updated, "ambiguous": self.ambiguous},
+            "skipped": dict(self.skipped),
             "rejections": [{"index": r.index, "reason": r.reason} for r in self.rejected[:MAX_REPORTED_REJECTIONS]],
         }
 
@@ -74,13 +81,17 @@ def _storable(value: str) -> str:
     return value.replace("\x00", "\\x00")[:2000]
 
 
-def _record_failure(source: FeedSource, rejected: list[Rejected], *, whole_payload_error: str = "") -> None:
+def _record_failure(
+    source: FeedSource, rejected: list[Rejected], *, whole_payload_error: str = "", misconfigured: bool = False
+) -> None:
     DeadLetter.objects.bulk_create(
         [DeadLetter(source=source, index=r.index, reason=_storable(r.reason), raw=_storable(r.raw)) for r in rejected]
     )
     updates = {"rejected_count": F("rejected_count") + len(rejected), "updated_at": timezone.now()}
     if whole_payload_error:
         updates |= {"last_error_at": timezone.now(), "last_error": _storable(whole_payload_error)}
+    if misconfigured:
+        updates["misconfigured_reason"] = _storable(whole_payload_error)
     FeedSource.objects.filter(pk=source.pk).update(**updates)
     for r in rejected:
         log.warning("feed %s (%s) rejected record %s: %s", source.pk, source.kind, r.index, r.reason)
@@ -101,9 +112,11 @@ def feed_ingest(*, source_id: int, payload: bytes, content_type: str = "", param
             source,
             [Rejected(index=-1, reason=str(exc), raw=excerpt(payload[:2000].decode("utf-8", "replace")))],
             whole_payload_error=str(exc),
+            misconfigured=isinstance(exc, MisconfiguredError),
         )
         raise
     report.rejected.extend(parsed.rejected)
+    report.skipped = dict(parsed.skipped)
     # One transaction for the whole payload: a push cut off half way (the database restarting, the
     # process killed) stores nothing, and the sender's retry stores it all (records are idempotent:
     # incidents by CAD number, fixes by unit and time). Bad records still only lose themselves:
@@ -135,13 +148,24 @@ def _store(source: FeedSource, parsed: ParseResult, report: IngestReport) -> Non
         else:
             report.duplicates += 1
 
+    report.ambiguous = sum(1 for r in report.rejected if r.reason.startswith(AMBIGUOUS))
     if report.rejected:
         _record_failure(source, report.rejected)
-    FeedSource.objects.filter(pk=source.pk).update(
-        accepted_count=F("accepted_count") + report.accepted,
-        last_success_at=timezone.now(),
-        updated_at=timezone.now(),
-    )
+    counters = {
+        "accepted_count": F("accepted_count") + report.accepted,
+        "units_created_count": F("units_created_count") + report.units_created,
+        "units_updated_count": F("units_updated_count") + report.units_updated,
+        "ambiguous_count": F("ambiguous_count") + report.ambiguous,
+        "misconfigured_reason": "",
+        "updated_at": timezone.now(),
+    }
+    if report.rejected and not (report.accepted or report.duplicates):
+        # Every record refused: the source is failing, not healthy (an empty payload is neither).
+        reason = f"all {len(report.rejected)} records rejected; first: {report.rejected[0].reason}"
+        counters |= {"last_error_at": timezone.now(), "last_error": _storable(reason)}
+    else:
+        counters["last_success_at"] = timezone.now()
+    FeedSource.objects.filter(pk=source.pk).update(**counters)
 
 
 def _write_positions(source: FeedSource, positions: list[tuple[int, PositionRecord]], report: IngestReport) -> None:
@@ -159,15 +183,26 @@ def _write_positions(source: FeedSource, positions: list[tuple[int, PositionReco
         for _, r in positions
     ]
     result = unit_fixes_record(
-        agency_id=source.agency_id, fixes=fixes, source=source.name, auto_create=source.auto_create_units
+        agency_id=source.agency_id,
+        fixes=fixes,
+        source=source.name,
+        namespace=feed_namespace(source),
+        mode=source.unit_ids,
+        auto_create=source.auto_create_units,
     )
     for fix_index in result.unknown:
         index, record = positions[fix_index]
-        report.rejected.append(
-            Rejected(index=index, reason=f"unknown unit {record.unit_ref!r}", raw=excerpt(repr(record)))
-        )
+        reason = result.refused.get(record.unit_ref, f"unknown unit {record.unit_ref!r}")
+        report.rejected.append(Rejected(index=index, reason=reason, raw=excerpt(repr(record))))
     report.accepted += result.inserted
     report.duplicates += result.duplicates
+    report.units_created += len(result.created)
+    report.units_updated += result.updated
+
+
+def feed_namespace(source: FeedSource) -> str:
+    """The namespace of a source's unit ids (apps.units UnitIdentity): its ids are its own."""
+    return f"feed:{source.pk}"
 
 
 def _write(source: FeedSource, record) -> bool:

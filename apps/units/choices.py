@@ -17,3 +17,10 @@ class UnitKind(models.TextChoices):
     SUPERVISOR = "supervisor", "Supervisor"
     AIR = "air", "Air support"
     OTHER = "other", "Other"
+
+
+class UnitIdMode(models.TextChoices):
+    """What a source's unit ids are, so a fix can be put on exactly one unit (apps.units.services.units_resolve)."""
+
+    DEVICE = "device", "Device / vehicle ids of the source (never matched to call signs)"
+    CALL_SIGN = "call_sign", "Our call signs (the agency's own AVL/CAD), or a unit's configured device id"

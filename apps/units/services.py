@@ -6,14 +6,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from apps.core.geo import SRID
 from apps.live.publish import publish
 
-from .choices import UnitKind
-from .models import Unit
+from .choices import UnitIdMode, UnitKind
+from .models import Unit, UnitIdentity
+
+# Every refusal for a unit id that names more than one unit starts so (here and in adapters that see
+# the clash inside one payload), so the ingest report and the source's counters can count them.
+AMBIGUOUS = "ambiguous unit id"
+
+
+def ambiguous_reason(ref: str, detail: str) -> str:
+    return f"{AMBIGUOUS} {ref!r}: {detail}; not put on any unit"
 
 
 @dataclass(frozen=True)
@@ -34,38 +42,119 @@ class Fix:
 class FixesResult:
     inserted: int = 0
     duplicates: int = 0
-    unknown: list[int] = field(default_factory=list)  # indexes of fixes whose unit is unknown
+    unknown: list[int] = field(default_factory=list)  # indexes of fixes not put on a unit (see refused)
+    refused: dict[str, str] = field(default_factory=dict)  # unit ref -> why no unit was chosen
+    ambiguous: set[str] = field(default_factory=set)  # refs that matched more than one unit
+    created: list[Unit] = field(default_factory=list)  # units this batch introduced
     moved: list[Unit] = field(default_factory=list)  # units whose latest position changed
 
+    @property
+    def updated(self) -> int:
+        """Units that existed before this batch and moved."""
+        created = {u.pk for u in self.created}
+        return sum(1 for u in self.moved if u.pk not in created)
 
-def units_resolve(*, agency_id: int, fixes: Sequence[Fix], auto_create: bool) -> dict[str, Unit]:
-    """Unit for each ref: by device id first, then by call sign; new units only when allowed."""
-    refs = {f.unit_ref for f in fixes}
-    found: dict[str, Unit] = {}
-    for unit in Unit.objects.filter(agency_id=agency_id, active=True).filter(
-        Q(device_id__in=refs) | Q(call_sign__in=refs)
-    ):
-        if unit.device_id in refs:
-            found[unit.device_id] = unit
-        if unit.call_sign in refs:
-            found.setdefault(unit.call_sign, unit)
-    if auto_create:
-        for fix in fixes:
-            if fix.unit_ref in found:
-                continue
-            call_sign = (fix.call_sign or fix.unit_ref)[:32]
-            if Unit.objects.filter(agency_id=agency_id, call_sign=call_sign).exists():
-                call_sign = fix.unit_ref[:32]
-            unit, _ = Unit.objects.get_or_create(
-                agency_id=agency_id,
-                call_sign=call_sign,
-                defaults={
-                    "device_id": fix.unit_ref,
-                    "kind": fix.kind if fix.kind in UnitKind.values else UnitKind.OTHER,
-                },
-            )
-            found[fix.unit_ref] = unit
-    return found
+
+@dataclass
+class Resolution:
+    """Which unit each ref names. A ref is in exactly one of `units` and `refused`."""
+
+    units: dict[str, Unit] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # ref -> reason (unknown, retired, ambiguous)
+    ambiguous: set[str] = field(default_factory=set)
+    created: list[Unit] = field(default_factory=list)
+
+
+def units_resolve(
+    *, agency_id: int, namespace: str, fixes: Sequence[Fix], mode: str = UnitIdMode.DEVICE, auto_create: bool = False
+) -> Resolution:
+    """The one unit each fix's `unit_ref` names, or the reason there is none. Never a guess.
+
+    In order: (1) this source's identities (`UnitIdentity` in `namespace`); (2) a unit whose configured
+    `device_id` is the ref; (3) only when the source's ids are our call signs (`mode=call_sign`), the
+    unit with that call sign. A ref that (2) and (3) point at more than one unit is ambiguous and
+    refused with the units it matched. A ref nothing matches is unknown, or with `auto_create` a new
+    unit bound to the ref in `namespace` (its call sign is the fix's label when free; the unit's
+    `device_id` stays the admin's, so another source's same id never lands on it).
+    """
+    result = Resolution()
+    refs = list(dict.fromkeys(f.unit_ref for f in fixes))
+    if namespace:
+        for identity in UnitIdentity.objects.filter(
+            namespace=namespace, external_id__in=refs, unit__agency_id=agency_id
+        ).select_related("unit"):
+            if identity.unit.active:
+                result.units[identity.external_id] = identity.unit
+            else:
+                retired = identity.unit.call_sign
+                result.refused[identity.external_id] = f"unit {retired!r} ({identity.external_id!r}) is retired"
+    remaining = [r for r in refs if r not in result.units and r not in result.refused]
+    candidates: dict[str, list[tuple[Unit, str]]] = {r: [] for r in remaining}
+    if remaining:
+        by_ref = Q(device_id__in=remaining)
+        if mode == UnitIdMode.CALL_SIGN:
+            by_ref |= Q(call_sign__in=remaining)
+        for unit in Unit.objects.filter(agency_id=agency_id, active=True).filter(by_ref).order_by("pk"):
+            if unit.device_id in candidates:
+                candidates[unit.device_id].append((unit, "device id"))
+            if mode == UnitIdMode.CALL_SIGN and unit.call_sign in candidates:
+                if all(u.pk != unit.pk for u, _ in candidates[unit.call_sign]):
+                    candidates[unit.call_sign].append((unit, "call sign"))
+    first_fix = {}
+    for fix in fixes:
+        first_fix.setdefault(fix.unit_ref, fix)
+    for ref in remaining:
+        matched = candidates[ref]
+        if len(matched) == 1:
+            result.units[ref] = matched[0][0]
+        elif len(matched) > 1:
+            names = ", ".join(f"{how} of {unit.call_sign!r}" for unit, how in matched)
+            result.refused[ref] = ambiguous_reason(ref, f"it is the {names}")
+            result.ambiguous.add(ref)
+        elif auto_create and namespace:
+            unit = _unit_introduce(agency_id=agency_id, namespace=namespace, fix=first_fix[ref])
+            result.units[ref] = unit
+            result.created.append(unit)
+        else:
+            result.refused[ref] = f"unknown unit {ref!r}"
+    return result
+
+
+def _free_call_sign(agency_id: int, fix: Fix) -> str:
+    """The fix's label, else its id, else the label with a number: a call sign no unit of the agency has."""
+    base = (fix.call_sign or fix.unit_ref)[:32]
+    wanted = [base, fix.unit_ref[:32]]
+    taken = set(Unit.objects.filter(agency_id=agency_id, call_sign__in=wanted).values_list("call_sign", flat=True))
+    for candidate in wanted:
+        if candidate not in taken:
+            return candidate
+    for n in range(2, 10_000):
+        candidate = f"{base[: 32 - len(str(n)) - 1]}~{n}"
+        if not Unit.objects.filter(agency_id=agency_id, call_sign=candidate).exists():
+            return candidate
+    raise ValueError(f"no free call sign for unit {fix.unit_ref!r}")
+
+
+def _unit_introduce(*, agency_id: int, namespace: str, fix: Fix) -> Unit:
+    """A new unit for a ref a source introduced, bound to it in the source's namespace."""
+    external_id = fix.unit_ref[:128]
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                unit = Unit.objects.create(
+                    agency_id=agency_id,
+                    call_sign=_free_call_sign(agency_id, fix),
+                    kind=fix.kind if fix.kind in UnitKind.values else UnitKind.OTHER,
+                )
+                UnitIdentity.objects.create(unit=unit, namespace=namespace, external_id=external_id)
+            return unit
+        except IntegrityError:
+            # Another ingest introduced this id a moment ago (use its unit), or took the call sign we
+            # picked (pick again).
+            identity = UnitIdentity.objects.filter(namespace=namespace, external_id=external_id).first()
+            if identity is not None:
+                return identity.unit
+    raise ValueError(f"could not introduce a unit for {fix.unit_ref!r}: its call sign kept being taken")
 
 
 _INSERT = f"""
@@ -91,15 +180,28 @@ RETURNING unit.id
 
 @transaction.atomic
 def unit_fixes_record(
-    *, agency_id: int, fixes: Sequence[Fix], source: str = "", auto_create: bool = False
+    *,
+    agency_id: int,
+    fixes: Sequence[Fix],
+    source: str = "",
+    namespace: str = "",
+    mode: str = UnitIdMode.DEVICE,
+    auto_create: bool = False,
 ) -> FixesResult:
     """Store a batch of fixes in one statement; move each unit to its newest fix.
+
+    Each fix goes on the one unit `units_resolve` finds for its ref (in `namespace`, by `mode`); a fix
+    whose ref names no unit, or more than one, is listed in `unknown` with the reason in `refused`.
 
     Idempotent: a fix already stored (same unit, same instant) is a duplicate and changes nothing.
     Order-safe: a fix older than the unit's latest position goes to history but never moves the unit.
     """
     result = FixesResult()
-    units = units_resolve(agency_id=agency_id, fixes=fixes, auto_create=auto_create)
+    resolution = units_resolve(
+        agency_id=agency_id, namespace=namespace, fixes=fixes, mode=mode, auto_create=auto_create
+    )
+    units = resolution.units
+    result.refused, result.ambiguous, result.created = resolution.refused, resolution.ambiguous, resolution.created
     rows: dict[tuple[int, datetime], Fix] = {}
     for index, fix in enumerate(fixes):
         unit = units.get(fix.unit_ref)

@@ -155,6 +155,7 @@ def test_gtfs_deleted_and_non_vehicle_entities_are_skipped():
     result = GtfsRealtimeAdapter().parse(gtfs_feed(fix(deleted=True), {"trip": "t1"}, fix(vid="202")))
     assert [r.unit_ref for r in result.records] == ["202"]
     assert result.rejected == []
+    assert result.skipped == {"deleted entity": 1, "TripUpdate": 1}
 
 
 @pytest.mark.parametrize(
@@ -162,7 +163,8 @@ def test_gtfs_deleted_and_non_vehicle_entities_are_skipped():
     [
         b"",  # parses as an empty message: no header
         b"\xff\xfe\x00garbage",
-        b'{"header": {"gtfs_realtime_version": "2.0"}}',
+        b'{"entity": []}',  # JSON rendering without the header a feed must have
+        b'{"header": {"gtfs_realtime_version": 2',  # cut off JSON
         b"<event/>",
     ],
 )

@@ -305,7 +305,7 @@ def test_production_ingest_stores_the_units_positions(home, caplog):
 
     units = {u.call_sign: u for u in Unit.objects.filter(agency=home)}
     assert set(units) == {"ADAM-12", "BAKER-3", "GUARDIAN-1"}
-    assert units["ADAM-12"].device_id == "ANDROID-0a1b2c3d4e5f6071"
+    assert units["ADAM-12"].identities.get().external_id == "ANDROID-0a1b2c3d4e5f6071"  # the source's id for it
     assert units["ADAM-12"].last_location.coords == pytest.approx((-122.3331, 47.6097))
     assert units["GUARDIAN-1"].kind == UnitKind.AIR
     source.refresh_from_db()

@@ -6,6 +6,7 @@ reason (a permanent error: the rest of the batch goes on); a payload it cannot r
 `PayloadError` (permanent: nothing in it is usable) or `TransientError` (try again later, e.g. a
 poll that timed out).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,6 +18,11 @@ MAX_PAYLOAD_BYTES = 5 * 1024 * 1024
 
 class PayloadError(Exception):
     """The whole payload is unusable (wrong format, truncated, too large). Permanent."""
+
+
+class MisconfiguredError(PayloadError):
+    """The payload is readable but is not what this source is for (GTFS-RT trip updates or alerts sent
+    to a vehicle-position source): the source is shown as misconfigured until a good payload arrives."""
 
 
 class TransientError(Exception):
@@ -114,6 +120,9 @@ class Rejected:
 class ParseResult:
     records: list[Record] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    # What the adapter passed over on purpose, by reason (an NMEA log's satellite sentences, a header
+    # line): not records, not errors, but counted so the reply shows nothing vanished unseen.
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 class Adapter(Protocol):

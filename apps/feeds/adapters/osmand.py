@@ -21,9 +21,14 @@ JSON body (Traccar Client 9+, the background-geolocation SDK's native format)::
   `location` may also be a list of such objects (the SDK's batched upload). A location flagged `"mock": true`
   came from a location-spoofing provider and is rejected.
 
+Identity: `id` / `deviceid` / `device_id` is the device's id on this source; the ingest service puts the
+fix on a unit by the source's identity rules (apps.units.services.units_resolve: the source's own
+bindings, a unit's configured device id, call signs only for a source set to send our call signs).
+
 A fix without a timestamp is rejected rather than stamped with the arrival time: phones queue fixes while
 offline, and an hours-old position stamped "now" would show the unit where it no longer is.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

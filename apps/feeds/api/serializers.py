@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from ..choices import FeedHealth
 from ..models import DeadLetter, FeedSource
 
 
@@ -7,6 +8,7 @@ class FeedSourceSerializer(serializers.ModelSerializer):
     """A source and its health (no secrets: the token is shown only by its first characters)."""
 
     stale = serializers.BooleanField(source="is_stale")
+    health = serializers.ChoiceField(choices=FeedHealth.choices, read_only=True)
 
     class Meta:
         model = FeedSource
@@ -22,10 +24,16 @@ class FeedSourceSerializer(serializers.ModelSerializer):
             "token_hint",
             "accepted_count",
             "rejected_count",
+            "unit_ids",
+            "units_created_count",
+            "units_updated_count",
+            "ambiguous_count",
             "last_success_at",
             "last_error_at",
             "last_error",
+            "misconfigured_reason",
             "stale",
+            "health",
         )
 
 
