@@ -1,24 +1,33 @@
 """Socket listeners for feeds that push over raw TCP/UDP instead of HTTP: Cursor on Target (CoT).
 
 TAK clients and gateways stream CoT events back to back on a TCP connection, or send one or more per
-UDP datagram (mesh SA, multicast relays). The listener frames events out of the bytes (see
-`apps.feeds.adapters.cot.frame_events`), gathers those arriving within a short window, and hands each
-batch as one payload to `ingest(source_id, payload)`; in production that is `feed_ingest`, which parses
-with the `cot` adapter and writes. Plain CoT has no authentication: bind to a trusted interface (the
-default is loopback) or put the port behind a VPN or TLS-terminating gateway.
+UDP datagram (mesh SA, multicast relays), as XML or as TAK protocol v1 (protobuf: streaming framing on
+TCP and unicast UDP, mesh framing on multicast UDP). The listener cuts the bytes into pieces (see
+`apps.feeds.adapters.cot.framing`): events, TAK frames, and runs of garbage, which are handed on too so
+the adapter rejects them with a reason. It gathers the pieces arriving within a short window and hands
+each batch as one payload to `ingest(source_id, payload)`; in production that is `feed_ingest`, which
+parses with the `cot` adapter and writes. Plain CoT has no authentication: bind to a trusted interface
+(the default is loopback) or put the port behind a VPN or TLS-terminating gateway.
+
+TAK protocol negotiation on TCP: a client that sends the `t-x-takp-q` request (version 1) is answered
+with `t-x-takp-r` status true, after which it may send protobuf; with `offer_protobuf` the listener
+first announces support (`t-x-takp-v`) on every new connection, which is what makes ATAK switch.
 
 The listener holds no database state and runs `ingest` in one worker thread, so it can be driven in
 tests with any callable.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 
-from .adapters.cot import EventStream, frame_events
+from .adapters.cot import EventStream, frame_events, mesh_to_stream
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +132,37 @@ class EventBatcher:
             self.delivered_events += len(events)
 
 
+_TAKP_REQUEST = re.compile(rb"""type\s*=\s*["']t-x-takp-q["']""")
+
+
+def _takp_event(cot_type: str, control: str) -> bytes:
+    """A TAK protocol negotiation event the server sends (support announcement or response)."""
+    now = datetime.now(UTC)
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    stale = (now + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<event version="2.0" uid="protouid" type="{cot_type}" '
+        f'time="{stamp}" start="{stamp}" stale="{stale}" how="m-g">'
+        '<point lat="0.0" lon="0.0" hae="0.0" ce="999999" le="999999"/>'
+        f"<detail><TakControl>{control}</TakControl></detail></event>"
+    ).encode()
+
+
+def takp_support() -> bytes:
+    return _takp_event("t-x-takp-v", '<TakProtocolSupport version="1"/>')
+
+
+def takp_response() -> bytes:
+    return _takp_event("t-x-takp-r", '<TakResponse status="true"/>')
+
+
 class _DatagramProtocol(asyncio.DatagramProtocol):
     def __init__(self, batcher: EventBatcher) -> None:
         self._batcher = batcher
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         # A datagram is complete by itself: an event cut off at its end is handed on to be rejected.
-        events, _ = frame_events(data, final=True)
+        events, _ = frame_events(mesh_to_stream(data), final=True)
         self._batcher.add(events)
 
     def error_received(self, exc: Exception) -> None:
@@ -151,6 +184,7 @@ class CotListener:
         idle_timeout: float = IDLE_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
         window: float = BATCH_WINDOW,
+        offer_protobuf: bool = False,
     ) -> None:
         if tcp_port is None and udp_port is None:
             raise ValueError("give a TCP port, a UDP port or both")
@@ -161,6 +195,7 @@ class CotListener:
         self.max_buffer = max_buffer
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
+        self.offer_protobuf = offer_protobuf
         self.batcher = EventBatcher(ingest, source_id, window=window)
         self.dropped_connections = 0
         self._tcp_server: asyncio.Server | None = None
@@ -225,14 +260,20 @@ class CotListener:
         handler = asyncio.current_task()  # start_server runs each client in a task of its own
         if handler is not None:
             self._handlers.add(handler)
-        stream = EventStream()
+        stream = EventStream(max_frame=self.max_buffer)
         try:
+            if self.offer_protobuf:
+                writer.write(takp_support())
             while True:
                 chunk = await asyncio.wait_for(reader.read(READ_SIZE), self.idle_timeout)
                 if not chunk:
                     self.batcher.add(stream.close())
                     break
-                self.batcher.add(stream.feed(chunk))
+                pieces = stream.feed(chunk)
+                if any(_TAKP_REQUEST.search(piece[:400]) for piece in pieces if piece[:1] == b"<"):
+                    # The client asks to switch to TAK protocol 1; the framing takes either, so say yes.
+                    writer.write(takp_response())
+                self.batcher.add(pieces)
                 if len(stream.buffer) > self.max_buffer:
                     # No real event is this large; a client that never closes one would hold memory forever.
                     self.dropped_connections += 1

@@ -49,6 +49,9 @@ class FeedSource(AgencyOwned):
     )
     accepted_count = models.BigIntegerField(default=0, editable=False)
     rejected_count = models.BigIntegerField(default=0, editable=False)
+    ignored_count = models.BigIntegerField(
+        default=0, editable=False, help_text="records deliberately not ingested (e.g. CoT pings), not errors"
+    )
     last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.TextField(blank=True, editable=False)

@@ -6,6 +6,7 @@ reason (a permanent error: the rest of the batch goes on); a payload it cannot r
 `PayloadError` (permanent: nothing in it is usable) or `TransientError` (try again later, e.g. a
 poll that timed out).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -98,7 +99,32 @@ class AlertRecord:
     detail: str = ""
 
 
-Record = PositionRecord | IncidentRecord | AlprReadRecord | GunshotRecord | AlertRecord
+@dataclass(frozen=True)
+class AlertCloseRecord:
+    """The sender closes an alert it raised earlier (a CoT emergency cancel), found by `source_id`."""
+
+    source_id: str
+    reason: str
+    closed_at: datetime
+
+
+@dataclass(frozen=True)
+class CameraRecord:
+    """A camera the source places (an ATAK sensor point): where it is, where it looks, its stream."""
+
+    external_id: str
+    name: str
+    lon: float | None  # None: a feed list entry, which only updates the stream of a camera already placed
+    lat: float | None
+    heading: float | None = None  # degrees clockwise from north
+    fov_angle: float | None = None  # degrees
+    fov_range: float | None = None  # metres
+    stream_url: str = ""  # as sent; the camera service refuses what breaks its URL rules
+
+
+Record = (
+    PositionRecord | IncidentRecord | AlprReadRecord | GunshotRecord | AlertRecord | AlertCloseRecord | CameraRecord
+)
 
 
 @dataclass(frozen=True)
@@ -114,6 +140,9 @@ class Rejected:
 class ParseResult:
     records: list[Record] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    # Records deliberately not ingested and not an error (protocol housekeeping such as CoT pings),
+    # counted by what they are so they never vanish unseen.
+    ignored: dict[str, int] = field(default_factory=dict)
 
 
 class Adapter(Protocol):

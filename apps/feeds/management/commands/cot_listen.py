@@ -6,6 +6,7 @@ SIGINT/SIGTERM, then flushes what it holds. Examples:
     manage.py cot_listen --source 3 --tcp 8087              # TAK clients' streaming port, loopback only
     manage.py cot_listen --source 3 --udp 6969 --host 0.0.0.0   # mesh SA on a trusted network
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -44,7 +45,16 @@ def ingest(source_id: int, payload: bytes) -> None:
     except FeedUnavailable as exc:
         log.error("CoT source %s: %s; events are not stored", source_id, exc)
         return
-    log.debug("CoT source %s: %s", source_id, report.as_dict())
+    # One line per batch: what came in and what became of it, so an operator sees drops as they happen.
+    log.info(
+        "CoT source %s: batch accepted %d, duplicates %d, rejected %d (dead letters), ignored %d %s",
+        source_id,
+        report.accepted,
+        report.duplicates,
+        len(report.rejected),
+        sum(report.ignored.values()),
+        dict(report.ignored) or "",
+    )
 
 
 class Command(BaseCommand):
@@ -56,6 +66,11 @@ class Command(BaseCommand):
         parser.add_argument("--udp", type=int, metavar="PORT", help="UDP port (one or more events per datagram)")
         parser.add_argument(
             "--host", default="127.0.0.1", help="address to bind; loopback by default, as CoT has no authentication"
+        )
+        parser.add_argument(
+            "--offer-protobuf",
+            action="store_true",
+            help="announce TAK protocol 1 (t-x-takp-v) to TCP clients, so ATAK switches to protobuf",
         )
         parser.add_argument(
             "--max-buffer", type=int, default=listeners.MAX_BUFFER, help="bytes one unfinished TCP event may use"
@@ -80,6 +95,7 @@ class Command(BaseCommand):
             tcp_port=tcp,
             udp_port=udp,
             max_buffer=options["max_buffer"],
+            offer_protobuf=options["offer_protobuf"],
         )
         try:
             asyncio.run(self._serve(listener))
