@@ -23,6 +23,8 @@ from apps.incidents.services import (
     incident_sync_narrative,
     incident_sync_unit_status,
 )
+from apps.sensors.choices import AlertStatus
+from apps.sensors.models import Alert
 from apps.sensors.services import alert_close, alert_raise, gunshot_record
 from apps.units.services import Fix, unit_fixes_record
 
@@ -246,6 +248,10 @@ def _write(source: FeedSource, record) -> bool:
         )
         return created
     if isinstance(record, AlertCloseRecord):
+        # A client repeats its cancel; one already applied is a duplicate.
+        already = Alert.objects.filter(
+            agency_id=agency_id, source=source.name[:64], source_id=record.source_id, status=AlertStatus.CLOSED
+        ).exists()
         alert = alert_close(
             agency_id=agency_id,
             source=source.name,
@@ -255,7 +261,7 @@ def _write(source: FeedSource, record) -> bool:
         )
         if alert is None:
             raise ValueError(f"no alert from {record.source_id!r} to close")
-        return alert.closed_at == record.closed_at  # a repeated cancel is a duplicate
+        return not already
     if isinstance(record, CameraRecord):
         return _write_camera(source, record)
     raise TypeError(f"no writer for {type(record).__name__}")

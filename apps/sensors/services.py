@@ -101,7 +101,8 @@ def alert_close(*, agency_id: int, source: str, source_id: str, reason: str, clo
     alert.closed_at = closed_at or timezone.now()
     alert.close_reason = reason
     alert.save(update_fields=["status", "closed_at", "close_reason", "updated_at"])
-    publish(layer="alerts", instance=alert, event="feature.upserted")
+    # A closed alert leaves every live map and queue (the live layer has no "closed" event of its own).
+    publish(layer="alerts", removed_id=alert.pk, agency_id=alert.agency_id)
     return alert
 
 

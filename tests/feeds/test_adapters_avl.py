@@ -1,4 +1,5 @@
 """AVL adapters (gtfs_rt, cot, osmand) over recorded payloads in tests/feeds/payloads/ and built variants."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -287,7 +288,9 @@ def test_cot_control_events_are_counted_ignored_and_content_we_do_not_take_is_re
         cot(cot_event(cot_type="t-x-c-t"), cot_event(cot_type="t-x-c-t"), cot_event(cot_type="b-t-f"))
     )
     assert result.records == [] and result.ignored == {"t-x-c-t": 2}
-    assert [(r.index, r.reason) for r in result.rejected] == [(2, "event type 'b-t-f' (GeoChat message) is not ingested")]
+    assert [(r.index, r.reason) for r in result.rejected] == [
+        (2, "event type 'b-t-f' (GeoChat message) is not ingested")
+    ]
 
 
 def test_cot_repeated_event_passes_and_conflicting_one_is_rejected():

@@ -1,4 +1,5 @@
 """The CoT listener over real sockets on free loopback ports; only the database write is a test double."""
+
 from __future__ import annotations
 
 import asyncio
