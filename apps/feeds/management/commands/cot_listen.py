@@ -20,7 +20,7 @@ from django.db import close_old_connections
 from apps.feeds import listeners
 from apps.feeds.adapters.base import PayloadError
 from apps.feeds.models import FeedSource
-from apps.feeds.services import FeedUnavailable, feed_ingest
+from apps.feeds.services import FeedUnavailable, IngestReport, feed_ingest
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,9 @@ def _port(value: int | None, option: str) -> int | None:
     return value
 
 
-def ingest(source_id: int, payload: bytes) -> None:
-    """The production `ingest`: one feed_ingest call per batch, on the listener's worker thread."""
+def ingest(source_id: int, payload: bytes) -> IngestReport | None:
+    """The production `ingest`: one feed_ingest call per batch, on the listener's worker thread.
+    Returns the batch's report (None when the whole batch was refused)."""
     # The worker thread keeps its database connection between batches; one the server dropped while the
     # listener sat idle must be replaced, not fail the next batch.
     close_old_connections()
@@ -41,10 +42,10 @@ def ingest(source_id: int, payload: bytes) -> None:
     except PayloadError as exc:
         # Already stored as a dead letter by feed_ingest; a traceback would add nothing.
         log.warning("CoT source %s: batch refused: %s", source_id, exc)
-        return
+        return None
     except FeedUnavailable as exc:
         log.error("CoT source %s: %s; events are not stored", source_id, exc)
-        return
+        return None
     # One line per batch: what came in and what became of it, so an operator sees drops as they happen.
     log.info(
         "CoT source %s: batch accepted %d, duplicates %d, rejected %d (dead letters), ignored %d %s",
@@ -55,6 +56,7 @@ def ingest(source_id: int, payload: bytes) -> None:
         sum(report.ignored.values()),
         dict(report.ignored) or "",
     )
+    return report
 
 
 class Command(BaseCommand):
