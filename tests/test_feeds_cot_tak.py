@@ -295,3 +295,9 @@ def test_malformed_real_health_event_keeps_the_fix_and_refuses_the_stray_detail(
     [record] = result.records
     assert (record.unit_ref, record.call_sign) == ("S-1-5-21-249124979-4228309938-1977687263-1004", "")
     assert result.rejected[0].reason.startswith("not a CoT event: XML <detail>")
+
+
+def test_feed_health_api_shows_what_was_ignored(tak_source, commander_client):
+    feed_ingest(source_id=tak_source.pk, payload=sample("fts_testdata_Delete.cot"))
+    data = commander_client.get(f"/api/feeds/{tak_source.pk}/").json()
+    assert (data["accepted_count"], data["rejected_count"], data["ignored_count"]) == (0, 0, 1)

@@ -24,6 +24,7 @@ class FeedSourceAdmin(admin.ModelAdmin):
         "token_hint",
         "accepted_count",
         "rejected_count",
+        "ignored_count",
         "last_success_at",
         "last_error_at",
         "last_error",

@@ -22,6 +22,7 @@ class FeedSourceSerializer(serializers.ModelSerializer):
             "token_hint",
             "accepted_count",
             "rejected_count",
+            "ignored_count",
             "last_success_at",
             "last_error_at",
             "last_error",
