@@ -14,8 +14,11 @@ from configparser import ConfigParser
 
 import pytak
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connections
 
+from apps.feeds import listeners
+from apps.feeds.adapters.cot import mesh_to_stream
 from apps.feeds.listeners import CotListener
 from apps.feeds.management.commands.cot_listen import ingest
 from apps.feeds.models import DeadLetter, FeedSource
@@ -220,3 +223,51 @@ def test_real_887_event_capture_over_tcp_is_fully_accounted_for(source, running)
     markers = [r for r in rejected if "is not a friendly ground, air or surface unit" in r.reason]
     assert len(markers) == 137  # hostile and unknown markers placed on the map, not units
     assert UnitPosition.objects.filter(unit__agency=source.agency).count() > 0
+
+
+def _multicast_loops_back(group: str) -> bool:
+    """Whether this host delivers its own multicast to a member socket (not in every sandbox)."""
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as member,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
+    ):
+        try:
+            member.bind((group, 0))
+            member.setsockopt(
+                socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + socket.inet_aton("0.0.0.0")
+            )
+            member.settimeout(1)
+            sender.sendto(b"probe", (group, member.getsockname()[1]))
+            return member.recv(16) == b"probe"
+        except OSError:
+            return False
+
+
+def test_pytak_multicast_mesh_sa_is_received_on_the_group(source, monkeypatch):
+    # pytak sends TAK protocol to a multicast group with mesh framing (bf 01 bf), as ATAK's mesh SA does.
+    group = "239.2.3.1"
+    if not _multicast_loops_back(group):
+        pytest.skip("this host does not loop multicast back to its own sockets")
+    datagrams: list[bytes] = []
+
+    def seen(datagram: bytes) -> bytes:
+        datagrams.append(datagram)
+        return mesh_to_stream(datagram)
+
+    monkeypatch.setattr(listeners, "mesh_to_stream", seen)
+    running = RunningListener(source.pk, host="0.0.0.0", udp_group=group)
+    try:
+        fix = pytak.gen_cot(lat=47.6097, lon=-122.3331, uid="MESH-1", cot_type="a-f-G-U-C", callsign="MESH-1")
+        asyncio.run(pytak_send(f"udp+wo://{group}:{running.listener.udp_port}", 1, [fix]))
+        wait_for(lambda: running.accounted() == 1)
+    finally:
+        running.stop()
+    assert [d[:3] for d in datagrams] == [b"\xbf\x01\xbf"]
+    assert Unit.objects.get(device_id="MESH-1").last_location is not None
+
+
+def test_command_refuses_a_bad_multicast_setup(source):
+    with pytest.raises(CommandError, match="--multicast needs --udp PORT"):
+        call_command("cot_listen", "--source", str(source.pk), "--tcp", "0", "--multicast", "239.2.3.1")
+    with pytest.raises(CommandError, match="10.0.0.1 is not a multicast address"):
+        call_command("cot_listen", "--source", str(source.pk), "--udp", "0", "--multicast", "10.0.0.1")

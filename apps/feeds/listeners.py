@@ -20,8 +20,10 @@ tests with any callable.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
+import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -169,6 +171,29 @@ class _DatagramProtocol(asyncio.DatagramProtocol):
         log.warning("CoT UDP socket error: %s", exc)
 
 
+def _multicast_socket(group: str, interface: str, port: int) -> socket.socket:
+    """A UDP socket that receives a multicast group (TAK mesh SA: 239.2.3.1:6969), joined on `interface`
+    (0.0.0.0: the kernel's choice). Bound to the group, so other datagrams to the port are not taken."""
+    try:
+        group_address = ipaddress.IPv4Address(group)
+    except ValueError:
+        raise OSError(f"multicast group {group!r} is not an IPv4 address") from None
+    if not group_address.is_multicast:
+        raise OSError(f"{group} is not a multicast address (224.0.0.0/4)")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        # Other TAK tools on the host listen to the same group: share the port, as they do.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((group, port))
+        membership = socket.inet_aton(group) + socket.inet_aton(interface)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class CotListener:
     """TCP and/or UDP CoT servers for one feed source. Port 0 picks a free port (see `tcp_port`/`udp_port`)."""
 
@@ -185,6 +210,7 @@ class CotListener:
         max_connections: int = MAX_CONNECTIONS,
         window: float = BATCH_WINDOW,
         offer_protobuf: bool = False,
+        udp_group: str = "",
     ) -> None:
         if tcp_port is None and udp_port is None:
             raise ValueError("give a TCP port, a UDP port or both")
@@ -196,6 +222,7 @@ class CotListener:
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
         self.offer_protobuf = offer_protobuf
+        self.udp_group = udp_group
         self.batcher = EventBatcher(ingest, source_id, window=window)
         self.dropped_connections = 0
         self._tcp_server: asyncio.Server | None = None
@@ -214,12 +241,15 @@ class CotListener:
             log.info("CoT source %s: listening on tcp://%s:%s", self.source_id, self.host, self.tcp_port)
         if self.udp_port is not None:
             loop = asyncio.get_running_loop()
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _DatagramProtocol(self.batcher), local_addr=(self.host, self.udp_port)
-            )
+            if self.udp_group:
+                endpoint = {"sock": _multicast_socket(self.udp_group, self.host, self.udp_port)}
+            else:
+                endpoint = {"local_addr": (self.host, self.udp_port)}
+            transport, _ = await loop.create_datagram_endpoint(lambda: _DatagramProtocol(self.batcher), **endpoint)
             self._udp_transport = transport
             self.udp_port = transport.get_extra_info("sockname")[1]
-            log.info("CoT source %s: listening on udp://%s:%s", self.source_id, self.host, self.udp_port)
+            where = f"{self.udp_group} (multicast, joined on {self.host})" if self.udp_group else self.host
+            log.info("CoT source %s: listening on udp://%s:%s", self.source_id, where, self.udp_port)
 
     async def serve_forever(self) -> None:
         """Run until `stop()` (the management command calls it on SIGINT/SIGTERM)."""

@@ -1,10 +1,14 @@
-"""`manage.py cot_listen --source ID [--tcp PORT] [--udp PORT] [--host ADDRESS]`: receive Cursor on Target.
+"""`manage.py cot_listen --source ID [--tcp PORT] [--udp PORT] [--host ADDRESS] [--multicast GROUP]
+[--offer-protobuf]`: receive Cursor on Target (XML and TAK protocol v1).
 
-Each batch of framed events goes to `feed_ingest` for the source (parsed by the `cot` adapter). Runs until
-SIGINT/SIGTERM, then flushes what it holds. Examples:
+Each batch of framed events goes to `feed_ingest` for the source (parsed by the `cot` adapter) and is logged
+as one line (accepted, duplicates, rejected, ignored). Runs until SIGINT/SIGTERM, then flushes what it
+holds. Examples:
 
     manage.py cot_listen --source 3 --tcp 8087              # TAK clients' streaming port, loopback only
-    manage.py cot_listen --source 3 --udp 6969 --host 0.0.0.0   # mesh SA on a trusted network
+    manage.py cot_listen --source 3 --tcp 8087 --offer-protobuf   # ask ATAK to switch to TAK protocol
+    manage.py cot_listen --source 3 --udp 4242 --host 0.0.0.0     # unicast UDP on a trusted network
+    manage.py cot_listen --source 3 --udp 6969 --multicast 239.2.3.1   # ATAK mesh SA (multicast)
 """
 
 from __future__ import annotations
@@ -70,6 +74,12 @@ class Command(BaseCommand):
             "--host", default="127.0.0.1", help="address to bind; loopback by default, as CoT has no authentication"
         )
         parser.add_argument(
+            "--multicast",
+            metavar="GROUP",
+            default="",
+            help="receive UDP from this multicast group (TAK mesh SA: 239.2.3.1 with --udp 6969), joined on --host",
+        )
+        parser.add_argument(
             "--offer-protobuf",
             action="store_true",
             help="announce TAK protocol 1 (t-x-takp-v) to TCP clients, so ATAK switches to protobuf",
@@ -83,6 +93,8 @@ class Command(BaseCommand):
         udp = _port(options["udp"], "--udp")
         if tcp is None and udp is None:
             raise CommandError("give --tcp PORT, --udp PORT or both")
+        if options["multicast"] and udp is None:
+            raise CommandError("--multicast needs --udp PORT")
         if options["max_buffer"] < 1024:
             raise CommandError("--max-buffer must be at least 1024 bytes")
         source = FeedSource.objects.filter(pk=options["source_id"]).first()
@@ -98,6 +110,7 @@ class Command(BaseCommand):
             udp_port=udp,
             max_buffer=options["max_buffer"],
             offer_protobuf=options["offer_protobuf"],
+            udp_group=options["multicast"],
         )
         try:
             asyncio.run(self._serve(listener))
