@@ -30,6 +30,7 @@ from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
 from .adapters.cot import EventStream, frame_events, mesh_to_stream
+from .adapters.cot.framing import MAX_FRAME
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +291,7 @@ class CotListener:
         handler = asyncio.current_task()  # start_server runs each client in a task of its own
         if handler is not None:
             self._handlers.add(handler)
-        stream = EventStream(max_frame=self.max_buffer)
+        stream = EventStream(max_frame=min(self.max_buffer, MAX_FRAME))  # the adapter re-frames with MAX_FRAME
         try:
             if self.offer_protobuf:
                 writer.write(takp_support())
