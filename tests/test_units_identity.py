@@ -192,7 +192,7 @@ def test_ingest_reply_carries_unit_counts(home, now):
     token = source.issue_token()
     query = {"id": "P7", "lat": f.LAT, "lon": f.LON, "timestamp": int(now.timestamp())}
     reply = APIClient().get(f"/api/feeds/osmand/{token}/", query).json()
-    assert reply["units"] == {"created": 1, "updated": 0, "ambiguous": 0} and reply["skipped"] == {}
+    assert reply["units"] == {"created": 1, "updated": 0, "ambiguous": 0} and reply["ignored_types"] == {}
 
 
 def test_osmand_json_bodies_follow_the_same_rules(home, now):

@@ -30,6 +30,7 @@ class FeedSourceAdmin(admin.ModelAdmin):
         "units_updated_count",
         "ambiguous_count",
         "health",
+        "ignored_count",
         "last_success_at",
         "last_error_at",
         "last_error",

@@ -1,24 +1,36 @@
 """Socket listeners for feeds that push over raw TCP/UDP instead of HTTP: Cursor on Target (CoT).
 
 TAK clients and gateways stream CoT events back to back on a TCP connection, or send one or more per
-UDP datagram (mesh SA, multicast relays). The listener frames events out of the bytes (see
-`apps.feeds.adapters.cot.frame_events`), gathers those arriving within a short window, and hands each
-batch as one payload to `ingest(source_id, payload)`; in production that is `feed_ingest`, which parses
-with the `cot` adapter and writes. Plain CoT has no authentication: bind to a trusted interface (the
-default is loopback) or put the port behind a VPN or TLS-terminating gateway.
+UDP datagram (mesh SA, multicast relays), as XML or as TAK protocol v1 (protobuf: streaming framing on
+TCP and unicast UDP, mesh framing on multicast UDP). The listener cuts the bytes into pieces (see
+`apps.feeds.adapters.cot.framing`): events, TAK frames, and runs of garbage, which are handed on too so
+the adapter rejects them with a reason. It gathers the pieces arriving within a short window and hands
+each batch as one payload to `ingest(source_id, payload)`; in production that is `feed_ingest`, which
+parses with the `cot` adapter and writes. Plain CoT has no authentication: bind to a trusted interface
+(the default is loopback) or put the port behind a VPN or TLS-terminating gateway.
+
+TAK protocol negotiation on TCP: a client that sends the `t-x-takp-q` request (version 1) is answered
+with `t-x-takp-r` status true, after which it may send protobuf; with `offer_protobuf` the listener
+first announces support (`t-x-takp-v`) on every new connection, which is what makes ATAK switch.
 
 The listener holds no database state and runs `ingest` in one worker thread, so it can be driven in
 tests with any callable.
 """
+
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import re
+import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 
-from .adapters.cot import EventStream, frame_events
+from .adapters.cot import EventStream, frame_events, mesh_to_stream
+from .adapters.cot.framing import MAX_FRAME
 
 log = logging.getLogger(__name__)
 
@@ -123,17 +135,64 @@ class EventBatcher:
             self.delivered_events += len(events)
 
 
+_TAKP_REQUEST = re.compile(rb"""type\s*=\s*["']t-x-takp-q["']""")
+
+
+def _takp_event(cot_type: str, control: str) -> bytes:
+    """A TAK protocol negotiation event the server sends (support announcement or response)."""
+    now = datetime.now(UTC)
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    stale = (now + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<event version="2.0" uid="protouid" type="{cot_type}" '
+        f'time="{stamp}" start="{stamp}" stale="{stale}" how="m-g">'
+        '<point lat="0.0" lon="0.0" hae="0.0" ce="999999" le="999999"/>'
+        f"<detail><TakControl>{control}</TakControl></detail></event>"
+    ).encode()
+
+
+def takp_support() -> bytes:
+    return _takp_event("t-x-takp-v", '<TakProtocolSupport version="1"/>')
+
+
+def takp_response() -> bytes:
+    return _takp_event("t-x-takp-r", '<TakResponse status="true"/>')
+
+
 class _DatagramProtocol(asyncio.DatagramProtocol):
     def __init__(self, batcher: EventBatcher) -> None:
         self._batcher = batcher
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         # A datagram is complete by itself: an event cut off at its end is handed on to be rejected.
-        events, _ = frame_events(data, final=True)
+        events, _ = frame_events(mesh_to_stream(data), final=True)
         self._batcher.add(events)
 
     def error_received(self, exc: Exception) -> None:
         log.warning("CoT UDP socket error: %s", exc)
+
+
+def _multicast_socket(group: str, interface: str, port: int) -> socket.socket:
+    """A UDP socket that receives a multicast group (TAK mesh SA: 239.2.3.1:6969), joined on `interface`
+    (0.0.0.0: the kernel's choice). Bound to the group, so other datagrams to the port are not taken."""
+    try:
+        group_address = ipaddress.IPv4Address(group)
+    except ValueError:
+        raise OSError(f"multicast group {group!r} is not an IPv4 address") from None
+    if not group_address.is_multicast:
+        raise OSError(f"{group} is not a multicast address (224.0.0.0/4)")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        # Other TAK tools on the host listen to the same group: share the port, as they do.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((group, port))
+        membership = socket.inet_aton(group) + socket.inet_aton(interface)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class CotListener:
@@ -151,6 +210,8 @@ class CotListener:
         idle_timeout: float = IDLE_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
         window: float = BATCH_WINDOW,
+        offer_protobuf: bool = False,
+        udp_group: str = "",
     ) -> None:
         if tcp_port is None and udp_port is None:
             raise ValueError("give a TCP port, a UDP port or both")
@@ -161,6 +222,8 @@ class CotListener:
         self.max_buffer = max_buffer
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
+        self.offer_protobuf = offer_protobuf
+        self.udp_group = udp_group
         self.batcher = EventBatcher(ingest, source_id, window=window)
         self.dropped_connections = 0
         self._tcp_server: asyncio.Server | None = None
@@ -179,12 +242,15 @@ class CotListener:
             log.info("CoT source %s: listening on tcp://%s:%s", self.source_id, self.host, self.tcp_port)
         if self.udp_port is not None:
             loop = asyncio.get_running_loop()
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _DatagramProtocol(self.batcher), local_addr=(self.host, self.udp_port)
-            )
+            if self.udp_group:
+                endpoint = {"sock": _multicast_socket(self.udp_group, self.host, self.udp_port)}
+            else:
+                endpoint = {"local_addr": (self.host, self.udp_port)}
+            transport, _ = await loop.create_datagram_endpoint(lambda: _DatagramProtocol(self.batcher), **endpoint)
             self._udp_transport = transport
             self.udp_port = transport.get_extra_info("sockname")[1]
-            log.info("CoT source %s: listening on udp://%s:%s", self.source_id, self.host, self.udp_port)
+            where = f"{self.udp_group} (multicast, joined on {self.host})" if self.udp_group else self.host
+            log.info("CoT source %s: listening on udp://%s:%s", self.source_id, where, self.udp_port)
 
     async def serve_forever(self) -> None:
         """Run until `stop()` (the management command calls it on SIGINT/SIGTERM)."""
@@ -225,14 +291,20 @@ class CotListener:
         handler = asyncio.current_task()  # start_server runs each client in a task of its own
         if handler is not None:
             self._handlers.add(handler)
-        stream = EventStream()
+        stream = EventStream(max_frame=min(self.max_buffer, MAX_FRAME))  # the adapter re-frames with MAX_FRAME
         try:
+            if self.offer_protobuf:
+                writer.write(takp_support())
             while True:
                 chunk = await asyncio.wait_for(reader.read(READ_SIZE), self.idle_timeout)
                 if not chunk:
                     self.batcher.add(stream.close())
                     break
-                self.batcher.add(stream.feed(chunk))
+                pieces = stream.feed(chunk)
+                if any(_TAKP_REQUEST.search(piece[:400]) for piece in pieces if piece[:1] == b"<"):
+                    # The client asks to switch to TAK protocol 1; the framing takes either, so say yes.
+                    writer.write(takp_response())
+                self.batcher.add(pieces)
                 if len(stream.buffer) > self.max_buffer:
                     # No real event is this large; a client that never closes one would hold memory forever.
                     self.dropped_connections += 1

@@ -62,6 +62,9 @@ class FeedSource(AgencyOwned):
     ambiguous_count = models.BigIntegerField(
         default=0, editable=False, help_text="records refused because their unit id named more than one unit"
     )
+    ignored_count = models.BigIntegerField(
+        default=0, editable=False, help_text="records deliberately not ingested (e.g. CoT pings), not errors"
+    )
     last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.TextField(blank=True, editable=False)

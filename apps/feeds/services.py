@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from apps.alpr.models import AlprSite
 from apps.alpr.services import alpr_read_record
+from apps.cameras.models import Camera
+from apps.cameras.services import camera_upsert
 from apps.core.geo import make_point
 from apps.incidents.services import (
     incident_apply,
@@ -21,12 +23,16 @@ from apps.incidents.services import (
     incident_sync_narrative,
     incident_sync_unit_status,
 )
-from apps.sensors.services import alert_raise, gunshot_record
+from apps.sensors.choices import AlertStatus
+from apps.sensors.models import Alert
+from apps.sensors.services import alert_close, alert_raise, gunshot_record
 from apps.units.services import AMBIGUOUS, Fix, unit_fixes_record
 
 from .adapters.base import (
+    AlertCloseRecord,
     AlertRecord,
     AlprReadRecord,
+    CameraRecord,
     GunshotRecord,
     IncidentRecord,
     MisconfiguredError,
@@ -56,7 +62,7 @@ class IngestReport:
     units_created: int = 0  # units this payload introduced (auto-create)
     units_updated: int = 0  # existing units it moved
     ambiguous: int = 0  # records refused (and in `rejected`) because their unit id named several units
-    skipped: dict[str, int] = field(default_factory=dict)  # passed over on purpose, by reason (not errors)
+    ignored: dict[str, int] = field(default_factory=dict)  # what was deliberately not ingested, by type
 
     def as_dict(self) -> dict:
         return {
@@ -65,7 +71,8 @@ class IngestReport:
             "duplicates": self.duplicates,
             "rejected": len(self.rejected),
             "units": {"created": self.units_created, "updated": self.units_updated, "ambiguous": self.ambiguous},
-            "skipped": dict(self.skipped),
+            "ignored": sum(self.ignored.values()),
+            "ignored_types": dict(self.ignored),
             "rejections": [{"index": r.index, "reason": r.reason} for r in self.rejected[:MAX_REPORTED_REJECTIONS]],
         }
 
@@ -116,7 +123,7 @@ def feed_ingest(*, source_id: int, payload: bytes, content_type: str = "", param
         )
         raise
     report.rejected.extend(parsed.rejected)
-    report.skipped = dict(parsed.skipped)
+    report.ignored.update(parsed.ignored)
     # One transaction for the whole payload: a push cut off half way (the database restarting, the
     # process killed) stores nothing, and the sender's retry stores it all (records are idempotent:
     # incidents by CAD number, fixes by unit and time). Bad records still only lose themselves:
@@ -156,6 +163,7 @@ def _store(source: FeedSource, parsed: ParseResult, report: IngestReport) -> Non
         "units_created_count": F("units_created_count") + report.units_created,
         "units_updated_count": F("units_updated_count") + report.units_updated,
         "ambiguous_count": F("ambiguous_count") + report.ambiguous,
+        "ignored_count": F("ignored_count") + sum(report.ignored.values()),
         "misconfigured_reason": "",
         "updated_at": timezone.now(),
     }
@@ -271,4 +279,66 @@ def _write(source: FeedSource, record) -> bool:
             source_id=record.source_id,
         )
         return created
+    if isinstance(record, AlertCloseRecord):
+        # A client repeats its cancel; one already applied is a duplicate.
+        already = Alert.objects.filter(
+            agency_id=agency_id, source=source.name[:64], source_id=record.source_id, status=AlertStatus.CLOSED
+        ).exists()
+        alert = alert_close(
+            agency_id=agency_id,
+            source=source.name,
+            source_id=record.source_id,
+            reason=record.reason,
+            closed_at=record.closed_at,
+        )
+        if alert is None:
+            raise ValueError(f"no alert from {record.source_id!r} to close")
+        return not already
+    if isinstance(record, CameraRecord):
+        return _write_camera(source, record)
     raise TypeError(f"no writer for {type(record).__name__}")
+
+
+def _write_camera(source: FeedSource, record: CameraRecord) -> bool:
+    """Place or update a camera a feed reports. Owner and sharing come from the source's params
+    (`camera_owner_kind`, `camera_owner_name`, `camera_sharing`); a feed-list entry (no location) only
+    updates the stream of a camera already placed under the same id."""
+    params = source.params or {}
+    existing = Camera.objects.filter(agency_id=source.agency_id, external_id=record.external_id).first()
+    if record.lon is None or record.lat is None:
+        if existing is None:
+            raise ValueError(
+                f"feed {record.external_id!r} has no location and no camera with that id was placed by a sensor point"
+            )
+        location, heading, fov_angle, fov_range = (
+            existing.location,
+            existing.heading,
+            existing.fov_angle,
+            existing.fov_range,
+        )
+    else:
+        location = make_point(record.lon, record.lat)
+        heading = record.heading
+        fov_angle = record.fov_angle if record.fov_angle is not None else 90
+        fov_range = record.fov_range if record.fov_range is not None else 60
+    values = {
+        "agency_id": source.agency_id,
+        "name": record.name,
+        "external_id": record.external_id,
+        "location": location,
+        "heading": heading,
+        "fov_angle": fov_angle,
+        "fov_range": fov_range,
+        "owner_kind": params.get("camera_owner_kind", "agency"),
+        "owner_name": str(params.get("camera_owner_name", source.name))[:200],
+        "sharing": params.get("camera_sharing", "live"),
+    }
+    try:
+        _, created = camera_upsert(**values, stream_url=record.stream_url)
+    except ValueError as exc:
+        if not record.stream_url or not str(exc).startswith("stream_url"):
+            raise
+        # The camera and its view cone are still worth having; the stream waits for a URL we may open.
+        log.warning("feed %s: camera %r kept without its stream: %s", source.pk, record.external_id, exc)
+        _, created = camera_upsert(**values)
+    return created or existing is not None

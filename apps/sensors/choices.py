@@ -12,6 +12,7 @@ class AlertKind(models.TextChoices):
 class AlertStatus(models.TextChoices):
     OPEN = "open", "Open"
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    CLOSED = "closed", "Closed"  # issue 11: shared with the cap branch; the lead keeps one at merge
 
 
 class AckOutcome(models.TextChoices):

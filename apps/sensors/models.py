@@ -45,6 +45,9 @@ class Alert(AgencyOwned):
     ack_note = models.TextField(blank=True)
     # Blank until acknowledged (and on alerts acknowledged before outcomes were asked for).
     ack_outcome = models.CharField(max_length=16, choices=AckOutcome.choices, blank=True, default="", db_default="")
+    # issue 11: shared with the cap branch; the lead keeps one at merge
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_reason = models.TextField(blank=True, default="", db_default="")
     gunshot = models.ForeignKey(GunshotDetection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     alpr_read = models.ForeignKey("alpr.AlprRead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     legal_hold = models.BooleanField(default=False, db_default=False, db_index=True, help_text="never purged while set")

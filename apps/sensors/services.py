@@ -86,6 +86,26 @@ def alert_raise(
     return alert, True
 
 
+# issue 11: shared with the cap branch; the lead keeps one at merge
+@transaction.atomic
+def alert_close(*, agency_id: int, source: str, source_id: str, reason: str, closed_at=None) -> Alert | None:
+    """Close the alert a feed raised as (source, source_id); None when there is none. Closing twice is a no-op."""
+    alert = (
+        Alert.objects.select_for_update()
+        .filter(agency_id=agency_id, source=source[:64], source_id=source_id[:128])
+        .first()
+    )
+    if alert is None or alert.status == AlertStatus.CLOSED:
+        return alert
+    alert.status = AlertStatus.CLOSED
+    alert.closed_at = closed_at or timezone.now()
+    alert.close_reason = reason
+    alert.save(update_fields=["status", "closed_at", "close_reason", "updated_at"])
+    # A closed alert leaves every live map and queue (the live layer has no "closed" event of its own).
+    publish(layer="alerts", removed_id=alert.pk, agency_id=alert.agency_id)
+    return alert
+
+
 def gunshot_record(
     *, agency_id: int, source: str, source_id: str, location, detected_at, rounds: int = 1, confidence: float = 1.0
 ) -> tuple[GunshotDetection, bool]:

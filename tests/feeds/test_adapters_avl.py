@@ -1,4 +1,5 @@
 """AVL adapters (gtfs_rt, cot, osmand) over recorded payloads in tests/feeds/payloads/ and built variants."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -155,7 +156,7 @@ def test_gtfs_deleted_and_non_vehicle_entities_are_skipped():
     result = GtfsRealtimeAdapter().parse(gtfs_feed(fix(deleted=True), {"trip": "t1"}, fix(vid="202")))
     assert [r.unit_ref for r in result.records] == ["202"]
     assert result.rejected == []
-    assert result.skipped == {"deleted entity": 1, "TripUpdate": 1}
+    assert result.ignored == {"deleted entity": 1, "TripUpdate": 1}
 
 
 @pytest.mark.parametrize(
@@ -228,11 +229,13 @@ def test_cot_recorded_stream_of_events():
     ]
     # .NET writes seven fractional digits; microseconds are kept.
     assert result.records[1].recorded_at == T0 + timedelta(seconds=2, microseconds=123456)
-    # The ping (index 1) and the chat (index 6) are not positions and are skipped without a rejection.
+    # The ping (index 1) is counted as ignored; the chat (index 6) is content we do not take: a rejection.
     assert [(r.index, r.reason) for r in result.rejected] == [
         (4, "type 'a-h-G' is not a friendly ground, air or surface unit"),
         (5, "point is 9999999, CoT's 'position unknown'"),
+        (6, "event type 'b-t-f' (GeoChat message) is not ingested"),
     ]
+    assert result.ignored == {"t-x-c-t": 1}
     assert 'uid="marker-3f2a"' in result.rejected[0].raw
 
 
@@ -282,9 +285,14 @@ def test_cot_missing_detail_gives_no_call_sign_or_motion():
     assert (record.call_sign, record.heading, record.speed) == ("", None, None)
 
 
-def test_cot_non_position_events_are_skipped_silently():
-    result = CursorOnTargetAdapter().parse(cot(cot_event(cot_type="t-x-c-t"), cot_event(cot_type="b-t-f")))
-    assert (result.records, result.rejected) == ([], [])
+def test_cot_control_events_are_counted_ignored_and_content_we_do_not_take_is_rejected():
+    result = CursorOnTargetAdapter().parse(
+        cot(cot_event(cot_type="t-x-c-t"), cot_event(cot_type="t-x-c-t"), cot_event(cot_type="b-t-f"))
+    )
+    assert result.records == [] and result.ignored == {"t-x-c-t": 2}
+    assert [(r.index, r.reason) for r in result.rejected] == [
+        (2, "event type 'b-t-f' (GeoChat message) is not ingested")
+    ]
 
 
 def test_cot_repeated_event_passes_and_conflicting_one_is_rejected():
@@ -335,9 +343,9 @@ def test_cot_inline_dtd_inside_event_is_refused_by_the_parser():
     ("body", "message"),
     [
         (b"", "no CoT <event>"),
-        (b'{"uid": "ANDROID-1"}', "no CoT <event>"),
-        (b"<events><item/></events>", "no CoT <event>"),
-        (b"\xbf\x01\xbf\x12\x04\x08\x01", "TAK protocol v1"),
+        (b'{"uid": "ANDROID-1"}', "no readable CoT event in payload: not CoT: 20 bytes"),
+        (b"<events><item/></events>", "no readable CoT event in payload: not a CoT event: XML <events>"),
+        (b"\xbf\x01\xbf\x12\x04\x08\x01", "not a valid TakMessage protobuf"),
     ],
 )
 def test_cot_payload_without_events_is_a_payload_error(body, message):
@@ -345,11 +353,15 @@ def test_cot_payload_without_events_is_a_payload_error(body, message):
         CursorOnTargetAdapter().parse(body)
 
 
-def test_cot_garbage_between_events_is_ignored():
+def test_cot_garbage_between_events_is_rejected_with_a_reason_and_the_events_go_on():
     a, b = cot_event(uid="A").encode(), cot_event(uid="B").encode()
     body = b"\x00\xff junk\r\n" + a + b"<?xml version='1.0'?>noise" + b
     result = CursorOnTargetAdapter().parse(body)
-    assert [r.unit_ref for r in result.records] == ["A", "B"] and result.rejected == []
+    assert [r.unit_ref for r in result.records] == ["A", "B"]
+    assert [(r.index, r.reason) for r in result.rejected] == [
+        (0, "not CoT: 7 bytes that are neither XML events nor TAK frames"),
+        (2, "not CoT: 5 bytes that are neither XML events nor TAK frames"),
+    ]
 
 
 def test_frame_events_keeps_the_unfinished_tail():
@@ -357,8 +369,9 @@ def test_frame_events_keeps_the_unfinished_tail():
     events, tail = frame_events(one + b"\n" + two[:40])
     assert (events, tail) == ([one], two[:40])
     assert frame_events(one + b"\n<eve") == ([one], b"<eve")
-    assert frame_events(one + b"\n<eve", final=True) == ([one], b"")
-    assert frame_events(b"<events>not one</events>") == ([], b"")
+    assert frame_events(one + b"\n<eve", final=True) == ([one, b"<eve"], b"")  # handed on, to be rejected
+    assert frame_events(b"<events>not one</events>") == ([b"<events>not one</events>"], b"")
+    assert frame_events(one + b"\n<?xml vers") == ([one], b"<?xml vers")  # the declaration ends in the next read
 
 
 def test_event_stream_frames_a_byte_at_a_time_like_the_whole():
@@ -369,10 +382,10 @@ def test_event_stream_frames_a_byte_at_a_time_like_the_whole():
     assert len(dribbled) == 7 and stream.close() == []
 
 
-def test_event_stream_drops_garbage_instead_of_buffering_it():
+def test_event_stream_hands_garbage_on_instead_of_buffering_it():
     stream = EventStream()
     for _ in range(100):
-        assert stream.feed(b"keepalive garbage without events\n") == []
+        assert stream.feed(b"keepalive garbage without events\n") == [b"keepalive garbage without events"]
     assert len(stream.buffer) < 10
 
 

@@ -104,7 +104,7 @@ def test_hart_empty_feed_is_accepted_with_zero_records(home):
     report = feed_ingest(
         source_id=hart.pk, payload=real_sample("gtfs_rt", "hart_tampa_vehicle-positions_EMPTY.pb").read_bytes()
     )
-    assert (report.accepted, len(report.rejected), report.skipped) == (0, 0, {})
+    assert (report.accepted, len(report.rejected), report.ignored) == (0, 0, {})
     hart.refresh_from_db()
     assert hart.health == "healthy" and hart.last_success_at is not None
 
@@ -276,4 +276,4 @@ def test_a_feed_of_only_deleted_vehicles_is_not_misconfigured():
     for entity in message.entity:
         entity.is_deleted = True
     result = GtfsRealtimeAdapter().parse(message.SerializeToString())
-    assert (result.records, result.rejected, result.skipped) == ([], [], {"deleted entity": 14})
+    assert (result.records, result.rejected, result.ignored) == ([], [], {"deleted entity": 14})

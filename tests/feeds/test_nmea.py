@@ -53,7 +53,7 @@ def log(name: str) -> bytes:
 def test_every_real_log_is_read(name):
     fixes, rejected, skipped, unit_ref = EXPECTED[name]
     result = NmeaAdapter().parse(log(name))
-    assert (len(result.records), len(result.rejected), result.skipped) == (fixes, rejected, skipped)
+    assert (len(result.records), len(result.rejected), result.ignored) == (fixes, rejected, skipped)
     assert {r.unit_ref for r in result.records} == {unit_ref}
     times = [r.recorded_at for r in result.records]
     assert len(set(times)) == len(times)  # GGA + RMC of one instant are one fix
@@ -122,7 +122,7 @@ def test_no_fix_sentences_and_garbage_lines_are_counted_not_stored():
     assert [(r.unit_ref, r.recorded_at) for r in result.records] == [
         ("truck-7", datetime(2016, 1, 25, 12, 0, 2, tzinfo=UTC))
     ]
-    assert result.skipped == {
+    assert result.ignored == {
         "GGA without a fix": 1,
         "RMC without a valid fix": 1,
         "GPXYZ sentence (unknown)": 1,
@@ -147,7 +147,7 @@ def test_an_nmea_source_lands_its_log_on_its_device_unit(home):
     name = "josm_regress2147_SonyGPS_WG20080203171807.log.nmea"
     report = feed_ingest(source_id=source.pk, payload=log(name), content_type="text/plain")
     assert (report.accepted, len(report.rejected), report.units_created) == (487, 0, 1)
-    assert report.as_dict()["skipped"]["GSV sentence"] == 1461
+    assert report.as_dict()["ignored_types"]["GSV sentence"] == 1461
     unit = Unit.objects.get(identities__namespace=f"feed:{source.pk}", identities__external_id="GPS-CS1")
     assert UnitPosition.objects.filter(unit=unit).count() == 487
     assert unit.last_seen == datetime(2008, 2, 3, 19, 24, 57, tzinfo=UTC)
@@ -171,7 +171,7 @@ def test_unreadable_fields_reject_their_line_and_time_less_positions_are_skipped
         (1, "line 2: GGA time '12x000.000' is not a time of day"),
         (3, "line 4: latitude '4661.0000' has 61.0000 minutes (must be under 60)"),
     ]
-    assert result.skipped == {"GLL without a valid fix": 1, "encapsulated sentence (AIS)": 1}
+    assert result.ignored == {"GLL without a valid fix": 1, "encapsulated sentence (AIS)": 1}
 
 
 def test_exponents_and_broken_zda_times_found_by_mutating_real_lines():
@@ -185,7 +185,7 @@ def test_exponents_and_broken_zda_times_found_by_mutating_real_lines():
     result = NmeaAdapter().parse(body, params={"device_id": "d"})
     assert len(result.records) == 1
     assert result.rejected[0].reason == "line 1: longitude '-5130E4950' is not degrees and minutes (DDMM.mmmm)"
-    assert result.skipped == {"ZDA without a time": 1}
+    assert result.ignored == {"ZDA without a time": 1}
 
 
 def test_a_payload_without_any_nmea_is_a_misconfigured_source(home):

@@ -104,7 +104,32 @@ class AlertRecord:
     detail: str = ""
 
 
-Record = PositionRecord | IncidentRecord | AlprReadRecord | GunshotRecord | AlertRecord
+@dataclass(frozen=True)
+class AlertCloseRecord:
+    """The sender closes an alert it raised earlier (a CoT emergency cancel), found by `source_id`."""
+
+    source_id: str
+    reason: str
+    closed_at: datetime
+
+
+@dataclass(frozen=True)
+class CameraRecord:
+    """A camera the source places (an ATAK sensor point): where it is, where it looks, its stream."""
+
+    external_id: str
+    name: str
+    lon: float | None  # None: a feed list entry, which only updates the stream of a camera already placed
+    lat: float | None
+    heading: float | None = None  # degrees clockwise from north
+    fov_angle: float | None = None  # degrees
+    fov_range: float | None = None  # metres
+    stream_url: str = ""  # as sent; the camera service refuses what breaks its URL rules
+
+
+Record = (
+    PositionRecord | IncidentRecord | AlprReadRecord | GunshotRecord | AlertRecord | AlertCloseRecord | CameraRecord
+)
 
 
 @dataclass(frozen=True)
@@ -120,9 +145,9 @@ class Rejected:
 class ParseResult:
     records: list[Record] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
-    # What the adapter passed over on purpose, by reason (an NMEA log's satellite sentences, a header
-    # line): not records, not errors, but counted so the reply shows nothing vanished unseen.
-    skipped: dict[str, int] = field(default_factory=dict)
+    # What the adapter passed over on purpose and is not an error (CoT pings, an NMEA log's satellite
+    # sentences, a GTFS-RT feed's trip updates), counted by what it is so nothing vanishes unseen.
+    ignored: dict[str, int] = field(default_factory=dict)
 
 
 class Adapter(Protocol):

@@ -89,7 +89,7 @@ class GtfsRealtimeAdapter:
             )
 
         batch = PositionBatch()
-        batch.result.skipped.update(skipped)
+        batch.result.ignored.update(skipped)
         # A vehicle id names one vehicle (the spec: unique per vehicle), so repeats of it are that vehicle's
         # fixes; a label does not, so entities named only by the same label may be different vehicles.
         by_label = Counter(_unit_ref(e) for _, e in vehicles if not e.vehicle.vehicle.id.strip())

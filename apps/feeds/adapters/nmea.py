@@ -131,7 +131,7 @@ class NmeaAdapter:
         if fixes:
             unit_ref = _unit_ref(params, header_device, talkers)
             self._add(batch, unit_ref, timed, params)
-        batch.result.skipped.update(skipped)
+        batch.result.ignored.update(skipped)
         return batch.result
 
     def _timed(self, sentence, kind: str, index: int, line: str) -> _Timed | str:

@@ -28,6 +28,7 @@ class FeedSourceSerializer(serializers.ModelSerializer):
             "units_created_count",
             "units_updated_count",
             "ambiguous_count",
+            "ignored_count",
             "last_success_at",
             "last_error_at",
             "last_error",

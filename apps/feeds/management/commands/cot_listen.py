@@ -1,11 +1,16 @@
-"""`manage.py cot_listen --source ID [--tcp PORT] [--udp PORT] [--host ADDRESS]`: receive Cursor on Target.
+"""`manage.py cot_listen --source ID [--tcp PORT] [--udp PORT] [--host ADDRESS] [--multicast GROUP]
+[--offer-protobuf]`: receive Cursor on Target (XML and TAK protocol v1).
 
-Each batch of framed events goes to `feed_ingest` for the source (parsed by the `cot` adapter). Runs until
-SIGINT/SIGTERM, then flushes what it holds. Examples:
+Each batch of framed events goes to `feed_ingest` for the source (parsed by the `cot` adapter) and is logged
+as one line (accepted, duplicates, rejected, ignored). Runs until SIGINT/SIGTERM, then flushes what it
+holds. Examples:
 
     manage.py cot_listen --source 3 --tcp 8087              # TAK clients' streaming port, loopback only
-    manage.py cot_listen --source 3 --udp 6969 --host 0.0.0.0   # mesh SA on a trusted network
+    manage.py cot_listen --source 3 --tcp 8087 --offer-protobuf   # ask ATAK to switch to TAK protocol
+    manage.py cot_listen --source 3 --udp 4242 --host 0.0.0.0     # unicast UDP on a trusted network
+    manage.py cot_listen --source 3 --udp 6969 --multicast 239.2.3.1   # ATAK mesh SA (multicast)
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -19,7 +24,7 @@ from django.db import close_old_connections
 from apps.feeds import listeners
 from apps.feeds.adapters.base import PayloadError
 from apps.feeds.models import FeedSource
-from apps.feeds.services import FeedUnavailable, feed_ingest
+from apps.feeds.services import FeedUnavailable, IngestReport, feed_ingest
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +35,9 @@ def _port(value: int | None, option: str) -> int | None:
     return value
 
 
-def ingest(source_id: int, payload: bytes) -> None:
-    """The production `ingest`: one feed_ingest call per batch, on the listener's worker thread."""
+def ingest(source_id: int, payload: bytes) -> IngestReport | None:
+    """The production `ingest`: one feed_ingest call per batch, on the listener's worker thread.
+    Returns the batch's report (None when the whole batch was refused)."""
     # The worker thread keeps its database connection between batches; one the server dropped while the
     # listener sat idle must be replaced, not fail the next batch.
     close_old_connections()
@@ -40,11 +46,21 @@ def ingest(source_id: int, payload: bytes) -> None:
     except PayloadError as exc:
         # Already stored as a dead letter by feed_ingest; a traceback would add nothing.
         log.warning("CoT source %s: batch refused: %s", source_id, exc)
-        return
+        return None
     except FeedUnavailable as exc:
         log.error("CoT source %s: %s; events are not stored", source_id, exc)
-        return
-    log.debug("CoT source %s: %s", source_id, report.as_dict())
+        return None
+    # One line per batch: what came in and what became of it, so an operator sees drops as they happen.
+    log.info(
+        "CoT source %s: batch accepted %d, duplicates %d, rejected %d (dead letters), ignored %d %s",
+        source_id,
+        report.accepted,
+        report.duplicates,
+        len(report.rejected),
+        sum(report.ignored.values()),
+        dict(report.ignored) or "",
+    )
+    return report
 
 
 class Command(BaseCommand):
@@ -58,6 +74,17 @@ class Command(BaseCommand):
             "--host", default="127.0.0.1", help="address to bind; loopback by default, as CoT has no authentication"
         )
         parser.add_argument(
+            "--multicast",
+            metavar="GROUP",
+            default="",
+            help="receive UDP from this multicast group (TAK mesh SA: 239.2.3.1 with --udp 6969), joined on --host",
+        )
+        parser.add_argument(
+            "--offer-protobuf",
+            action="store_true",
+            help="announce TAK protocol 1 (t-x-takp-v) to TCP clients, so ATAK switches to protobuf",
+        )
+        parser.add_argument(
             "--max-buffer", type=int, default=listeners.MAX_BUFFER, help="bytes one unfinished TCP event may use"
         )
 
@@ -66,6 +93,8 @@ class Command(BaseCommand):
         udp = _port(options["udp"], "--udp")
         if tcp is None and udp is None:
             raise CommandError("give --tcp PORT, --udp PORT or both")
+        if options["multicast"] and udp is None:
+            raise CommandError("--multicast needs --udp PORT")
         if options["max_buffer"] < 1024:
             raise CommandError("--max-buffer must be at least 1024 bytes")
         source = FeedSource.objects.filter(pk=options["source_id"]).first()
@@ -80,6 +109,8 @@ class Command(BaseCommand):
             tcp_port=tcp,
             udp_port=udp,
             max_buffer=options["max_buffer"],
+            offer_protobuf=options["offer_protobuf"],
+            udp_group=options["multicast"],
         )
         try:
             asyncio.run(self._serve(listener))
