@@ -127,7 +127,7 @@ def test_pytak_client_reaches_the_database(source, running, scheme, tak_proto):
     asyncio.run(pytak_send(f"{scheme}://127.0.0.1:{port}", tak_proto, [fix, pytak.hello_event(), second]))
 
     wait_for(lambda: running.accounted() == 3)
-    unit = Unit.objects.get(agency=source.agency, device_id=uid)
+    unit = Unit.objects.get(agency=source.agency, identities__external_id=uid)
     assert unit.call_sign == call_sign
     assert unit.last_location.coords == pytest.approx((-122.3331, 47.6097))
     assert UnitPosition.objects.filter(unit__agency=source.agency).count() == 2
@@ -154,7 +154,7 @@ def test_tak_protocol_negotiation_is_answered_and_protobuf_follows_on_the_same_c
         assert b'type="t-x-takp-r"' in reply and b'<TakResponse status="true"/>' in reply
         sock.sendall(real_sample("cot", "takproto_v1_stream_a-f-G-E-V-C.bin").read_bytes())
     wait_for(lambda: running.accounted() == 2)
-    assert Unit.objects.get(device_id="aa0b0312-b5cd-4c2c-bbbc-9c4c70216261").call_sign == "Eliopoli HQ"
+    assert Unit.objects.get(identities__external_id="aa0b0312-b5cd-4c2c-bbbc-9c4c70216261").call_sign == "Eliopoli HQ"
     source.refresh_from_db()
     assert (source.accepted_count, source.ignored_count) == (1, 1)  # the request itself is ignored
 
@@ -177,7 +177,7 @@ def test_mesh_datagram_over_udp_is_stored(source, running):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.sendto(mesh, ("127.0.0.1", running.listener.udp_port))
     wait_for(lambda: running.accounted() == 1)
-    assert Unit.objects.filter(device_id="aa0b0312-b5cd-4c2c-bbbc-9c4c70216261").exists()
+    assert Unit.objects.filter(identities__external_id="aa0b0312-b5cd-4c2c-bbbc-9c4c70216261").exists()
 
 
 def test_garbage_and_undecodable_frames_are_counted_dead_letters(source, running):
@@ -263,7 +263,7 @@ def test_pytak_multicast_mesh_sa_is_received_on_the_group(source, monkeypatch):
     finally:
         running.stop()
     assert [d[:3] for d in datagrams] == [b"\xbf\x01\xbf"]
-    assert Unit.objects.get(device_id="MESH-1").last_location is not None
+    assert Unit.objects.get(identities__external_id="MESH-1").last_location is not None
 
 
 def test_command_refuses_a_bad_multicast_setup(source):
