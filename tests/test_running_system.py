@@ -41,7 +41,7 @@ from apps.feeds.models import FeedSource
 
 from . import factories as f
 from .fault_support import PrivateRedis, session_headers
-from .live_support import DaphneServer, SystemProcess, test_database_url
+from .live_support import DaphneServer, SystemProcess, collect_static, test_database_url
 from .real_samples import FORMATS_DIR
 from .system_beat_settings import CELERY_BEAT_SCHEDULE as TEST_BEAT_SCHEDULE
 from .system_beat_settings import EVERY as BEAT_EVERY
@@ -280,9 +280,15 @@ def test_the_beat_entries_run_here_are_the_projects():
 @pytest.mark.django_db(transaction=True)
 def test_the_demo_processes_run_together_for_a_minute(tmp_path, home, operator):
     f.zone(agency=home)  # the agency's area: where the moved vehicle positions and the CoT point lie
+    # Something for the periodic tasks to work on: incidents for the hotspot runs, a camera whose stream
+    # does not answer for the health check.
+    for n in range(5):
+        f.incident(agency=home, lon=f.LON + 0.001 * n, lat=f.LAT - 0.001 * n)
+    f.camera(agency=home)
     cot_source = FeedSource.objects.create(
-        agency=home, name="system-cot", kind="cot", mode=FeedMode.PUSH, auto_create_units=True
+        agency=home, name="system-cot", kind="cot", mode=FeedMode.LISTEN, auto_create_units=True
     )
+    collect_static()  # as scripts/setup.sh does before the demo: the server (DEBUG off) serves STATIC_ROOT
     with PolledFeed() as upstream, running_system(tmp_path, cot_source) as system:
         polled = FeedSource.objects.create(
             agency=home,
@@ -340,6 +346,12 @@ def test_the_demo_processes_run_together_for_a_minute(tmp_path, home, operator):
         status, headers, body = system.daphne.request("GET", "/", headers=session_headers(operator))
         assert status == 200 and headers.get_content_type() == "text/html", (status, body[:500])
         assert b'id="map"' in body
+        # ... with what it loads: every script and stylesheet it names (WhiteNoise, from STATIC_ROOT).
+        assets = set(re.findall(r'(?:src|href)="(/static/[^"]+\.(?:js|css))"', body.decode()))
+        assert assets, body[:2000]
+        for asset in sorted(assets):
+            status, _, _ = system.daphne.request("GET", asset)
+            assert status == 200, f"{asset}: {status}"
         status, _, body = system.daphne.request("GET", "/api/health/", headers=session_headers(operator))
         assert status == 200 and b'"ok":true' in body.replace(b" ", b""), body[:500]
         status, _, body = system.daphne.request("GET", "/api/units/", headers=session_headers(operator))
