@@ -246,8 +246,13 @@ def ran(system: System, name: str, entry: dict) -> bool:
 def trouble(log: str) -> list[str]:
     """The lines (and the traceback after each) at ERROR or CRITICAL, and any traceback."""
     lines = log.splitlines()
-    bad = [n for n, line in enumerate(lines) if re.search(r"\b(ERROR|CRITICAL)\b|Traceback \(most recent", line)]
-    return ["\n".join(lines[n : n + 15]) for n in bad]
+    found: list[str] = []
+    shown_up_to = 0
+    for n, line in enumerate(lines):
+        if n >= shown_up_to and re.search(r"\b(ERROR|CRITICAL)\b|Traceback \(most recent", line):
+            found.append("\n".join(lines[n : n + 15]))
+            shown_up_to = n + 15
+    return found
 
 
 def assert_no_trouble(system: System) -> None:
