@@ -372,5 +372,7 @@ def test_the_demo_processes_run_together_for_a_minute(tmp_path, home, operator):
         len(upstream.served),
     )
     assert polled.rejected_count == 0 and not polled.last_error
+    # The audit checkpoint entry signed the chain's head into the file it was given (not the checkout's var/).
+    assert (tmp_path / "audit-checkpoints.log").read_text().strip()
 
     assert_no_trouble(system)  # start to stop, shutdown included
