@@ -38,6 +38,7 @@ from google.transit import gtfs_realtime_pb2
 
 from apps.feeds.choices import FeedMode
 from apps.feeds.models import FeedSource
+from apps.feeds.tasks import feed_poll
 
 from . import factories as f
 from .fault_support import PrivateRedis, session_headers
@@ -85,7 +86,8 @@ class PolledFeed:
     California). `served` holds the monotonic time of each answer (the worker's fetch: claim times, which
     the schedule sets, are the source's last_polled_at)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, status: int = 200) -> None:
+        self.status = status  # anything but 200: the upstream is down and answers that
         self.template = _gtfs_template()
         self.vehicles = sum(1 for e in self.template.entity if e.HasField("vehicle"))
         self.served: list[float] = []
@@ -97,6 +99,10 @@ class PolledFeed:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                if outer.status != 200:
+                    outer.served.append(time.monotonic())
+                    self.send_error(outer.status)
+                    return
                 body = outer.payload()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
@@ -294,7 +300,17 @@ def test_the_demo_processes_run_together_for_a_minute(tmp_path, home, operator):
         agency=home, name="system-cot", kind="cot", mode=FeedMode.LISTEN, auto_create_units=True
     )
     collect_static()  # as scripts/setup.sh does before the demo: the server (DEBUG off) serves STATIC_ROOT
-    with PolledFeed() as upstream, running_system(tmp_path, cot_source) as system:
+    with PolledFeed() as upstream, PolledFeed(status=503) as down, running_system(tmp_path, cot_source) as system:
+        # A source whose upstream is down all along: recorded on the source, retried, given up until its next
+        # poll; an upstream's outage is not an error of ours in the worker's log.
+        outage = FeedSource.objects.create(
+            agency=home,
+            name="system-down",
+            kind="gtfs_rt",
+            mode=FeedMode.POLL,
+            url=down.url,
+            poll_interval=3600,
+        )
         polled = FeedSource.objects.create(
             agency=home,
             name="system-gtfs",
@@ -319,10 +335,13 @@ def test_the_demo_processes_run_together_for_a_minute(tmp_path, home, operator):
         def cot_accepted() -> bool:
             return FeedSource.objects.get(pk=cot_source.pk).accepted_count >= 1
 
+        def outage_given_up() -> bool:
+            return f"feed {outage.pk} poll gave up" in system.worker.logs()
+
         def everything_ran() -> bool:
             # polled_enough() first: it samples last_polled_at on every pass, so no value is missed.
             beat_ok = all(ran(system, n, e) for n, e in settings.CELERY_BEAT_SCHEDULE.items())
-            return polled_enough() and cot_accepted() and beat_ok
+            return polled_enough() and cot_accepted() and beat_ok and outage_given_up()
 
         deadline = time.monotonic() + DEADLINE
         while not everything_ran() and time.monotonic() < deadline:
@@ -330,6 +349,7 @@ def test_the_demo_processes_run_together_for_a_minute(tmp_path, home, operator):
                 assert process.proc.poll() is None, f"{name} exited:\n{process.logs()[-5000:]}"
             assert_no_trouble(system)  # as soon as one appears, rather than at the deadline
             time.sleep(0.5)
+        assert outage_given_up(), f"the poll of a source that is down never ended:\n{system.worker.logs()[-6000:]}"
         assert cot_accepted(), f"the CoT listener did not accept the event:\n{system.listener.logs()[-3000:]}"
         missing = [n for n, e in settings.CELERY_BEAT_SCHEDULE.items() if not ran(system, n, e)]
         assert not missing, (
@@ -372,7 +392,23 @@ def test_the_demo_processes_run_together_for_a_minute(tmp_path, home, operator):
         len(upstream.served),
     )
     assert polled.rejected_count == 0 and not polled.last_error
+    outage.refresh_from_db()
+    assert "upstream answered 503" in outage.last_error and outage.accepted_count == 0
+    assert len(down.served) == 1 + feed_poll.max_retries  # one poll, its retries, and no more within the hour
     # The audit checkpoint entry signed the chain's head into the file it was given (not the checkout's var/).
     assert (tmp_path / "audit-checkpoints.log").read_text().strip()
 
     assert_no_trouble(system)  # start to stop, shutdown included
+
+
+@pytest.mark.django_db
+def test_a_poll_out_of_retries_gives_up_without_a_traceback(home, caplog):
+    """The last retry of a poll whose upstream is still down ends the task (a warning, the source's last_error),
+    rather than raising into the worker's log as an ERROR with a traceback."""
+    with PolledFeed(status=503) as down:
+        source = FeedSource.objects.create(agency=home, name="down", kind="gtfs_rt", mode=FeedMode.POLL, url=down.url)
+        result = feed_poll.apply(args=[source.pk], retries=feed_poll.max_retries)
+    assert result.successful() and result.get() is None
+    source.refresh_from_db()
+    assert "upstream answered 503" in source.last_error
+    assert f"feed {source.pk} poll gave up after {feed_poll.max_retries} retries" in caplog.text
