@@ -1,9 +1,14 @@
 """Shared pieces for the WebSocket tests: private Redis prefixes, communicators on the real ASGI app; and for
-the tests that run the real server in a subprocess: DaphneServer and a signed-in session to send it."""
+the tests that run the real server in a subprocess: DaphneServer and a signed-in session to send it; and
+SystemProcess for the system's other processes (Celery worker and beat, the CoT listener)."""
 from __future__ import annotations
 
+import atexit
+import contextlib
 import http.client
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -144,12 +149,12 @@ class DaphneServer:
     """The ASGI server as `make demo` starts it (`python -m rtcc_gis.serve`: Daphne with the token-redacting
     access log), in a subprocess on a free port, under the test settings (production's: DEBUG off) with this
     process's environment plus `env`. start() waits until it listens; stop() terminates it (kills it if it
-    hangs). Its output, access log included, goes to `log`."""
+    hangs). Its output, access log included, goes to `log` (a temporary file unless given)."""
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, *, log: Path | None = None) -> None:
         self.port = free_port()
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings_test", **(env or {})}
-        self.log = Path(tempfile.mkstemp(prefix="rtcc-daphne-", suffix=".log")[1])
+        self.log = log or Path(tempfile.mkstemp(prefix="rtcc-daphne-", suffix=".log")[1])
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> DaphneServer:
@@ -259,3 +264,75 @@ def live_prefix(settings) -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+# ---- for tests that run the system's other processes (Celery worker and beat, listeners) -----------
+
+
+_running_groups: set[int] = set()
+
+
+@atexit.register
+def _kill_leftover_groups() -> None:
+    """A test process that dies between start() and stop() still ends every group it started."""
+    for pgid in list(_running_groups):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+class SystemProcess:
+    """One long-running process of the system (a Celery worker or beat, `manage.py cot_listen`), started as
+    `make demo` starts it, with this process's environment plus `env`, in a process group of its own (a Celery
+    worker's pool children stop with it) and its output in `log`. stop() ends it gently, then the whole group;
+    a group left running when the test process exits is killed at exit."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> SystemProcess:
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                self.argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        _running_groups.add(self.proc.pid)
+        return self
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def wait_for_log(self, pattern: str, timeout: float) -> re.Match:
+        """The first match of `pattern` in the log, once it appears; fails (with the log) if the process
+        exits first or `timeout` seconds pass."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = re.search(pattern, self.logs())
+            if found:
+                return found
+            if self.proc is None or self.proc.poll() is not None or time.monotonic() > deadline:
+                state = "exited" if self.proc is not None and self.proc.poll() is not None else "timed out"
+                raise AssertionError(f"{self.name} {state} before logging {pattern!r}:\n{self.logs()[-5000:]}")
+            time.sleep(0.2)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        """`sig` to the process, as `make demo`'s Ctrl-C sends it (SIGTERM: a Celery worker's warm shutdown,
+        which stops its own pool; a listener's flush), then SIGKILL to whatever is left of the group after
+        `timeout` seconds."""
+        if self.proc is None:
+            return
+        pgid = self.proc.pid
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        # The leader may be gone while pool children linger: the group goes in any case.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        _running_groups.discard(pgid)

@@ -94,6 +94,11 @@ def feed_poll(self, source_id: int) -> dict | None:
         return feed_ingest(source_id=source.pk, payload=body, content_type=content_type).as_dict()
     except TransientError as exc:
         _note_error(source, str(exc))
+        if self.request.retries >= self.max_retries:
+            # An upstream that stays down is the source's state (last_error, the feed health page), not a
+            # fault of ours: no traceback in the worker's log. Its next scheduled poll is the next try.
+            log.warning("feed %s poll gave up after %s retries: %s", source.pk, self.max_retries, exc)
+            return None
         raise self.retry(exc=exc, countdown=min(60, 5 * 2**self.request.retries)) from None
     except PayloadError as exc:
         _note_error(source, str(exc))
