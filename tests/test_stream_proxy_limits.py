@@ -179,7 +179,7 @@ def test_health_check_keeps_credentials_on_the_cameras_origin(home, origin):
     away = f.camera(agency=home, status="online", stream_url=f"{base}/away.m3u8", stream_kind="hls")
     camera_stream_secret_set(camera=away, username="viewer", password="s3cret")
     server.seen.clear()
-    assert cameras_check_health() == {"online": 0, "offline": 1}
+    assert cameras_check_health() == {"online": 0, "offline": 1, "deferred": 0}
     # The redirect to another host (localhost) was not followed: the credentials went nowhere else.
     assert [path for path, _auth in server.seen] == ["/away.m3u8"]
 
@@ -190,11 +190,11 @@ def test_health_check_does_not_honour_proxy_variables_or_probe_forbidden_address
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # would refuse the connection if used
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     alive = f.camera(agency=home, status="unknown", stream_url=f"{base}/hls/index.m3u8", stream_kind="hls")
-    assert cameras_check_health() == {"online": 1, "offline": 0}
+    assert cameras_check_health() == {"online": 1, "offline": 0, "deferred": 0}
     settings.RTCC_STREAM_ALLOWED_NETWORKS = []
     server.seen.clear()
     Camera.objects.filter(pk=alive.pk).update(last_checked_at=None)
-    assert cameras_check_health() == {"online": 0, "offline": 1}
+    assert cameras_check_health() == {"online": 0, "offline": 1, "deferred": 0}
     assert server.seen == []
 
 

@@ -121,11 +121,29 @@ def test_camera_health_check(home, upstream, settings):
     alive = f.camera(agency=home, status="unknown", stream_url=upstream.base + "/ok.jpg", stream_kind="snapshot")
     dead = f.camera(agency=home, status="online", stream_url=upstream.base + "/gone.jpg", stream_kind="snapshot")
     rtsp = f.camera(agency=home, status="online", stream_url="rtsp://10.0.0.9/stream", stream_kind="rtsp")
-    assert cameras_check_health() == {"online": 1, "offline": 1}
+    assert cameras_check_health() == {"online": 1, "offline": 1, "deferred": 0}
     for cam in (alive, dead, rtsp):
         cam.refresh_from_db()
     assert (alive.status, dead.status, rtsp.status) == ("online", "offline", "online")
     assert alive.last_seen is not None and alive.last_checked_at is not None
+
+
+def test_camera_health_check_stops_at_its_budget_and_the_next_run_goes_on(home, upstream, settings):
+    # A run past its budget starts no more probes (so runs every 120 s never pile up on the workers);
+    # the cameras it left are the longest unchecked, so the next run takes them first.
+    settings.RTCC_STREAM_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    upstream.routes["/ok.jpg"] = (200, b"\xff\xd8jpeg", "image/jpeg")
+    cams = [
+        f.camera(agency=home, status="unknown", stream_url=upstream.base + "/ok.jpg", stream_kind="snapshot")
+        for _ in range(3)
+    ]
+    assert cameras_check_health(budget_seconds=0) == {"online": 1, "offline": 0, "deferred": 2}
+    checked = {c.pk for c in cams if (c.refresh_from_db() or c.last_checked_at)}
+    assert len(checked) == 1
+    assert cameras_check_health(budget_seconds=0) == {"online": 1, "offline": 0, "deferred": 2}
+    second = {c.pk for c in cams if (c.refresh_from_db() or c.last_checked_at)}
+    assert len(second) == 2 and checked < second  # not the same camera again
+    assert cameras_check_health() == {"online": 3, "offline": 0, "deferred": 0}
 
 
 def test_camera_health_check_sends_the_stored_stream_credentials(home, upstream, settings):
@@ -135,5 +153,5 @@ def test_camera_health_check_sends_the_stored_stream_credentials(home, upstream,
     upstream.routes["/gate.jpg"] = (200, b"\xff\xd8jpeg", "image/jpeg")
     gate = f.camera(agency=home, status="unknown", stream_url=upstream.base + "/gate.jpg", stream_kind="snapshot")
     camera_stream_secret_set(camera=gate, username="viewer", password="s3cret")
-    assert cameras_check_health() == {"online": 1, "offline": 0}
+    assert cameras_check_health() == {"online": 1, "offline": 0, "deferred": 0}
     assert upstream.seen_auth and set(upstream.seen_auth) == {"Basic dmlld2VyOnMzY3JldA=="}
