@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field, replace
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,9 +18,12 @@ from django.contrib.gis.geos import GEOSException, GEOSGeometry, LinearRing, Mul
 from django.db import models
 
 from apps.core.geo import SRID, GeoInputError, check_lon_lat, make_point
+from apps.incidents.choices import IncidentStatus
 from apps.intake.errors import MappingError, RowError
 from apps.intake.readers import Record
 from apps.intake.specs import FieldSpec, LayerSpec
+from apps.intake.vocab import LAT_ALIASES, LON_ALIASES, STATUS_WORDS, status_key
+from apps.intake.wkt import geojson_from_wkt
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Mappings
@@ -30,8 +34,12 @@ MAX_VERTICES = 250_000
 MIN_YEAR, MAX_YEAR = 1900, 2100
 TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y", "on"})
 FALSE_WORDS = frozenset({"0", "false", "f", "no", "n", "off"})
-LON_ALIASES = ("lon", "longitude", "lng", "long")
-LAT_ALIASES = ("lat", "latitude")
+# A choice field whose source spells its values many ways reads them through one word list (apps.intake.vocab).
+CHOICE_SYNONYMS: dict[type[models.TextChoices], tuple[dict[str, str], Callable[[str], str]]] = {
+    IncidentStatus: (STATUS_WORDS, status_key)
+}
+# Epoch times: seconds (or milliseconds above this) since 1970, as numbers or digit-only text of 9+ digits.
+EPOCH_MS_ABOVE = 1e11
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,8 @@ class MappingSpec:
     delimiter: str | None = None
     json_path: str | None = None
     source: str | None = None
+    record_element: str | None = None
+    wkt: str | None = None
 
 
 MAPPING_KEYS = frozenset(
@@ -73,6 +83,8 @@ MAPPING_KEYS = frozenset(
         "derived_keys",
         "datetime_format",
         "tz",
+        "record_element",
+        "wkt",
     }
 )
 
@@ -96,7 +108,7 @@ def mapping_spec_from_dict(*, data: Any, origin: str = "mapping") -> MappingSpec
     unknown = sorted(set(data) - MAPPING_KEYS)
     if unknown:
         raise MappingError(f"{origin}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(MAPPING_KEYS))}")
-    for key in ("layer", "format", "delimiter", "json_path", "source", "tz", "description"):
+    for key in ("layer", "format", "delimiter", "json_path", "source", "tz", "description", "record_element", "wkt"):
         if key in data and not isinstance(data[key], str):
             raise MappingError(f"{origin}: {key} must be a string")
     fields = {
@@ -131,6 +143,8 @@ def mapping_spec_from_dict(*, data: Any, origin: str = "mapping") -> MappingSpec
         delimiter=data.get("delimiter"),
         json_path=data.get("json_path"),
         source=data.get("source"),
+        record_element=data.get("record_element"),
+        wkt=data.get("wkt"),
     )
 
 
@@ -178,8 +192,10 @@ class Mapping:
     values: dict[str, dict[str, Any]]  # keys casefolded
     derived_keys: dict[str, DerivedKey]
     datetime_formats: tuple[str, ...]
-    tz: tzinfo
+    tz: tzinfo | None  # None: a time without an offset is rejected (feeds without a tz)
     warnings: tuple[str, ...] = ()
+    wkt: str | None = None  # the column holding the geometry as WKT
+    located: bool = True  # False: the file has nothing to place a point with; every row says so
 
     def describe(self) -> str:
         parts = [f"{name}<-{'|'.join(cols)}" for name, cols in self.columns.items()]
@@ -202,13 +218,25 @@ def _choice(value: str, spec: FieldSpec, name: str) -> str:
     if lookup is None:
         lookup = _CHOICE_LOOKUPS[spec.choices] = _choice_lookup(spec.choices)
     found = lookup.get(value.casefold())
+    if found is None and spec.choices in CHOICE_SYNONYMS:
+        words, key = CHOICE_SYNONYMS[spec.choices]
+        found = words.get(key(value))
     if found is None:
-        raise RowError(f"{name} {value!r} is not one of {', '.join(spec.choices.values)}")
+        raise RowError(f"{name} {value!r} is not one of {', '.join(spec.choices.values)}", field=name)
     return found
 
 
-def compile_mapping(*, spec: MappingSpec, layer: LayerSpec, columns: tuple[str, ...], has_geometry: bool) -> Mapping:
-    """Check a mapping against the layer and the file's columns, and fill in same-name columns."""
+def compile_mapping(
+    *,
+    spec: MappingSpec,
+    layer: LayerSpec,
+    columns: tuple[str, ...],
+    has_geometry: bool,
+    default_tz: str | None = settings.TIME_ZONE,
+) -> Mapping:
+    """Check a mapping against the layer and the file's (or payload's) columns, and fill in same-name
+    columns. `default_tz` is the zone of times without an offset when the mapping names none (None: such
+    times are rejected, as a live feed must say which zone it writes)."""
     if spec.layer and spec.layer != layer.name:
         raise MappingError(f"this mapping is for the {spec.layer} layer, not {layer.name}")
     known = layer.fields
@@ -245,11 +273,17 @@ def compile_mapping(*, spec: MappingSpec, layer: LayerSpec, columns: tuple[str, 
                 mapped[name] = (by_folded[alias],)
                 break
 
-    tz_name = spec.tz or settings.TIME_ZONE
-    try:
-        tz = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise MappingError(f"unknown time zone {tz_name!r} (use an IANA name such as America/Los_Angeles)") from None
+    if spec.wkt and spec.wkt not in column_set:
+        raise MappingError(f"wkt: column {spec.wkt!r} not in the file; columns are {', '.join(columns)}")
+    tz_name = spec.tz or default_tz
+    tz: tzinfo | None = None
+    if tz_name:
+        try:
+            tz = ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise MappingError(
+                f"unknown time zone {tz_name!r} (use an IANA name such as America/Los_Angeles)"
+            ) from None
     for fmt in spec.datetime_formats:
         if "%" not in fmt:
             raise MappingError(f"datetime format {fmt!r} has no % directives (strptime syntax, e.g. %Y-%m-%d %H:%M)")
@@ -282,6 +316,7 @@ def compile_mapping(*, spec: MappingSpec, layer: LayerSpec, columns: tuple[str, 
         derived_keys=dict(spec.derived_keys),
         datetime_formats=spec.datetime_formats,
         tz=tz,
+        wkt=spec.wkt,
     )
     constants: dict[str, Any] = {}
     for name, value in spec.constants.items():
@@ -303,14 +338,21 @@ def compile_mapping(*, spec: MappingSpec, layer: LayerSpec, columns: tuple[str, 
             raise MappingError(
                 f"{name} is required for {layer.name}: map a column to it (--map {name}=COLUMN) or set a constant"
             )
-    if layer.is_point and not has_geometry and not (covered("lon") and covered("lat")):
-        raise MappingError(f"{layer.name} need a location: map lon and lat (--map lon=COLUMN --map lat=COLUMN)")
-    if not layer.is_point and not has_geometry and not covered("geometry"):
-        raise MappingError("zones need a geometry: use GeoJSON, or map a column holding GeoJSON geometry")
     warnings = []
+    located = True
+    if layer.is_point and not has_geometry and not spec.wkt and not (covered("lon") and covered("lat")):
+        # Not a mapping error: a listing without coordinates (TfL's camera bucket) is read, and every row
+        # is rejected saying so, which is what the operator needs to hear about that file.
+        located = False
+        warnings.append(
+            f"the file has no location for {layer.name}: no lon/lat columns, geometry or wkt column "
+            "(--map lon=COLUMN --map lat=COLUMN); every row will be rejected"
+        )
+    if not layer.is_point and not has_geometry and not spec.wkt and not covered("geometry"):
+        raise MappingError("zones need a geometry: use GeoJSON, map a column holding GeoJSON geometry, or a wkt column")
     if layer.name == "cameras" and not covered("external_id"):
         warnings.append("no external_id column: cameras cannot be matched, so every import creates new ones")
-    return replace(mapping, constants=constants, warnings=tuple(warnings))
+    return replace(mapping, constants=constants, warnings=tuple(warnings), located=located)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -339,7 +381,21 @@ def _number(value: Any, name: str) -> float:
     return number
 
 
-def parse_datetime(*, text: str, formats: tuple[str, ...], tz: tzinfo, name: str = "date") -> datetime:
+def epoch_datetime(*, value: float, name: str = "date") -> datetime:
+    """Seconds (or milliseconds) since 1970 as an aware UTC datetime."""
+    if not math.isfinite(value):
+        raise RowError(f"{name} {value!r} is not a finite number", field=name)
+    seconds = value / 1000.0 if abs(value) > EPOCH_MS_ABOVE else value
+    try:
+        parsed = datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise RowError(f"{name} {value!r} is out of range", field=name) from None
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise RowError(f"{name} {value!r} is not a plausible date (year outside {MIN_YEAR}..{MAX_YEAR})", field=name)
+    return parsed
+
+
+def parse_datetime(*, text: str, formats: tuple[str, ...], tz: tzinfo | None, name: str = "date") -> datetime:
     """Read a date/time with the given strptime formats, then ISO 8601; naive results are taken in `tz`.
 
     A naive time is localised with fold=0: in the autumn overlap it is the first (daylight) instant, and a
@@ -359,15 +415,21 @@ def parse_datetime(*, text: str, formats: tuple[str, ...], tz: tzinfo, name: str
             parsed = datetime.fromisoformat(text)
         except ValueError as exc:
             errors.append(str(exc))
+    if parsed is None and text.isdigit() and len(text) >= 9:
+        return epoch_datetime(value=float(text), name=name)
     if parsed is None:
         expected = " or ".join([*formats, "ISO 8601"])
         # strptime/fromisoformat say *what* is wrong (hour 24, 30 February) in some messages; keep those.
         details = [e for e in errors if not e.startswith(("time data", "unconverted data", "Invalid isoformat"))]
         detail = f": {details[-1]}" if details else ""
-        raise RowError(f"{name} {text!r} is not a valid date/time (expected {expected}){detail}")
+        raise RowError(f"{name} {text!r} is not a valid date/time (expected {expected}){detail}", field=name)
     if not MIN_YEAR <= parsed.year <= MAX_YEAR:
-        raise RowError(f"{name} {text!r} is not a plausible date (year outside {MIN_YEAR}..{MAX_YEAR})")
+        raise RowError(f"{name} {text!r} is not a plausible date (year outside {MIN_YEAR}..{MAX_YEAR})", field=name)
     if parsed.tzinfo is None:
+        if tz is None:
+            raise RowError(
+                f"{name} {text!r} has no UTC offset and the mapping names no tz for such times", field=name
+            )
         parsed = parsed.replace(tzinfo=tz)
     return parsed
 
@@ -405,6 +467,8 @@ def _convert(name: str, spec: FieldSpec, value: Any, mapping: Mapping) -> Any:
             return False
         raise RowError(f"{name} must be yes/no, true/false or 1/0, got {value!r}")
     if kind == "datetime":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return epoch_datetime(value=float(value), name=name)
         if not isinstance(value, str):
             raise RowError(f"{name} must be a date/time text, got {value!r}")
         return parse_datetime(text=value, formats=mapping.datetime_formats, tz=mapping.tz, name=name)
@@ -508,6 +572,13 @@ def geometry_from_geojson(*, geometry: Any, allowed: tuple[str, ...]) -> GEOSGeo
 
 
 def _location(record: Record, mapping: Mapping) -> Point:
+    if not mapping.located:
+        raise RowError("no location: the file has no lon/lat columns, geometry or wkt column", field="location")
+    if mapping.wkt and record.geometry is None:
+        text = _clean(record.values.get(mapping.wkt))
+        if text is None:
+            raise RowError(f"no location: column {mapping.wkt!r} is empty", field="location")
+        record = replace(record, geometry=geojson_from_wkt(str(text)))
     if record.geometry is not None:
         point = geometry_from_geojson(geometry=record.geometry, allowed=("Point",))
         assert isinstance(point, Point)
@@ -538,17 +609,27 @@ def convert_record(*, record: Record, mapping: Mapping) -> dict[str, Any]:
         if name in mapping.constants:
             kwargs[name] = mapping.constants[name]
             continue
-        value = _field_value(name, spec, record, mapping)
+        try:
+            value = _field_value(name, spec, record, mapping)
+        except RowError as exc:
+            exc.field = exc.field or name
+            raise
         if value is None:
             if spec.required:
                 columns = mapping.columns.get(name, ())
                 where = f" (column {' / '.join(map(repr, columns))} is empty)" if columns else ""
-                raise RowError(f"{name} is missing{where}")
+                raise RowError(f"{name} is missing{where}", field=name)
             continue
         kwargs[name] = value
     if layer.is_point:
-        kwargs["location"] = _location(record, mapping)
+        try:
+            kwargs["location"] = _location(record, mapping)
+        except RowError as exc:
+            exc.field = exc.field or "location"
+            raise
         return kwargs
+    if mapping.wkt and record.geometry is None and _clean(record.values.get(mapping.wkt)) is not None:
+        record = replace(record, geometry=geojson_from_wkt(str(_clean(record.values.get(mapping.wkt)))))
     if record.geometry is not None:
         geom = geometry_from_geojson(geometry=record.geometry, allowed=layer.geometry_types)
     else:

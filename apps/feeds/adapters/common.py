@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.core.geo import GeoInputError, check_lon_lat
 from apps.incidents.choices import IncidentStatus
+from apps.intake import vocab
 
 from .base import ParseResult, PayloadError, PositionRecord, Record, Rejected, check_payload_size
 
@@ -199,8 +199,8 @@ def integer(value: Any, name: str, *, low: int, high: int, optional: bool = Fals
     return int(result)
 
 
-_LON_KEYS = ("lon", "lng", "longitude")
-_LAT_KEYS = ("lat", "latitude")
+_LON_KEYS = vocab.LON_ALIASES
+_LAT_KEYS = vocab.LAT_ALIASES
 
 
 def lon_lat(item: Mapping) -> tuple[float, float]:
@@ -257,25 +257,9 @@ STATUS_ORDER: tuple[str, ...] = tuple(
     s.value for s in (IncidentStatus.PENDING, IncidentStatus.DISPATCHED, IncidentStatus.ON_SCENE, IncidentStatus.CLOSED)
 )
 
-# Keys are lower-case letters only, so "On Scene", "on_scene", "ON-SCENE" and "OnScene" all match.
-STATUS_WORDS: dict[str, str] = {
-    **dict.fromkeys(
-        ("pending", "new", "received", "queued", "waiting", "hold", "held", "holding", "open", "unassigned"),
-        IncidentStatus.PENDING.value,
-    ),
-    **dict.fromkeys(
-        ("dispatched", "assigned", "enroute", "responding", "dispatch", "notified"), IncidentStatus.DISPATCHED.value
-    ),
-    **dict.fromkeys(("onscene", "arrived", "atscene", "onlocation", "working"), IncidentStatus.ON_SCENE.value),
-    **dict.fromkeys(
-        ("closed", "cleared", "clear", "complete", "completed", "resolved", "cancelled", "canceled", "disposed"),
-        IncidentStatus.CLOSED.value,
-    ),
-}
-
-
-def status_key(value: str) -> str:
-    return re.sub(r"[^a-z]", "", value.lower())
+# One set of status words for files and feeds (apps.intake.vocab).
+STATUS_WORDS = vocab.STATUS_WORDS
+status_key = vocab.status_key
 
 
 def status_words(params: Mapping | None) -> dict[str, str]:
