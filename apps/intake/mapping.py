@@ -256,6 +256,15 @@ def compile_mapping(
         raise MappingError(f"field(s) {', '.join(both)} are given both a column and a constant")
 
     column_set = set(columns)
+    # A column named in another case or with stray spaces ("CAD_NUMBER ") is still that column.
+    folded_columns = {col.strip().casefold(): col for col in reversed(columns)}
+    spec = replace(
+        spec,
+        fields={
+            name: tuple(col if col in column_set else folded_columns.get(col.strip().casefold(), col) for col in cols)
+            for name, cols in spec.fields.items()
+        },
+    )
     for name, cols in spec.fields.items():
         missing = [col for col in cols if col not in column_set]
         if missing:
@@ -270,6 +279,9 @@ def compile_mapping(
         aliases = LON_ALIASES if name == "lon" else LAT_ALIASES if name == "lat" else (name,)
         for alias in aliases:
             if alias in by_folded:
+                same = [col for col in columns if col.casefold() == alias]
+                if len(same) > 1:
+                    raise MappingError(f"{name}: columns {', '.join(map(repr, same))} both match; map the one to use")
                 mapped[name] = (by_folded[alias],)
                 break
 
@@ -427,9 +439,7 @@ def parse_datetime(*, text: str, formats: tuple[str, ...], tz: tzinfo | None, na
         raise RowError(f"{name} {text!r} is not a plausible date (year outside {MIN_YEAR}..{MAX_YEAR})", field=name)
     if parsed.tzinfo is None:
         if tz is None:
-            raise RowError(
-                f"{name} {text!r} has no UTC offset and the mapping names no tz for such times", field=name
-            )
+            raise RowError(f"{name} {text!r} has no UTC offset and the mapping names no tz for such times", field=name)
         parsed = parsed.replace(tzinfo=tz)
     return parsed
 
@@ -571,6 +581,14 @@ def geometry_from_geojson(*, geometry: Any, allowed: tuple[str, ...]) -> GEOSGeo
         raise RowError(f"geometry cannot be built: {exc}") from None
 
 
+def _coordinate(name: str, record: Record, mapping: Mapping) -> Any:
+    try:
+        return _field_value(name, mapping.layer.fields[name], record, mapping)
+    except RowError as exc:
+        exc.field = exc.field or name
+        raise
+
+
 def _location(record: Record, mapping: Mapping) -> Point:
     if not mapping.located:
         raise RowError("no location: the file has no lon/lat columns, geometry or wkt column", field="location")
@@ -584,8 +602,8 @@ def _location(record: Record, mapping: Mapping) -> Point:
         assert isinstance(point, Point)
         lon, lat = point.x, point.y
     else:
-        lon = _field_value("lon", mapping.layer.fields["lon"], record, mapping)
-        lat = _field_value("lat", mapping.layer.fields["lat"], record, mapping)
+        lon = _coordinate("lon", record, mapping)
+        lat = _coordinate("lat", record, mapping)
         if lon is None or lat is None:
             raise RowError("no location: lon/lat are empty" if mapping.columns.get("lon") else "no geometry")
     # CAD exports write 0,0 for "no fix"; a real call at Null Island is not going to happen.

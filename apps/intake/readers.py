@@ -204,6 +204,8 @@ def _csv_source(text: IO[str], *, name: str, delimiter: str | None, tsv: bool) -
         raise ImportFileError(f"{name}: empty (a CSV needs a header line)")
     if delimiter is None:
         delimiter = "\t" if tsv else _guess_delimiter(first_line)
+    elif len(delimiter) != 1 or delimiter in '"\r\n':
+        raise ImportFileError(f"the delimiter must be one character other than a quote or newline, got {delimiter!r}")
     try:
         header = [column.strip().lstrip("\ufeff") for column in next(csv.reader([first_line], delimiter=delimiter))]
     except csv.Error as exc:

@@ -6,11 +6,14 @@ reason (a permanent error: the rest of the batch goes on); a payload it cannot r
 `PayloadError` (permanent: nothing in it is usable) or `TransientError` (try again later, e.g. a
 poll that timed out).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar, Protocol
+
+from apps.intake.report import Rejection
 
 MAX_PAYLOAD_BYTES = 5 * 1024 * 1024
 
@@ -101,13 +104,9 @@ class AlertRecord:
 Record = PositionRecord | IncidentRecord | AlprReadRecord | GunshotRecord | AlertRecord
 
 
-@dataclass(frozen=True)
-class Rejected:
-    """A record the adapter refused: where it was in the payload, why, and an excerpt of it."""
-
-    index: int
-    reason: str
-    raw: str = ""
+# A record the adapter refused: where it was in the payload (0-based `index`, `line` for CSV), which field,
+# why, and an excerpt of it. The same report the file importer gives (apps.intake.report).
+Rejected = Rejection
 
 
 @dataclass

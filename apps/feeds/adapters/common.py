@@ -1,4 +1,5 @@
 """Small parsing helpers every adapter uses, so each format module holds only its own format."""
+
 from __future__ import annotations
 
 import json
@@ -263,14 +264,23 @@ status_key = vocab.status_key
 
 
 def status_words(params: Mapping | None) -> dict[str, str]:
-    """STATUS_WORDS plus a source's own words from params {"statuses": {"HELD": "pending"}}."""
-    extra = (params or {}).get("statuses") or {}
+    """STATUS_WORDS plus a source's own words: its mapping's values.status (params {"mapping": {"values":
+    {"status": {"HELD": "pending"}}}}), or the older alias params {"statuses": {...}}."""
+    from .mapped import mapping_document
+
+    values = mapping_document(dict(params or {})).get("values") or {}
+    extra = values.get("status") if isinstance(values, dict) else None
+    if extra is None:
+        extra = {}
     if not isinstance(extra, dict):
-        raise PayloadError("params 'statuses' must be an object mapping a source word to a status")
+        raise PayloadError("mapping.values.status must be an object mapping a source word to a status")
     words = dict(STATUS_WORDS)
     for word, status in extra.items():
         if status not in IncidentStatus.values:
-            raise PayloadError(f"params 'statuses' maps {word!r} to {status!r}, not one of {IncidentStatus.values}")
+            raise PayloadError(
+                f"mapping.values.status (params 'statuses') maps {word!r} to {status!r}, "
+                f"not one of {IncidentStatus.values}"
+            )
         words[status_key(str(word))] = status
     return words
 

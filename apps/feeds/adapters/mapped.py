@@ -1,0 +1,152 @@
+"""The feeds' side of the one intake pipeline: a FeedSource's mapping, the shared readers on a payload,
+and `convert_record` per record, exactly as `manage.py import_layer` does for a file.
+
+A source's ``params`` carry its mapping in the mapping-file format (fixtures/mappings/README.md)::
+
+    {"mapping": {"fields": {"cad_number": "Event No", ...}, "tz": "America/Los_Angeles", ...}}
+    {"mapping": "spd_911_2016"}        # a named file in fixtures/mappings/
+
+plus what is specific to the adapter's protocol (``encoding`` of a CSV payload). Older top-level words
+are read as aliases and documented as such: ``fields`` (mapping.fields), ``timezone`` (mapping.tz),
+``delimiter`` (mapping.delimiter) and ``statuses`` (mapping.values.status); migration
+feeds/0004 rewrote every stored source to the mapping form.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from apps.intake.errors import ImportFileError, MappingError, RowError
+from apps.intake.mapping import Mapping, MappingSpec, compile_mapping, mapping_spec_from_dict
+from apps.intake.readers import Record, open_source, raw_text, without_userinfo
+from apps.intake.specs import LAYERS
+
+from .base import PayloadError, Rejected, check_payload_size
+
+MAPPINGS_DIR = Path(settings.BASE_DIR) / "fixtures" / "mappings"
+MAPPING_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,80}")
+# Older top-level params words and where they live in a mapping.
+ALIASES = {"fields": "fields", "timezone": "tz", "delimiter": "delimiter"}
+
+
+def named_mapping(name: str) -> dict[str, Any]:
+    """The mapping document of fixtures/mappings/<name>.json (name with or without .json)."""
+    if not MAPPING_NAME.fullmatch(name) or ".." in name:
+        raise PayloadError(f"params 'mapping' {name[:80]!r} is not a mapping file name")
+    path = MAPPINGS_DIR / (name if name.endswith(".json") else f"{name}.json")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PayloadError(f"params 'mapping': no mapping file {path.name} in fixtures/mappings") from None
+    except (OSError, ValueError) as exc:
+        raise PayloadError(f"params 'mapping': {path.name} cannot be read: {exc}") from None
+
+
+def mapping_document(params: dict | None) -> dict[str, Any]:
+    """The source's mapping as one document: params['mapping'] (inline or named) with the aliases folded in."""
+    params = params or {}
+    given = params.get("mapping")
+    if given is None:
+        document: dict[str, Any] = {}
+    elif isinstance(given, str):
+        document = named_mapping(given)
+    elif isinstance(given, dict):
+        document = json.loads(json.dumps(given))  # a deep copy: the source's params stay as stored
+    else:
+        raise PayloadError("params 'mapping' must be a mapping object or the name of a mapping file")
+    for alias, key in ALIASES.items():
+        if params.get(alias) not in (None, "", {}):
+            if key in document:
+                raise PayloadError(f"params {alias!r} and mapping.{key} both given; keep mapping.{key}")
+            document[key] = params[alias]
+    if params.get("statuses"):
+        values = document.setdefault("values", {})
+        if not isinstance(values, dict):
+            raise PayloadError("params 'mapping' values must be an object")
+        if not isinstance(params["statuses"], dict):
+            raise PayloadError("params 'statuses' must be an object mapping a source word to a status")
+        values["status"] = {**params["statuses"], **(values.get("status") or {})}
+    return document
+
+
+def feed_mapping_spec(params: dict | None, *, extra_fields: tuple[str, ...] = ()) -> tuple[MappingSpec, dict]:
+    """The source's MappingSpec, and the columns of the adapter's own fields (`extra_fields`, e.g. a CAD
+    feed's `units`) taken out of `fields` before the layer checks them."""
+    document = mapping_document(params)
+    try:
+        spec = mapping_spec_from_dict(data=document, origin="params 'mapping'")
+    except MappingError as exc:
+        raise PayloadError(str(exc)) from None
+    extras = {name: spec.fields[name] for name in extra_fields if name in spec.fields}
+    fields = {name: cols for name, cols in spec.fields.items() if name not in extras}
+    return replace(spec, fields=fields), extras
+
+
+def extra_columns(extras: dict, names: tuple[str, ...], columns: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Columns of the adapter's own fields: mapped ones (checked), else a column of the same name."""
+    by_folded = {column.casefold(): column for column in reversed(columns)}
+    found: dict[str, tuple[str, ...]] = {}
+    for name in names:
+        if name in extras:
+            missing = [col for col in extras[name] if col not in columns]
+            if missing:
+                raise PayloadError(f"{name}: column(s) {', '.join(map(repr, missing))} not in the payload")
+            found[name] = extras[name]
+        elif name in by_folded:
+            found[name] = (by_folded[name],)
+    return found
+
+
+@contextmanager
+def mapped_payload(
+    payload: bytes,
+    *,
+    fmt: str,
+    spec: MappingSpec,
+    layer: str,
+    encoding: str = "utf-8-sig",
+    json_path: str | None = None,
+) -> Iterator[tuple[Mapping, Any]]:
+    """Open a payload with the shared readers and compile the mapping against it; PayloadError for a payload
+    or mapping nothing can be read with. Yields (mapping, opened source)."""
+    check_payload_size(payload)
+    try:
+        with open_source(
+            data=payload,
+            fmt=fmt,
+            delimiter=spec.delimiter,
+            json_path=spec.json_path or json_path,
+            record_element=spec.record_element,
+            encoding=encoding,
+        ) as opened:
+            mapping = compile_mapping(
+                spec=spec,
+                layer=LAYERS[layer],
+                columns=opened.columns,
+                has_geometry=opened.has_geometry,
+                default_tz=None,
+            )
+            if not mapping.located:
+                raise PayloadError(mapping.warnings[-1])
+            yield mapping, opened
+    except (ImportFileError, MappingError) as exc:
+        raise PayloadError(str(exc)) from None
+
+
+def rejection(record: Record, exc: RowError | ValueError, *, delimiter: str = ",") -> Rejected:
+    """The feed's rejection for a record: 0-based index in the payload, its line, field and reason."""
+    return Rejected(
+        index=record.index - 1,
+        reason=without_userinfo(str(exc)),
+        raw=raw_text(record=record, delimiter=delimiter)[:2000],
+        field=getattr(exc, "field", ""),
+        line=record.line,
+    )
