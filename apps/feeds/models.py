@@ -83,6 +83,8 @@ class DeadLetter(models.Model):
     source = models.ForeignKey(FeedSource, on_delete=models.CASCADE, related_name="dead_letters")
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     index = models.IntegerField(help_text="position in the payload; -1 for the whole payload")
+    line = models.IntegerField(null=True, blank=True, help_text="first line of the record in a CSV payload")
+    field = models.CharField(max_length=100, blank=True, help_text="the field the reason is about, if one")
     reason = models.TextField()
     raw = models.TextField(blank=True, help_text="excerpt of what was received")
 

@@ -59,7 +59,7 @@ class IngestReport:
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "rejected": len(self.rejected),
-            "rejections": [{"index": r.index, "reason": r.reason} for r in self.rejected[:MAX_REPORTED_REJECTIONS]],
+            "rejections": [r.as_dict() for r in self.rejected[:MAX_REPORTED_REJECTIONS]],
         }
 
 
@@ -76,14 +76,25 @@ def _storable(value: str) -> str:
 
 def _record_failure(source: FeedSource, rejected: list[Rejected], *, whole_payload_error: str = "") -> None:
     DeadLetter.objects.bulk_create(
-        [DeadLetter(source=source, index=r.index, reason=_storable(r.reason), raw=_storable(r.raw)) for r in rejected]
+        [
+            DeadLetter(
+                source=source,
+                index=r.index,
+                line=r.line,
+                field=_storable(r.field)[:100],
+                reason=_storable(r.reason),
+                raw=_storable(r.raw),
+            )
+            for r in rejected
+        ]
     )
     updates = {"rejected_count": F("rejected_count") + len(rejected), "updated_at": timezone.now()}
     if whole_payload_error:
         updates |= {"last_error_at": timezone.now(), "last_error": _storable(whole_payload_error)}
     FeedSource.objects.filter(pk=source.pk).update(**updates)
     for r in rejected:
-        log.warning("feed %s (%s) rejected record %s: %s", source.pk, source.kind, r.index, r.reason)
+        where = f"{r.index} ({r.field})" if r.field else r.index
+        log.warning("feed %s (%s) rejected record %s: %s", source.pk, source.kind, where, r.reason)
 
 
 def feed_ingest(*, source_id: int, payload: bytes, content_type: str = "", params: dict | None = None) -> IngestReport:

@@ -9,7 +9,7 @@ A source's ``params`` carry its mapping in the mapping-file format (fixtures/map
 plus what is specific to the adapter's protocol (``encoding`` of a CSV payload). Older top-level words
 are read as aliases and documented as such: ``fields`` (mapping.fields), ``timezone`` (mapping.tz),
 ``delimiter`` (mapping.delimiter) and ``statuses`` (mapping.values.status); migration
-feeds/0004 rewrote every stored source to the mapping form.
+feeds/0003 rewrote the stored sources to the mapping form.
 """
 
 from __future__ import annotations
