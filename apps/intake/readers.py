@@ -168,7 +168,7 @@ def csv_rows(lines: Iterator[str], *, delimiter: str, width: int) -> Iterator[tu
             problem = "unexpected end of data"
         if cells is None:
             pending[:0] = taken[1:]
-            if "unexpected end of data" in problem:
+            if len(taken) > 1 or "unexpected end of data" in problem:
                 problem = "a quote opened in this row is never closed (stray quote?)"
             else:
                 problem = f"broken quoting: {problem}"
