@@ -3,9 +3,10 @@
 Generic XML: the record element is named in the mapping (`record_element`), else it is the element name
 that repeats most under one parent (S3 `Contents`, `camera`, `item`). A record's values are its leaf
 elements by path relative to the record (`Key`, `Owner/ID`) and attributes as `@name` (`Owner/@id`);
-namespaces are dropped. KML (root `kml`): every `Placemark` is a record with `name`, `description`, its
-`ExtendedData` (`Data`/`value` and `SchemaData`/`SimpleData` by name) and its Point or Polygon as the
-record's geometry. Parsing goes through defusedxml with DTDs and entities refused.
+namespaces are dropped. KML (root `kml`): every `Placemark` is a record with `name`, `description`, its `ExtendedData`
+(`Data`/`value` and `SchemaData`/`SimpleData` by name), `_coordinates` (the coordinates text, for a
+derived key) and its Point or Polygon as the record's geometry. Parsing goes through defusedxml with DTDs
+and entities refused.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def parse_xml_document(data: bytes, name: str) -> Element:
 
 
 def _text(element: Element | None) -> str:
-    return " ".join("".join(element.itertext()).split()) if element is not None else ""
+    return "".join(element.itertext()).strip() if element is not None else ""
 
 
 def _child(element: Element, name: str) -> Element | None:
@@ -101,7 +102,10 @@ def _kml_values(placemark: Element) -> dict[str, Any]:
             values[key] = _text(child)
     for element in placemark.iter():
         kind = _local(element.tag)
-        if kind == "Data" and element.get("name"):
+        if kind == "coordinates" and "_coordinates" not in values:
+            # Offered as a column so a mapping can build a stable key from the position (derived_keys).
+            values["_coordinates"] = _text(element)
+        elif kind == "Data" and element.get("name"):
             values.setdefault(element.get("name", ""), _text(_child(element, "value")))
         elif kind == "SimpleData" and element.get("name"):
             values.setdefault(element.get("name", ""), _text(element))
