@@ -16,20 +16,22 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 
 from apps.intake.errors import ImportFileError, MappingError, RowError
-from apps.intake.mapping import Mapping, MappingSpec, compile_mapping, mapping_spec_from_dict
+from apps.intake.mapping import Mapping, MappingSpec, compile_mapping, mapping_spec_from_dict, parse_datetime
 from apps.intake.readers import Record, open_source, raw_text, without_userinfo
 from apps.intake.specs import LAYERS
 
 from .base import PayloadError, Rejected, check_payload_size
+from .common import RecordError
 
 MAPPINGS_DIR = Path(settings.BASE_DIR) / "fixtures" / "mappings"
 MAPPING_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,80}")
@@ -150,3 +152,87 @@ def rejection(record: Record, exc: RowError | ValueError, *, delimiter: str = ",
         field=getattr(exc, "field", ""),
         line=record.line,
     )
+
+
+def _lookup(item: dict, column: str) -> Any:
+    """A key of the record, or a dotted path into nested objects ("position.lat") when there is no such key."""
+    if column in item:
+        return item[column]
+    value: Any = item
+    for part in column.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def object_mapping(
+    params: dict | None, *, fields: tuple[str, ...], times: tuple[str, ...] = ()
+) -> Callable[[Any], Any] | None:
+    """For the JSON adapters with a fixed record shape (alert_json, gunshot_json, alpr_json): the source's
+    mapping as a function that renames a vendor's record into the adapter's own keys, applying `fields`,
+    `constants`, `values`, and `datetime_format`/`tz` for the time fields; None without a mapping.
+    The adapter's own checks then run on the renamed record as on a native one."""
+    if (params or {}).get("mapping") is None:
+        return None
+    spec, _ = feed_mapping_spec(params)
+    known = set(fields)
+    for what, names in (("fields", spec.fields), ("constants", spec.constants), ("values", spec.values)):
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise PayloadError(f"mapping {what}: unknown field(s) {', '.join(unknown)}; fields are {', '.join(fields)}")
+    try:
+        tz = ZoneInfo(spec.tz) if spec.tz else None
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PayloadError(f"unknown time zone {spec.tz!r} (use an IANA name such as America/Los_Angeles)") from None
+    tables = {name: {str(k).strip().casefold(): v for k, v in table.items()} for name, table in spec.values.items()}
+
+    def rename(item: Any) -> Any:
+        if not isinstance(item, dict):
+            return item
+        out = dict(item)
+        for name, columns in spec.fields.items():
+            out[name] = next((v for v in (_lookup(item, c) for c in columns) if v not in (None, "")), None)
+        out.update(spec.constants)
+        for name, table in tables.items():
+            value = out.get(name)
+            if value is not None and str(value).strip().casefold() in table:
+                out[name] = table[str(value).strip().casefold()]
+        for name in times:
+            value = out.get(name)
+            if isinstance(value, str) and value.strip() and (spec.datetime_formats or tz):
+                try:
+                    out[name] = parse_datetime(
+                        text=value.strip(), formats=spec.datetime_formats, tz=tz, name=name
+                    ).isoformat()
+                except RowError as exc:
+                    raise RecordError(str(exc), field=name) from None
+        return out
+
+    return rename
+
+
+def payload_items(payload: bytes, params: dict | None, *, key: str, what: str) -> list:
+    """The record list of a JSON payload: under the mapping's `json_path` when it names one, else a
+    top-level list or the list under the adapter's own `key`."""
+    from .common import json_list, load_json
+
+    data = load_json(payload)
+    given = (params or {}).get("mapping")
+    path = mapping_document(params).get("json_path") if given is not None else None
+    if path:
+        for part in str(path).split("."):
+            if not isinstance(data, dict) or part not in data:
+                raise PayloadError(f"mapping json_path {path!r} not found in the payload (no {part!r})")
+            data = data[part]
+        if not isinstance(data, list):
+            raise PayloadError(f"mapping json_path {path!r} is not a list of {what}")
+        return data
+    return json_list(data, key, what)
+
+
+def renamed(build: Callable[[Any], Any], rename: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    """`build` applied to each record after the source's mapping renamed it (as is without a mapping)."""
+    if rename is None:
+        return build
+    return lambda item: build(rename(item))
