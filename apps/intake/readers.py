@@ -234,17 +234,14 @@ def _decode(data: bytes, encoding: str, name: str) -> str:
 
 def _load_json(data: bytes, name: str) -> Any:
     try:
-        return json.loads(data, parse_constant=_refuse_constant)
+        # NaN/Infinity are read: the row holding one is rejected by the number checks, not the whole file.
+        return json.loads(data)
     except RecursionError:
         raise ImportFileError(f"{name} is nested too deeply to be JSON data") from None
     except json.JSONDecodeError as exc:
         raise ImportFileError(f"{name} is not valid JSON: {exc}") from None
-    except ValueError as exc:  # UnicodeDecodeError, NaN/Infinity
+    except ValueError as exc:  # UnicodeDecodeError
         raise ImportFileError(f"{name} is not valid JSON: {exc}") from None
-
-
-def _refuse_constant(constant: str) -> Any:
-    raise ValueError(f"{constant} is not a JSON number")
 
 
 def _read_all(path: Path) -> bytes:
