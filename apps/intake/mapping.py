@@ -8,38 +8,34 @@ import math
 from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, tzinfo
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from django.contrib.gis.geos import GEOSException, GEOSGeometry, LinearRing, MultiPolygon, Point, Polygon
+from django.contrib.gis.geos import Point
 from django.db import models
 
-from apps.core.geo import SRID, GeoInputError, check_lon_lat, make_point
+from apps.core.geo import GeoInputError, make_point
 from apps.incidents.choices import IncidentStatus
 from apps.intake.errors import MappingError, RowError
+from apps.intake.geometry import geometry_from_geojson
 from apps.intake.readers import Record
 from apps.intake.specs import FieldSpec, LayerSpec
+from apps.intake.times import epoch_datetime, parse_datetime
 from apps.intake.vocab import LAT_ALIASES, LON_ALIASES, STATUS_WORDS, status_key
 from apps.intake.wkt import geojson_from_wkt
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Mappings
 
-# A zone with more vertices than this is almost certainly the wrong file (or a hostile one).
-MAX_VERTICES = 250_000
-# Dates outside this window are typos or placeholders (0001-01-01, 9999-12-31), never calls for service.
-MIN_YEAR, MAX_YEAR = 1900, 2100
 TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y", "on"})
 FALSE_WORDS = frozenset({"0", "false", "f", "no", "n", "off"})
 # A choice field whose source spells its values many ways reads them through one word list (apps.intake.vocab).
 CHOICE_SYNONYMS: dict[type[models.TextChoices], tuple[dict[str, str], Callable[[str], str]]] = {
     IncidentStatus: (STATUS_WORDS, status_key)
 }
-# Epoch times: seconds (or milliseconds above this) since 1970, as numbers or digit-only text of 9+ digits.
-EPOCH_MS_ABOVE = 1e11
 
 
 @dataclass(frozen=True)
@@ -393,57 +389,6 @@ def _number(value: Any, name: str) -> float:
     return number
 
 
-def epoch_datetime(*, value: float, name: str = "date") -> datetime:
-    """Seconds (or milliseconds) since 1970 as an aware UTC datetime."""
-    if not math.isfinite(value):
-        raise RowError(f"{name} {value!r} is not a finite number", field=name)
-    seconds = value / 1000.0 if abs(value) > EPOCH_MS_ABOVE else value
-    try:
-        parsed = datetime.fromtimestamp(seconds, UTC)
-    except (OverflowError, OSError, ValueError):
-        raise RowError(f"{name} {value!r} is out of range", field=name) from None
-    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
-        raise RowError(f"{name} {value!r} is not a plausible date (year outside {MIN_YEAR}..{MAX_YEAR})", field=name)
-    return parsed
-
-
-def parse_datetime(*, text: str, formats: tuple[str, ...], tz: tzinfo | None, name: str = "date") -> datetime:
-    """Read a date/time with the given strptime formats, then ISO 8601; naive results are taken in `tz`.
-
-    A naive time is localised with fold=0: in the autumn overlap it is the first (daylight) instant, and a
-    time in the spring-forward gap gets the offset from before the gap. Neither is an error, as a CAD
-    clock may well write them.
-    """
-    errors: list[str] = []
-    parsed: datetime | None = None
-    for fmt in formats:
-        try:
-            parsed = datetime.strptime(text, fmt)
-            break
-        except ValueError as exc:
-            errors.append(str(exc))
-    if parsed is None:
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError as exc:
-            errors.append(str(exc))
-    if parsed is None and text.isdigit() and len(text) >= 9:
-        return epoch_datetime(value=float(text), name=name)
-    if parsed is None:
-        expected = " or ".join([*formats, "ISO 8601"])
-        # strptime/fromisoformat say *what* is wrong (hour 24, 30 February) in some messages; keep those.
-        details = [e for e in errors if not e.startswith(("time data", "unconverted data", "Invalid isoformat"))]
-        detail = f": {details[-1]}" if details else ""
-        raise RowError(f"{name} {text!r} is not a valid date/time (expected {expected}){detail}", field=name)
-    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
-        raise RowError(f"{name} {text!r} is not a plausible date (year outside {MIN_YEAR}..{MAX_YEAR})", field=name)
-    if parsed.tzinfo is None:
-        if tz is None:
-            raise RowError(f"{name} {text!r} has no UTC offset and the mapping names no tz for such times", field=name)
-        parsed = parsed.replace(tzinfo=tz)
-    return parsed
-
-
 def _convert(name: str, spec: FieldSpec, value: Any, mapping: Mapping) -> Any:
     """One cleaned, non-empty value (or None) -> the Python value the service takes."""
     if value is None:
@@ -524,61 +469,6 @@ def _field_value(name: str, spec: FieldSpec, record: Record, mapping: Mapping) -
     if value is None and name in mapping.derived_keys:
         value = _derive(record.values, mapping.derived_keys[name])
     return _convert(name, spec, value, mapping)
-
-
-def _position(position: Any) -> tuple[float, float]:
-    if not isinstance(position, list | tuple) or not 2 <= len(position) <= 4:
-        raise RowError(f"a position must be [lon, lat], got {position!r}"[:200])
-    lon, lat = position[0], position[1]
-    for number in (lon, lat):
-        # bool is an int to Python, but true/false in a coordinate is a broken file, not 1/0.
-        if isinstance(number, bool) or not isinstance(number, int | float):
-            raise RowError(f"coordinates must be numbers, got {number!r}")
-    try:
-        return check_lon_lat(lon, lat)
-    except GeoInputError as exc:
-        raise RowError(str(exc)) from None
-
-
-def _ring(coordinates: Any, budget: list[int]) -> LinearRing:
-    if not isinstance(coordinates, list) or len(coordinates) < 4:
-        raise RowError("a polygon ring needs at least 4 positions")
-    budget[0] -= len(coordinates)
-    if budget[0] < 0:
-        raise RowError(f"geometry has more than {MAX_VERTICES} vertices")
-    points = [_position(position) for position in coordinates]
-    if points[0] != points[-1]:
-        raise RowError("a polygon ring must end where it starts (closed ring)")
-    return LinearRing(points, srid=SRID)
-
-
-def _polygon(coordinates: Any, budget: list[int]) -> Polygon:
-    if not isinstance(coordinates, list) or not coordinates:
-        raise RowError("a polygon needs at least one ring")
-    rings = [_ring(ring, budget) for ring in coordinates]
-    return Polygon(*rings, srid=SRID)
-
-
-def geometry_from_geojson(*, geometry: Any, allowed: tuple[str, ...]) -> GEOSGeometry:
-    """Build a Point, Polygon or MultiPolygon from a GeoJSON geometry object, number by number."""
-    if not isinstance(geometry, dict):
-        raise RowError("geometry must be a GeoJSON geometry object")
-    kind = geometry.get("type")
-    if kind not in allowed:
-        raise RowError(f"geometry must be a {' or '.join(allowed)}, got {kind!r}")
-    coordinates = geometry.get("coordinates")
-    budget = [MAX_VERTICES]
-    try:
-        if kind == "Point":
-            lon, lat = _position(coordinates)
-            return Point(lon, lat, srid=SRID)
-        if kind == "Polygon":
-            return _polygon(coordinates, budget)
-        if not isinstance(coordinates, list) or not coordinates:
-            raise RowError("a MultiPolygon needs at least one polygon")
-        return MultiPolygon(*[_polygon(polygon, budget) for polygon in coordinates], srid=SRID)
-    except GEOSException as exc:
-        raise RowError(f"geometry cannot be built: {exc}") from None
 
 
 def _coordinate(name: str, record: Record, mapping: Mapping) -> Any:
