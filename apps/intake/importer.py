@@ -3,8 +3,9 @@
 The `import_layer` management command is a thin shell around `import_layer()` here. The modules of
 apps.intake: The pieces:
 
-- readers turn a CSV (any delimiter, optionally gzipped), GeoJSON FeatureCollection or plain JSON file
-  into `Record`s (column -> value, plus the GeoJSON geometry of a feature);
+- readers turn a CSV (any delimiter, optionally gzipped), GeoJSON FeatureCollection, plain JSON or XML/KML
+  file into `Record`s (column -> value, plus the geometry of a feature or placemark); the feed adapters use
+  the same readers on payloads, and the same mapping (fixtures/mappings/README.md);
 - a mapping (`MappingSpec`, from a JSON file and/or command-line options) says which column feeds which
   field, fixed values, value translations and how to read dates; `compile_mapping()` checks it against
   the layer and the file's columns once, so a typo fails the whole import before any row is written;
