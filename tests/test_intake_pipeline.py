@@ -24,6 +24,8 @@ from apps.intake.importer import import_layer
 from apps.intake.mapping import MappingSpec, load_mapping_file
 from apps.intake.readers import open_source
 
+from .real_samples import real_sample
+
 MAPPINGS = Path(settings.BASE_DIR) / "fixtures" / "mappings"
 SPD_CSV = Path(settings.RTCC_SHARED_DATA_DIR) / "seattle_cad" / "spd_911_incident_response_2016-03-25.csv"
 ROWS = 150
@@ -283,3 +285,18 @@ def test_migration_moves_old_params_words_into_the_mapping(home):
         "dispatched",
         -7 * 3600,
     )
+
+
+def test_one_undecodable_byte_costs_its_row_in_the_real_nopd_footage_log():
+    """The NOPD RTCC footage-request log (FOIA) has one invalid UTF-8 byte (0xC2) inside an item number on
+    line 5082; it used to make the whole 18,141-row file unreadable."""
+    path = real_sample("cad", "new_orleans_rtcc_footage_requests_item_signal_2018-2022.csv")
+    with open_source(path=path) as opened:
+        records = list(opened.records)
+    assert len(records) == 18141
+    broken = [r for r in records if r.problem]
+    assert [(r.line, r.problem[:56]) for r in broken] == [
+        (5082, "not valid utf-8-sig text (invalid continuation byte at b")
+    ]
+    assert records[5079].line == 5081 and not records[5079].problem  # the rows beside it read as usual
+    assert records[5081].line == 5083 and not records[5081].problem

@@ -7,6 +7,7 @@ A row the reader can already see is broken (a stray quote, the wrong number of c
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -117,6 +118,43 @@ def _guess_delimiter(first_line: str) -> str:
     return best
 
 
+class Undecodable(str):
+    """A physical line that is not valid text in the file's encoding; its value is the reason."""
+
+
+def decoded_lines(binary: IO[bytes], *, encoding: str, name: str) -> Iterator[str]:
+    """The text lines of a byte stream, decoded line by line so that one bad byte costs one row: such a line
+    comes out as an `Undecodable` holding the reason. (UTF-16/32 cannot be split on b"\\n": decoded whole.)"""
+    try:
+        codec = codecs.lookup(encoding)
+    except LookupError:
+        raise ImportFileError(f"{name}: {encoding!r} is not a known text encoding") from None
+    if codec.name.startswith(("utf-16", "utf-32")):
+        try:
+            yield from io.StringIO(binary.read().decode(encoding), newline="")
+        except UnicodeDecodeError as exc:
+            raise ImportFileError(f"{name}: not valid {encoding} text ({exc.reason} at byte {exc.start})") from None
+        return
+    first = True
+    for raw in binary:
+        try:
+            # Only the first line may carry a byte-order mark.
+            text = raw.decode(encoding if first else ("utf-8" if codec.name == "utf-8-sig" else encoding))
+        except UnicodeDecodeError as exc:
+            yield Undecodable(
+                f"not valid {encoding} text ({exc.reason} at byte {exc.start} of the line); "
+                "if the whole file is in another encoding, give it (--encoding, or the feed's params 'encoding')"
+            )
+            first = False
+            continue
+        first = False
+        if "\r" in text.rstrip("\r\n"):
+            # Old Mac line ends (a bare CR) inside what b"\\n" split as one line.
+            yield from io.StringIO(text, newline="")
+        else:
+            yield text
+
+
 def _parse_lines(lines: list[str], delimiter: str) -> list[str]:
     """The cells of one logical row; csv.Error when the quoting is broken or still open at the end."""
     text = "".join(lines)
@@ -146,6 +184,9 @@ def csv_rows(lines: Iterator[str], *, delimiter: str, width: int) -> Iterator[tu
 
     while (first := take()) is not None:
         line_no, text = first
+        if isinstance(text, Undecodable):
+            yield line_no, [], str(text)
+            continue
         if not text.strip():
             continue
         taken = [first]
@@ -161,6 +202,9 @@ def csv_rows(lines: Iterator[str], *, delimiter: str, width: int) -> Iterator[tu
                     break
                 more = take()
                 if more is None:
+                    break
+                if isinstance(more[1], Undecodable):
+                    pending.insert(0, more)
                     break
                 taken.append(more)
         if cells is not None and len(taken) > 1 and len(cells) != width:
@@ -195,11 +239,13 @@ def _csv_records(lines: Iterator[str], header: list[str], delimiter: str, name: 
         raise ImportFileError(f"{name}: cannot read past line {last_line}: {exc}") from None
 
 
-def _csv_source(text: IO[str], *, name: str, delimiter: str | None, tsv: bool) -> Source:
+def _csv_source(lines: Iterator[str], *, name: str, delimiter: str | None, tsv: bool) -> Source:
     try:
-        first_line = text.readline()
-    except (UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
+        first_line = next(lines, "")
+    except (OSError, EOFError, zlib.error) as exc:
         raise ImportFileError(f"{name}: cannot read the header line: {exc}") from None
+    if isinstance(first_line, Undecodable):
+        raise ImportFileError(f"{name}: the header line is {first_line}")
     if not first_line.strip():
         raise ImportFileError(f"{name}: empty (a CSV needs a header line)")
     if delimiter is None:
@@ -218,18 +264,9 @@ def _csv_source(text: IO[str], *, name: str, delimiter: str | None, tsv: bool) -
     return Source(
         format="csv",
         columns=tuple(header),
-        records=_csv_records(iter(text.readline, ""), header, delimiter, name),
+        records=_csv_records(lines, header, delimiter, name),
         delimiter=delimiter,
     )
-
-
-def _decode(data: bytes, encoding: str, name: str) -> str:
-    try:
-        return data.decode(encoding)
-    except LookupError:
-        raise ImportFileError(f"{name}: {encoding!r} is not a known text encoding") from None
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(f"{name}: not valid {encoding} text ({exc.reason} at byte {exc.start})") from None
 
 
 def _load_json(data: bytes, name: str) -> Any:
@@ -377,18 +414,12 @@ def open_source(
         raise ImportFileError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     if fmt == "csv":
         tsv = name.lower().removesuffix(".gz").endswith(".tsv")
-        if path is not None:
-            try:
-                text: IO[str] = io.TextIOWrapper(_open_binary(path), encoding=encoding, newline="")
-            except LookupError:
-                raise ImportFileError(f"{name}: {encoding!r} is not a known text encoding") from None
-        else:
-            assert data is not None
-            text = io.StringIO(_decode(data, encoding, name), newline="")
+        binary = _open_binary(path) if path is not None else io.BytesIO(cast(bytes, data))
         try:
-            yield _csv_source(text, name=name, delimiter=delimiter, tsv=tsv)
+            lines = decoded_lines(binary, encoding=encoding, name=name)
+            yield _csv_source(lines, name=name, delimiter=delimiter, tsv=tsv)
         finally:
-            text.close()
+            binary.close()
         return
     raw = _read_all(path) if path is not None else data
     assert raw is not None

@@ -323,8 +323,13 @@ def test_csv_byte_order_mark_and_other_encodings():
     text = "cad_number,type_code,address,lon,lat,received_at\n24-1,ALRM,Café Allegro,-122.3,47.6,2024-05-02T08:00:00Z\n"
     assert parse_csv(b"\xef\xbb\xbf" + text.encode()).records[0].address == "Café Allegro"
     assert parse_csv(text.encode("cp1252"), encoding="cp1252").records[0].address == "Café Allegro"
-    with pytest.raises(PayloadError, match="not valid utf-8-sig text"):
-        parse_csv(text.encode("cp1252"))
+    # A row that is not valid text in the payload's encoding costs that row, with the reason and its line.
+    wrong = parse_csv(text.encode("cp1252"))
+    assert wrong.records == []
+    assert (wrong.rejected[0].line, wrong.rejected[0].reason[:60]) == (
+        2,
+        "not valid utf-8-sig text (invalid continuation byte at byte ",
+    )
 
 
 @pytest.mark.parametrize(
