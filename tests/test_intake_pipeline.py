@@ -16,6 +16,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from apps.feeds.adapters.base import PayloadError, get_adapter
+from apps.feeds.adapters.common import status_words
 from apps.feeds.models import DeadLetter, FeedSource
 from apps.feeds.services import feed_ingest
 from apps.incidents.models import Incident
@@ -275,6 +276,7 @@ def test_migration_moves_old_params_words_into_the_mapping(home):
     }
     eido.refresh_from_db()
     assert eido.params == {"mapping": {"values": {"status": {"HW": "on_scene"}}}}
+    assert status_words(eido.params)["hw"] == status_words({"statuses": {"HW": "on_scene"}})["hw"] == "on_scene"
     untouched.refresh_from_db()
     assert untouched.params == {"mapping": "spd_911_2016"}
     # The converted params read exactly as the old words did.
