@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.apps import apps as django_apps
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from rest_framework.test import APIClient
 
 from apps.feeds.adapters.base import PayloadError, get_adapter
@@ -302,3 +303,33 @@ def test_one_undecodable_byte_costs_its_row_in_the_real_nopd_footage_log():
     ]
     assert records[5079].line == 5081 and not records[5079].problem  # the rows beside it read as usual
     assert records[5081].line == 5083 and not records[5081].problem
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "message"),
+    [
+        ("cad_csv", {"mapping": {"fields": {"colour": "Colour"}}}, "unknown field\\(s\\) colour"),
+        ("cad_csv", {"mapping": {"tz": "Mars/Olympus"}}, "unknown time zone"),
+        ("cad_csv", {"mapping": {"values": {"status": {"HELD": "parked"}}}}, "values.status"),
+        ("cad_csv", {"mapping": "no_such_mapping"}, "no mapping file"),
+        ("cad_csv", {"mapping": "sdot_cameras"}, "cameras layer"),
+        ("cad_json", {"statuses": {"HELD": "parked"}}, "parked"),
+        ("gunshot_json", {"mapping": {"fields": {"plate": "x"}}}, "unknown field\\(s\\) plate"),
+    ],
+)
+def test_a_source_whose_mapping_cannot_work_is_refused_when_saved(home, kind, params, message):
+    source = FeedSource(agency=home, name="typo", kind=kind, params=params)
+    with pytest.raises(ValidationError, match=message):
+        source.full_clean()
+
+
+def test_a_source_with_a_working_mapping_saves(home):
+    for kind, params in [
+        ("cad_csv", {"mapping": "spd_911_2016"}),
+        ("cad_csv", {"mapping": {"fields": {"cad_number": "Event No", "units": "Units"}, "tz": "UTC"}}),
+        ("cad_csv", {}),
+        ("cad_json", {"mapping": {"json_path": "data", "values": {"status": {"HELD": "pending"}}}}),
+        ("alpr_json", {"mapping": {"fields": {"plate": "plateNumber"}}}),
+        ("gtfs_rt", {}),
+    ]:
+        FeedSource(agency=home, name=f"ok {kind}", kind=kind, params=params).full_clean()

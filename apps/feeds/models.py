@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -60,6 +61,16 @@ class FeedSource(AgencyOwned):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+    def clean(self) -> None:
+        # A mapping that cannot work is refused when the source is saved, not on its first payload at night.
+        from .adapters.base import PayloadError
+        from .adapters.mapped import check_source_params
+
+        try:
+            check_source_params(kind=self.kind, params=self.params)
+        except PayloadError as exc:
+            raise ValidationError({"params": str(exc)}) from None
 
     def issue_token(self) -> str:
         """A new push token (shown once; only its hash is kept). Saves the source."""

@@ -14,6 +14,7 @@ feeds/0003 rewrote the stored sources to the mapping form.
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ from apps.intake.errors import ImportFileError, MappingError, RowError
 from apps.intake.mapping import Mapping, MappingSpec, compile_mapping, mapping_spec_from_dict, parse_datetime
 from apps.intake.readers import Record, open_source, raw_text, without_userinfo
 from apps.intake.specs import LAYERS
+from apps.intake.vocab import LAT_ALIASES, LON_ALIASES
 
 from .base import PayloadError, Rejected, check_payload_size
 from .common import RecordError
@@ -236,3 +238,35 @@ def renamed(build: Callable[[Any], Any], rename: Callable[[Any], Any] | None) ->
     if rename is None:
         return build
     return lambda item: build(rename(item))
+
+
+def check_source_params(*, kind: str, params: dict | None) -> None:
+    """Check a source's mapping when the source is saved, before any payload arrives: PayloadError naming
+    what cannot work (an unknown field, a bad time zone or status word, a missing mapping file). Columns are
+    checked against each payload's header when it comes."""
+    if not isinstance(params, dict):
+        raise PayloadError("params must be an object")
+    if kind in ("cad_csv", "cad_json"):
+        if kind == "cad_json" and params.get("mapping") is None:
+            from .common import status_words
+
+            status_words(params)
+            return
+        from .cad_csv import FEED_FIELDS
+
+        spec, _ = feed_mapping_spec(params, extra_fields=FEED_FIELDS)
+        layer = LAYERS["incidents"]
+        # Every column the mapping names, and every same-name or alias column a payload may bring.
+        names = [col for cols in spec.fields.values() for col in cols]
+        names += [col for rule in spec.derived_keys.values() for col in rule.columns]
+        names += [*layer.fields, *LON_ALIASES, *LAT_ALIASES, *([spec.wkt] if spec.wkt else [])]
+        try:
+            compile_mapping(
+                spec=spec, layer=layer, columns=tuple(dict.fromkeys(names)), has_geometry=False, default_tz=None
+            )
+        except MappingError as exc:
+            raise PayloadError(str(exc)) from None
+        return
+    if kind in ("alert_json", "gunshot_json", "alpr_json") and params.get("mapping") is not None:
+        module = importlib.import_module(f"apps.feeds.adapters.{kind}")
+        object_mapping(params, fields=module.FIELDS)
