@@ -333,3 +333,30 @@ def test_a_source_with_a_working_mapping_saves(home):
         ("gtfs_rt", {}),
     ]:
         FeedSource(agency=home, name=f"ok {kind}", kind=kind, params=params).full_clean()
+
+
+def test_cad_json_mapping_names_nested_values_by_path_and_keeps_units():
+    payload = json.dumps(
+        {
+            "incidents": [
+                {"id": "J1", "type": "ALRM", "where": {"lat": 47.6, "lon": -122.3}, "t": 1714636800, "crew": ["1A1"]},
+                {"id": "J2", "type": "ALRM", "where": {"lat": 47.6}, "t": 1714636800},
+            ]
+        }
+    ).encode()
+    mapping = {
+        "fields": {
+            "cad_number": "id",
+            "type_code": "type",
+            "lon": "where.lon",
+            "lat": "where.lat",
+            "received_at": "t",
+            "units": "crew",
+        }
+    }
+    result = get_adapter("cad_json").parse(payload, params={"mapping": mapping})
+    (record,) = result.records
+    assert (record.cad_number, record.lon, record.lat, record.unit_refs) == ("J1", -122.3, 47.6, ("1A1",))
+    assert record.received_at.isoformat() == "2024-05-02T08:00:00+00:00"
+    (bad,) = result.rejected
+    assert (bad.index, bad.field, bad.reason) == (1, "location", "no location: lon/lat are empty")

@@ -308,11 +308,23 @@ def crs_srid(crs: Any) -> int:
     raise GeoInputError(f"crs type {crs.get('type')!r} is not supported; send WGS84 lon/lat (EPSG:4326)")
 
 
+def with_paths(obj: dict[str, Any], prefix: str = "", depth: int = 0) -> dict[str, Any]:
+    """The object's keys plus, for nested objects, dotted paths to their members ("position.lat"), so a
+    mapping can name a nested value as a column (two levels deep; a key that has the dot itself wins)."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        out.setdefault(f"{prefix}{key}", value)
+        if isinstance(value, dict) and depth < 2:
+            for path, inner in with_paths(value, f"{prefix}{key}.", depth + 1).items():
+                out.setdefault(path, inner)
+    return out
+
+
 def _union_columns(objects: list[Any]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for obj in objects:
         if isinstance(obj, dict):
-            seen.update(dict.fromkeys(str(key) for key in obj))
+            seen.update(dict.fromkeys(str(key) for key in with_paths(obj)))
     return tuple(seen)
 
 
@@ -322,7 +334,7 @@ def _feature_records(features: list[Any]) -> Iterator[Record]:
             yield Record(index=index, line=None, values={}, raw=feature, problem="not a GeoJSON Feature")
             continue
         properties = feature.get("properties")
-        values = dict(properties) if isinstance(properties, dict) else {}
+        values = with_paths(properties) if isinstance(properties, dict) else {}
         if "id" in feature:
             values.setdefault("_id", feature["id"])
         problem = ""
@@ -343,7 +355,7 @@ def _object_records(objects: list[Any]) -> Iterator[Record]:
         if not isinstance(obj, dict):
             yield Record(index=index, line=None, values={}, raw=obj, problem="not a JSON object")
             continue
-        yield Record(index=index, line=None, values=obj, raw=obj)
+        yield Record(index=index, line=None, values=with_paths(obj), raw=obj)
 
 
 def _geojson_source(data: Any, name: str) -> Source:

@@ -23,9 +23,10 @@ as the CAD knows it now; the service creates, updates or closes by ``cad_number`
 
 ``status`` is ``pending``, ``dispatched``, ``on_scene`` or ``closed``, or a common synonym
 (``enroute``/``assigned`` -> dispatched, ``arrived`` -> on_scene, ``cleared``/``cancelled`` -> closed,
-spelling and case free: ``On Scene``, ``ON-SCENE``). ``params={"statuses": {"HELD": "pending"}}`` adds
-a source's own words. An unknown word rejects the record. Without a status, the latest time given
-decides (closed_at -> closed, on_scene_at -> on_scene, dispatched_at -> dispatched, else pending).
+spelling and case free: ``On Scene``, ``ON-SCENE``; the one list in apps.intake.vocab). A source's own
+words come from its mapping, ``params={"mapping": {"values": {"status": {"HELD": "pending"}}}}`` (the
+older ``params={"statuses": {...}}`` is an alias). An unknown word rejects the record. Without a status,
+the latest time given decides (closed_at -> closed, on_scene_at -> on_scene, dispatched_at -> dispatched, else pending).
 
 With ``params={"mapping": {...} | "file name"}`` the payload is a CAD's own JSON (a list of objects, or
 the list under the mapping's ``json_path`` or ``incidents``) read by the shared JSON reader and converted
