@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('feeds', '0001_initial'),
+        ("feeds", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='deadletter',
-            name='field',
-            field=models.CharField(blank=True, help_text='the field the reason is about, if one', max_length=100),
+            model_name="deadletter",
+            name="field",
+            field=models.CharField(blank=True, help_text="the field the reason is about, if one", max_length=100),
         ),
         migrations.AddField(
-            model_name='deadletter',
-            name='line',
-            field=models.IntegerField(blank=True, help_text='first line of the record in a CSV payload', null=True),
+            model_name="deadletter",
+            name="line",
+            field=models.IntegerField(blank=True, help_text="first line of the record in a CSV payload", null=True),
         ),
     ]
