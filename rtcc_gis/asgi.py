@@ -12,6 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from apps.accounts.middleware import IdleSessionSocketMiddleware  # noqa: E402
+from apps.core.httplimits import ChunkedBodyLimit  # noqa: E402
 from apps.core.httplimits import install as install_http_limits  # noqa: E402
 from apps.core.unavailable import WebSocketUnavailableGuard  # noqa: E402
 from apps.live.routing import websocket_urlpatterns as live_urlpatterns  # noqa: E402
@@ -23,7 +24,8 @@ websocket_urlpatterns: list = [*live_urlpatterns]
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # A chunked body (no Content-Length) is read under the size limit here, 413 above it.
+        "http": ChunkedBodyLimit(django_asgi_app),
         # Origin check first (a page on another site must not ride the session cookie), then the
         # session user in scope["user"] (none for a session gone idle); each consumer authorizes in connect().
         # Outermost, the guard: a part down while connecting closes the socket with 4503, never a 500.

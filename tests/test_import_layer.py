@@ -65,7 +65,7 @@ def test_csv_keeps_good_rows_and_reports_bad_ones_by_line(home):
     assert reasons["line 8"].startswith("received_at '2024-02-30 10:00:00' is not a valid date/time")
     assert reasons["line 8"].endswith("day is out of range for month")
     assert reasons["line 9"] == "priority 12 is outside 1..9"
-    assert reasons["line 10"] == "status 'HOLD' has no translation in the mapping's values.status"
+    assert reasons["line 10"] == "status 'XFER' has no translation in the mapping's values.status"
     assert reasons["line 12"].endswith("hour must be in 0..23")
     assert len(reasons) == 7
 

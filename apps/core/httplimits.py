@@ -12,6 +12,7 @@ Daphne has no setting for its channel class, so `install()` (called from rtcc_gi
 Daphne imports before it listens) points Daphne's HTTP factory at this channel. What never reaches
 Daphne's parser (a proxy in front with its own, usually smaller, limits) is the proxy's to answer.
 """
+
 from __future__ import annotations
 
 import json
@@ -93,3 +94,60 @@ def install() -> None:
         return _GenericHTTPChannelProtocol(channel_class())
 
     HTTPFactory.protocol = protocol
+
+
+class ChunkedBodyLimit:
+    """ASGI middleware: a request body sent without Content-Length (Transfer-Encoding: chunked) is read here
+    up to `limit` bytes and handed on whole; past the limit the client gets 413 at once.
+
+    Django's ASGI handler would otherwise spool any chunked body, however large, to disk before a view can
+    refuse it, and DRF reads no body at all without a Content-Length. A body with a Content-Length passes
+    through untouched: the views check the declared size before reading it.
+    """
+
+    def __init__(self, app, limit: int | None = None) -> None:
+        self.app = app
+        self._limit = limit
+
+    @property
+    def limit(self) -> int:
+        if self._limit is not None:
+            return self._limit
+        from django.conf import settings
+
+        return max(settings.RTCC_FEED_MAX_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or any(name.lower() == b"content-length" for name, _ in scope.get("headers", ())):
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > limit:
+                await _send_json(send, 413, {"detail": f"payload is over the {limit} byte limit"})
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def buffered():
+            if replay:
+                return replay.pop()
+            return await receive()
+
+        await self.app(scope, buffered, send)
+
+
+async def _send_json(send, status: int, payload: dict) -> None:
+    body = json.dumps(payload).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

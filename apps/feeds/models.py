@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -82,6 +83,16 @@ class FeedSource(AgencyOwned):
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
 
+    def clean(self) -> None:
+        # A mapping that cannot work is refused when the source is saved, not on its first payload at night.
+        from .adapters.base import PayloadError
+        from .adapters.mapped import check_source_params
+
+        try:
+            check_source_params(kind=self.kind, params=self.params)
+        except PayloadError as exc:
+            raise ValidationError({"params": str(exc)}) from None
+
     def issue_token(self) -> str:
         """A new push token (shown once; only its hash is kept). Saves the source."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -119,6 +130,8 @@ class DeadLetter(models.Model):
     source = models.ForeignKey(FeedSource, on_delete=models.CASCADE, related_name="dead_letters")
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     index = models.IntegerField(help_text="position in the payload; -1 for the whole payload")
+    line = models.IntegerField(null=True, blank=True, help_text="first line of the record in a CSV payload")
+    field = models.CharField(max_length=100, blank=True, help_text="the field the reason is about, if one")
     reason = models.TextField()
     raw = models.TextField(blank=True, help_text="excerpt of what was received")
 

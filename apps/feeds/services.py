@@ -73,7 +73,7 @@ class IngestReport:
             "units": {"created": self.units_created, "updated": self.units_updated, "ambiguous": self.ambiguous},
             "ignored": sum(self.ignored.values()),
             "ignored_types": dict(self.ignored),
-            "rejections": [{"index": r.index, "reason": r.reason} for r in self.rejected[:MAX_REPORTED_REJECTIONS]],
+            "rejections": [r.as_dict() for r in self.rejected[:MAX_REPORTED_REJECTIONS]],
         }
 
 
@@ -92,7 +92,17 @@ def _record_failure(
     source: FeedSource, rejected: list[Rejected], *, whole_payload_error: str = "", misconfigured: bool = False
 ) -> None:
     DeadLetter.objects.bulk_create(
-        [DeadLetter(source=source, index=r.index, reason=_storable(r.reason), raw=_storable(r.raw)) for r in rejected]
+        [
+            DeadLetter(
+                source=source,
+                index=r.index,
+                line=r.line,
+                field=_storable(r.field)[:100],
+                reason=_storable(r.reason),
+                raw=_storable(r.raw),
+            )
+            for r in rejected
+        ]
     )
     updates = {"rejected_count": F("rejected_count") + len(rejected), "updated_at": timezone.now()}
     if whole_payload_error:
@@ -101,7 +111,8 @@ def _record_failure(
         updates["misconfigured_reason"] = _storable(whole_payload_error)
     FeedSource.objects.filter(pk=source.pk).update(**updates)
     for r in rejected:
-        log.warning("feed %s (%s) rejected record %s: %s", source.pk, source.kind, r.index, r.reason)
+        where = f"{r.index} ({r.field})" if r.field else r.index
+        log.warning("feed %s (%s) rejected record %s: %s", source.pk, source.kind, where, r.reason)
 
 
 def feed_ingest(*, source_id: int, payload: bytes, content_type: str = "", params: dict | None = None) -> IngestReport:

@@ -10,4 +10,9 @@ class MappingError(Exception):
 
 
 class RowError(ValueError):
-    """One row cannot be imported; the message is the reason shown to the operator."""
+    """One row cannot be imported; the message is the reason shown to the operator, `field` the field
+    (ours, e.g. "received_at") it is about, empty when it is about the whole row."""
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field

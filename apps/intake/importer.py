@@ -3,8 +3,9 @@
 The `import_layer` management command is a thin shell around `import_layer()` here. The modules of
 apps.intake: The pieces:
 
-- readers turn a CSV (any delimiter, optionally gzipped), GeoJSON FeatureCollection or plain JSON file
-  into `Record`s (column -> value, plus the GeoJSON geometry of a feature);
+- readers turn a CSV (any delimiter, optionally gzipped), GeoJSON FeatureCollection, plain JSON or XML/KML
+  file into `Record`s (column -> value, plus the geometry of a feature or placemark); the feed adapters use
+  the same readers on payloads, and the same mapping (fixtures/mappings/README.md);
 - a mapping (`MappingSpec`, from a JSON file and/or command-line options) says which column feeds which
   field, fixed values, value translations and how to read dates; `compile_mapping()` checks it against
   the layer and the file's columns once, so a typo fails the whole import before any row is written;
@@ -57,24 +58,11 @@ from apps.incidents.models import Incident
 from apps.intake.errors import RowError
 from apps.intake.mapping import MappingSpec, compile_mapping, convert_record
 from apps.intake.readers import open_source, raw_text, without_userinfo
+from apps.intake.report import Rejection
 from apps.intake.specs import LAYERS, LayerSpec
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Importing
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """A row that was not imported, and why."""
-
-    index: int
-    line: int | None
-    reason: str
-    raw: str
-
-    @property
-    def where(self) -> str:
-        return f"line {self.line}" if self.line is not None else f"record {self.index}"
 
 
 @dataclass
@@ -168,6 +156,7 @@ def import_layer(
         fmt=fmt or spec.format,
         delimiter=delimiter or spec.delimiter,
         json_path=json_path or spec.json_path,
+        record_element=spec.record_element,
         encoding=encoding,
     ) as opened:
         mapping = compile_mapping(spec=spec, layer=layer_spec, columns=opened.columns, has_geometry=opened.has_geometry)
@@ -184,6 +173,7 @@ def import_layer(
                     rejection = Rejection(
                         index=record.index,
                         line=record.line,
+                        field=exc.field,
                         reason=without_userinfo(str(exc)),
                         raw=raw_text(record=record, delimiter=opened.delimiter),
                     )
@@ -213,11 +203,17 @@ def import_layer(
 
 
 def write_report(*, path: Path, result: ImportResult) -> None:
-    """The rejected rows as CSV: line (CSV files), record number, reason, the row as it was."""
+    """The rejected rows as CSV: line (CSV files), record number, field, reason, the row as it was."""
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["line", "record", "reason", "raw"])
+        writer.writerow(["line", "record", "field", "reason", "raw"])
         for rejection in result.rejected:
             writer.writerow(
-                ["" if rejection.line is None else rejection.line, rejection.index, rejection.reason, rejection.raw]
+                [
+                    "" if rejection.line is None else rejection.line,
+                    rejection.index,
+                    rejection.field,
+                    rejection.reason,
+                    rejection.raw,
+                ]
             )

@@ -5,33 +5,37 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field, replace
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from django.contrib.gis.geos import GEOSException, GEOSGeometry, LinearRing, MultiPolygon, Point, Polygon
+from django.contrib.gis.geos import Point
 from django.db import models
 
-from apps.core.geo import SRID, GeoInputError, check_lon_lat, make_point
+from apps.core.geo import GeoInputError, make_point
+from apps.incidents.choices import IncidentStatus
 from apps.intake.errors import MappingError, RowError
+from apps.intake.geometry import geometry_from_geojson
 from apps.intake.readers import Record
 from apps.intake.specs import FieldSpec, LayerSpec
+from apps.intake.times import epoch_datetime, parse_datetime
+from apps.intake.vocab import LAT_ALIASES, LON_ALIASES, STATUS_WORDS, status_key
+from apps.intake.wkt import geojson_from_wkt
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Mappings
 
-# A zone with more vertices than this is almost certainly the wrong file (or a hostile one).
-MAX_VERTICES = 250_000
-# Dates outside this window are typos or placeholders (0001-01-01, 9999-12-31), never calls for service.
-MIN_YEAR, MAX_YEAR = 1900, 2100
 TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y", "on"})
 FALSE_WORDS = frozenset({"0", "false", "f", "no", "n", "off"})
-LON_ALIASES = ("lon", "longitude", "lng", "long")
-LAT_ALIASES = ("lat", "latitude")
+# A choice field whose source spells its values many ways reads them through one word list (apps.intake.vocab).
+CHOICE_SYNONYMS: dict[type[models.TextChoices], tuple[dict[str, str], Callable[[str], str]]] = {
+    IncidentStatus: (STATUS_WORDS, status_key)
+}
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ class MappingSpec:
     delimiter: str | None = None
     json_path: str | None = None
     source: str | None = None
+    record_element: str | None = None
+    wkt: str | None = None
 
 
 MAPPING_KEYS = frozenset(
@@ -73,6 +79,8 @@ MAPPING_KEYS = frozenset(
         "derived_keys",
         "datetime_format",
         "tz",
+        "record_element",
+        "wkt",
     }
 )
 
@@ -96,7 +104,7 @@ def mapping_spec_from_dict(*, data: Any, origin: str = "mapping") -> MappingSpec
     unknown = sorted(set(data) - MAPPING_KEYS)
     if unknown:
         raise MappingError(f"{origin}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(MAPPING_KEYS))}")
-    for key in ("layer", "format", "delimiter", "json_path", "source", "tz", "description"):
+    for key in ("layer", "format", "delimiter", "json_path", "source", "tz", "description", "record_element", "wkt"):
         if key in data and not isinstance(data[key], str):
             raise MappingError(f"{origin}: {key} must be a string")
     fields = {
@@ -131,6 +139,8 @@ def mapping_spec_from_dict(*, data: Any, origin: str = "mapping") -> MappingSpec
         delimiter=data.get("delimiter"),
         json_path=data.get("json_path"),
         source=data.get("source"),
+        record_element=data.get("record_element"),
+        wkt=data.get("wkt"),
     )
 
 
@@ -178,8 +188,10 @@ class Mapping:
     values: dict[str, dict[str, Any]]  # keys casefolded
     derived_keys: dict[str, DerivedKey]
     datetime_formats: tuple[str, ...]
-    tz: tzinfo
+    tz: tzinfo | None  # None: a time without an offset is rejected (feeds without a tz)
     warnings: tuple[str, ...] = ()
+    wkt: str | None = None  # the column holding the geometry as WKT
+    located: bool = True  # False: the file has nothing to place a point with; every row says so
 
     def describe(self) -> str:
         parts = [f"{name}<-{'|'.join(cols)}" for name, cols in self.columns.items()]
@@ -202,13 +214,25 @@ def _choice(value: str, spec: FieldSpec, name: str) -> str:
     if lookup is None:
         lookup = _CHOICE_LOOKUPS[spec.choices] = _choice_lookup(spec.choices)
     found = lookup.get(value.casefold())
+    if found is None and spec.choices in CHOICE_SYNONYMS:
+        words, key = CHOICE_SYNONYMS[spec.choices]
+        found = words.get(key(value))
     if found is None:
-        raise RowError(f"{name} {value!r} is not one of {', '.join(spec.choices.values)}")
+        raise RowError(f"{name} {value!r} is not one of {', '.join(spec.choices.values)}", field=name)
     return found
 
 
-def compile_mapping(*, spec: MappingSpec, layer: LayerSpec, columns: tuple[str, ...], has_geometry: bool) -> Mapping:
-    """Check a mapping against the layer and the file's columns, and fill in same-name columns."""
+def compile_mapping(
+    *,
+    spec: MappingSpec,
+    layer: LayerSpec,
+    columns: tuple[str, ...],
+    has_geometry: bool,
+    default_tz: str | None = settings.TIME_ZONE,
+) -> Mapping:
+    """Check a mapping against the layer and the file's (or payload's) columns, and fill in same-name
+    columns. `default_tz` is the zone of times without an offset when the mapping names none (None: such
+    times are rejected, as a live feed must say which zone it writes)."""
     if spec.layer and spec.layer != layer.name:
         raise MappingError(f"this mapping is for the {spec.layer} layer, not {layer.name}")
     known = layer.fields
@@ -228,6 +252,15 @@ def compile_mapping(*, spec: MappingSpec, layer: LayerSpec, columns: tuple[str, 
         raise MappingError(f"field(s) {', '.join(both)} are given both a column and a constant")
 
     column_set = set(columns)
+    # A column named in another case or with stray spaces ("CAD_NUMBER ") is still that column.
+    folded_columns = {col.strip().casefold(): col for col in reversed(columns)}
+    spec = replace(
+        spec,
+        fields={
+            name: tuple(col if col in column_set else folded_columns.get(col.strip().casefold(), col) for col in cols)
+            for name, cols in spec.fields.items()
+        },
+    )
     for name, cols in spec.fields.items():
         missing = [col for col in cols if col not in column_set]
         if missing:
@@ -242,14 +275,23 @@ def compile_mapping(*, spec: MappingSpec, layer: LayerSpec, columns: tuple[str, 
         aliases = LON_ALIASES if name == "lon" else LAT_ALIASES if name == "lat" else (name,)
         for alias in aliases:
             if alias in by_folded:
+                same = [col for col in columns if col.casefold() == alias]
+                if len(same) > 1:
+                    raise MappingError(f"{name}: columns {', '.join(map(repr, same))} both match; map the one to use")
                 mapped[name] = (by_folded[alias],)
                 break
 
-    tz_name = spec.tz or settings.TIME_ZONE
-    try:
-        tz = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise MappingError(f"unknown time zone {tz_name!r} (use an IANA name such as America/Los_Angeles)") from None
+    if spec.wkt and spec.wkt not in column_set:
+        raise MappingError(f"wkt: column {spec.wkt!r} not in the file; columns are {', '.join(columns)}")
+    tz_name = spec.tz or default_tz
+    tz: tzinfo | None = None
+    if tz_name:
+        try:
+            tz = ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise MappingError(
+                f"unknown time zone {tz_name!r} (use an IANA name such as America/Los_Angeles)"
+            ) from None
     for fmt in spec.datetime_formats:
         if "%" not in fmt:
             raise MappingError(f"datetime format {fmt!r} has no % directives (strptime syntax, e.g. %Y-%m-%d %H:%M)")
@@ -282,6 +324,7 @@ def compile_mapping(*, spec: MappingSpec, layer: LayerSpec, columns: tuple[str, 
         derived_keys=dict(spec.derived_keys),
         datetime_formats=spec.datetime_formats,
         tz=tz,
+        wkt=spec.wkt,
     )
     constants: dict[str, Any] = {}
     for name, value in spec.constants.items():
@@ -303,14 +346,21 @@ def compile_mapping(*, spec: MappingSpec, layer: LayerSpec, columns: tuple[str, 
             raise MappingError(
                 f"{name} is required for {layer.name}: map a column to it (--map {name}=COLUMN) or set a constant"
             )
-    if layer.is_point and not has_geometry and not (covered("lon") and covered("lat")):
-        raise MappingError(f"{layer.name} need a location: map lon and lat (--map lon=COLUMN --map lat=COLUMN)")
-    if not layer.is_point and not has_geometry and not covered("geometry"):
-        raise MappingError("zones need a geometry: use GeoJSON, or map a column holding GeoJSON geometry")
     warnings = []
+    located = True
+    if layer.is_point and not has_geometry and not spec.wkt and not (covered("lon") and covered("lat")):
+        # Not a mapping error: a listing without coordinates (TfL's camera bucket) is read, and every row
+        # is rejected saying so, which is what the operator needs to hear about that file.
+        located = False
+        warnings.append(
+            f"the file has no location for {layer.name}: no lon/lat columns, geometry or wkt column "
+            "(--map lon=COLUMN --map lat=COLUMN); every row will be rejected"
+        )
+    if not layer.is_point and not has_geometry and not spec.wkt and not covered("geometry"):
+        raise MappingError("zones need a geometry: use GeoJSON, map a column holding GeoJSON geometry, or a wkt column")
     if layer.name == "cameras" and not covered("external_id"):
         warnings.append("no external_id column: cameras cannot be matched, so every import creates new ones")
-    return replace(mapping, constants=constants, warnings=tuple(warnings))
+    return replace(mapping, constants=constants, warnings=tuple(warnings), located=located)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -337,39 +387,6 @@ def _number(value: Any, name: str) -> float:
     if not math.isfinite(number):
         raise RowError(f"{name} must be a finite number, got {value!r}")
     return number
-
-
-def parse_datetime(*, text: str, formats: tuple[str, ...], tz: tzinfo, name: str = "date") -> datetime:
-    """Read a date/time with the given strptime formats, then ISO 8601; naive results are taken in `tz`.
-
-    A naive time is localised with fold=0: in the autumn overlap it is the first (daylight) instant, and a
-    time in the spring-forward gap gets the offset from before the gap. Neither is an error, as a CAD
-    clock may well write them.
-    """
-    errors: list[str] = []
-    parsed: datetime | None = None
-    for fmt in formats:
-        try:
-            parsed = datetime.strptime(text, fmt)
-            break
-        except ValueError as exc:
-            errors.append(str(exc))
-    if parsed is None:
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError as exc:
-            errors.append(str(exc))
-    if parsed is None:
-        expected = " or ".join([*formats, "ISO 8601"])
-        # strptime/fromisoformat say *what* is wrong (hour 24, 30 February) in some messages; keep those.
-        details = [e for e in errors if not e.startswith(("time data", "unconverted data", "Invalid isoformat"))]
-        detail = f": {details[-1]}" if details else ""
-        raise RowError(f"{name} {text!r} is not a valid date/time (expected {expected}){detail}")
-    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
-        raise RowError(f"{name} {text!r} is not a plausible date (year outside {MIN_YEAR}..{MAX_YEAR})")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    return parsed
 
 
 def _convert(name: str, spec: FieldSpec, value: Any, mapping: Mapping) -> Any:
@@ -405,6 +422,8 @@ def _convert(name: str, spec: FieldSpec, value: Any, mapping: Mapping) -> Any:
             return False
         raise RowError(f"{name} must be yes/no, true/false or 1/0, got {value!r}")
     if kind == "datetime":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return epoch_datetime(value=float(value), name=name)
         if not isinstance(value, str):
             raise RowError(f"{name} must be a date/time text, got {value!r}")
         return parse_datetime(text=value, formats=mapping.datetime_formats, tz=mapping.tz, name=name)
@@ -452,69 +471,29 @@ def _field_value(name: str, spec: FieldSpec, record: Record, mapping: Mapping) -
     return _convert(name, spec, value, mapping)
 
 
-def _position(position: Any) -> tuple[float, float]:
-    if not isinstance(position, list | tuple) or not 2 <= len(position) <= 4:
-        raise RowError(f"a position must be [lon, lat], got {position!r}"[:200])
-    lon, lat = position[0], position[1]
-    for number in (lon, lat):
-        # bool is an int to Python, but true/false in a coordinate is a broken file, not 1/0.
-        if isinstance(number, bool) or not isinstance(number, int | float):
-            raise RowError(f"coordinates must be numbers, got {number!r}")
+def _coordinate(name: str, record: Record, mapping: Mapping) -> Any:
     try:
-        return check_lon_lat(lon, lat)
-    except GeoInputError as exc:
-        raise RowError(str(exc)) from None
-
-
-def _ring(coordinates: Any, budget: list[int]) -> LinearRing:
-    if not isinstance(coordinates, list) or len(coordinates) < 4:
-        raise RowError("a polygon ring needs at least 4 positions")
-    budget[0] -= len(coordinates)
-    if budget[0] < 0:
-        raise RowError(f"geometry has more than {MAX_VERTICES} vertices")
-    points = [_position(position) for position in coordinates]
-    if points[0] != points[-1]:
-        raise RowError("a polygon ring must end where it starts (closed ring)")
-    return LinearRing(points, srid=SRID)
-
-
-def _polygon(coordinates: Any, budget: list[int]) -> Polygon:
-    if not isinstance(coordinates, list) or not coordinates:
-        raise RowError("a polygon needs at least one ring")
-    rings = [_ring(ring, budget) for ring in coordinates]
-    return Polygon(*rings, srid=SRID)
-
-
-def geometry_from_geojson(*, geometry: Any, allowed: tuple[str, ...]) -> GEOSGeometry:
-    """Build a Point, Polygon or MultiPolygon from a GeoJSON geometry object, number by number."""
-    if not isinstance(geometry, dict):
-        raise RowError("geometry must be a GeoJSON geometry object")
-    kind = geometry.get("type")
-    if kind not in allowed:
-        raise RowError(f"geometry must be a {' or '.join(allowed)}, got {kind!r}")
-    coordinates = geometry.get("coordinates")
-    budget = [MAX_VERTICES]
-    try:
-        if kind == "Point":
-            lon, lat = _position(coordinates)
-            return Point(lon, lat, srid=SRID)
-        if kind == "Polygon":
-            return _polygon(coordinates, budget)
-        if not isinstance(coordinates, list) or not coordinates:
-            raise RowError("a MultiPolygon needs at least one polygon")
-        return MultiPolygon(*[_polygon(polygon, budget) for polygon in coordinates], srid=SRID)
-    except GEOSException as exc:
-        raise RowError(f"geometry cannot be built: {exc}") from None
+        return _field_value(name, mapping.layer.fields[name], record, mapping)
+    except RowError as exc:
+        exc.field = exc.field or name
+        raise
 
 
 def _location(record: Record, mapping: Mapping) -> Point:
+    if not mapping.located:
+        raise RowError("no location: the file has no lon/lat columns, geometry or wkt column", field="location")
+    if mapping.wkt and record.geometry is None:
+        text = _clean(record.values.get(mapping.wkt))
+        if text is None:
+            raise RowError(f"no location: column {mapping.wkt!r} is empty", field="location")
+        record = replace(record, geometry=geojson_from_wkt(str(text)))
     if record.geometry is not None:
         point = geometry_from_geojson(geometry=record.geometry, allowed=("Point",))
         assert isinstance(point, Point)
         lon, lat = point.x, point.y
     else:
-        lon = _field_value("lon", mapping.layer.fields["lon"], record, mapping)
-        lat = _field_value("lat", mapping.layer.fields["lat"], record, mapping)
+        lon = _coordinate("lon", record, mapping)
+        lat = _coordinate("lat", record, mapping)
         if lon is None or lat is None:
             raise RowError("no location: lon/lat are empty" if mapping.columns.get("lon") else "no geometry")
     # CAD exports write 0,0 for "no fix"; a real call at Null Island is not going to happen.
@@ -538,17 +517,27 @@ def convert_record(*, record: Record, mapping: Mapping) -> dict[str, Any]:
         if name in mapping.constants:
             kwargs[name] = mapping.constants[name]
             continue
-        value = _field_value(name, spec, record, mapping)
+        try:
+            value = _field_value(name, spec, record, mapping)
+        except RowError as exc:
+            exc.field = exc.field or name
+            raise
         if value is None:
             if spec.required:
                 columns = mapping.columns.get(name, ())
                 where = f" (column {' / '.join(map(repr, columns))} is empty)" if columns else ""
-                raise RowError(f"{name} is missing{where}")
+                raise RowError(f"{name} is missing{where}", field=name)
             continue
         kwargs[name] = value
     if layer.is_point:
-        kwargs["location"] = _location(record, mapping)
+        try:
+            kwargs["location"] = _location(record, mapping)
+        except RowError as exc:
+            exc.field = exc.field or "location"
+            raise
         return kwargs
+    if mapping.wkt and record.geometry is None and _clean(record.values.get(mapping.wkt)) is not None:
+        record = replace(record, geometry=geojson_from_wkt(str(_clean(record.values.get(mapping.wkt)))))
     if record.geometry is not None:
         geom = geometry_from_geojson(geometry=record.geometry, allowed=layer.geometry_types)
     else:

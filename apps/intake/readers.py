@@ -1,12 +1,16 @@
-"""Readers: a CSV (any delimiter, optionally gzipped), GeoJSON FeatureCollection or plain JSON file
-turned into `Record`s (column -> value, plus the GeoJSON geometry of a feature)."""
+"""Readers, shared by the file importer and the feed adapters: a CSV (any delimiter, byte-order mark,
+gzipped files), GeoJSON FeatureCollection, plain JSON or XML (apps.intake.xmlrecords) file or payload
+turned into `Record`s (column -> value, plus the GeoJSON geometry of a feature or KML placemark).
+
+A row the reader can already see is broken (a stray quote, the wrong number of cells) is a record with a
+`problem`: it is rejected with its line, and the rows beside it are read as usual."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
-import itertools
 import json
 import os
 import re
@@ -21,12 +25,15 @@ from apps.core.geo import SRID, GeoInputError, check_srid
 from apps.intake.errors import ImportFileError
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Reading files
+# Reading files and payloads
 
-FORMATS = ("csv", "geojson", "json")
+FORMATS = ("csv", "geojson", "json", "xml")
 DELIMITER_CANDIDATES = (",", ";", "\t", "|")
 # The report keeps raw rows for an operator to read; a whole city outline per line helps no one.
 MAX_RAW_CHARS = 10_000
+# A quoted cell may hold line breaks (a narrative), but a stray quote must not swallow the rest of the file:
+# past this many physical lines the row is cut back to its first line and rejected alone.
+MAX_LINES_PER_ROW = 200
 CRS84_NAMES = frozenset(
     {
         "URN:OGC:DEF:CRS:OGC:1.3:CRS84",
@@ -41,19 +48,19 @@ EPSG_NAME = re.compile(r"(?:URN:OGC:DEF:CRS:EPSG:[0-9.]*:|EPSG:{1,2}|HTTPS?://WW
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One data row as read from the file, before any mapping."""
+    """One data row as read from the file or payload, before any mapping."""
 
-    index: int  # 1-based position among the data rows (features, objects)
+    index: int  # 1-based position among the data rows (features, objects, elements)
     line: int | None  # first physical line of the row; CSV only
     values: dict[str, Any]
-    geometry: Any = None  # the GeoJSON geometry member of a feature, None if absent or null
-    raw: Any = None  # the row as read: list of cells (CSV) or the JSON object
+    geometry: Any = None  # the GeoJSON geometry member of a feature (or a KML placemark's), None if absent
+    raw: Any = None  # the row as read: list of cells (CSV), the JSON object, or the XML text
     problem: str = ""  # set when the reader already knows the row is unusable
 
 
 @dataclass
 class Source:
-    """An opened data file: its format, column names and a one-pass iterator over its records."""
+    """An opened data file or payload: its format, column names and a one-pass iterator over its records."""
 
     format: str
     columns: tuple[str, ...]
@@ -74,7 +81,21 @@ def detect_format(*, path: Path) -> str:
         return "geojson"
     if suffix == ".json":
         return "json"
-    raise ImportFileError(f"cannot tell the format of {path.name!r} from its extension; pass --format csv|geojson|json")
+    if suffix in (".xml", ".kml"):
+        return "xml"
+    raise ImportFileError(
+        f"cannot tell the format of {path.name!r} from its extension; pass --format csv|geojson|json|xml"
+    )
+
+
+def sniff_format(data: bytes) -> str:
+    """The format of a payload from its first character: JSON, XML, else CSV."""
+    head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head[:1] in (b"{", b"["):
+        return "json"
+    if head[:1] == b"<":
+        return "xml"
+    return "csv"
 
 
 def _open_binary(path: Path) -> IO[bytes]:
@@ -97,61 +118,174 @@ def _guess_delimiter(first_line: str) -> str:
     return best
 
 
-def _csv_records(reader: Any, header: list[str], path: Path) -> Iterator[Record]:
-    index = 0
-    previous_line = reader.line_num
-    width = len(header)
+class Undecodable(str):
+    """A physical line that is not valid text in the file's encoding; its value is the reason."""
+
+
+def decoded_lines(binary: IO[bytes], *, encoding: str, name: str) -> Iterator[str]:
+    """The text lines of a byte stream, decoded line by line so that one bad byte costs one row: such a line
+    comes out as an `Undecodable` holding the reason. (UTF-16/32 cannot be split on b"\\n": decoded whole.)"""
     try:
-        for cells in reader:
-            line = previous_line + 1
-            previous_line = reader.line_num
-            if not any(cell.strip() for cell in cells):
-                continue
+        codec = codecs.lookup(encoding)
+    except LookupError:
+        raise ImportFileError(f"{name}: {encoding!r} is not a known text encoding") from None
+    if codec.name.startswith(("utf-16", "utf-32")):
+        try:
+            yield from io.StringIO(binary.read().decode(encoding), newline="")
+        except UnicodeDecodeError as exc:
+            raise ImportFileError(f"{name}: not valid {encoding} text ({exc.reason} at byte {exc.start})") from None
+        return
+    first = True
+    for raw in binary:
+        try:
+            # Only the first line may carry a byte-order mark.
+            text = raw.decode(encoding if first else ("utf-8" if codec.name == "utf-8-sig" else encoding))
+        except UnicodeDecodeError as exc:
+            yield Undecodable(
+                f"not valid {encoding} text ({exc.reason} at byte {exc.start} of the line); "
+                "if the whole file is in another encoding, give it (--encoding, or the feed's params 'encoding')"
+            )
+            first = False
+            continue
+        first = False
+        if "\r" in text.rstrip("\r\n"):
+            # Old Mac line ends (a bare CR) inside what b"\\n" split as one line.
+            yield from io.StringIO(text, newline="")
+        else:
+            yield text
+
+
+def _parse_lines(lines: list[str], delimiter: str) -> list[str]:
+    """The cells of one logical row; csv.Error when the quoting is broken or still open at the end."""
+    text = "".join(lines)
+    if '"' not in text:
+        return text.rstrip("\r\n").split(delimiter)
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
+    if len(rows) != 1:
+        raise csv.Error("the row does not end where it should")
+    return rows[0]
+
+
+def csv_rows(lines: Iterator[str], *, delimiter: str, width: int) -> Iterator[tuple[int, list[str], str]]:
+    """(first line number, cells, problem) per data row after the header (line 1).
+
+    A row with broken quoting (a stray quote, text after a closing quote, a quote never closed) or the
+    wrong number of cells is yielded with its problem and costs only itself: when a quote opened on one
+    line does not close into a row of the header's width, that first line is the rejected row and reading
+    goes on from the line after it.
+    """
+    pending: list[tuple[int, str]] = []
+    numbered = enumerate(lines, start=2)
+
+    def take() -> tuple[int, str] | None:
+        if pending:
+            return pending.pop(0)
+        return next(numbered, None)
+
+    while (first := take()) is not None:
+        line_no, text = first
+        if isinstance(text, Undecodable):
+            yield line_no, [], str(text)
+            continue
+        if not text.strip():
+            continue
+        taken = [first]
+        cells: list[str] | None = None
+        problem = ""
+        while True:
+            try:
+                cells = _parse_lines([t for _, t in taken], delimiter)
+                break
+            except csv.Error as exc:
+                problem = str(exc)
+                if "unexpected end of data" not in problem or len(taken) >= MAX_LINES_PER_ROW:
+                    break
+                more = take()
+                if more is None:
+                    break
+                if isinstance(more[1], Undecodable):
+                    pending.insert(0, more)
+                    break
+                taken.append(more)
+        if cells is not None and len(taken) > 1 and len(cells) != width:
+            cells = None
+            problem = "unexpected end of data"
+        if cells is None:
+            pending[:0] = taken[1:]
+            if len(taken) > 1 or "unexpected end of data" in problem:
+                problem = "a quote opened in this row is never closed (stray quote?)"
+            else:
+                problem = f"broken quoting: {problem}"
+            yield line_no, next(csv.reader([text], delimiter=delimiter), []), problem
+            continue
+        if len(cells) != width:
+            yield line_no, cells, f"row has {len(cells)} cells but the header has {width} (check delimiter and quoting)"
+            continue
+        yield line_no, cells, ""
+
+
+def _csv_records(lines: Iterator[str], header: list[str], delimiter: str, name: str) -> Iterator[Record]:
+    index = 0
+    width = len(header)
+    last_line = 1
+    try:
+        for line, cells, problem in csv_rows(lines, delimiter=delimiter, width=width):
+            last_line = line
             index += 1
-            problem = ""
-            if len(cells) > width:
-                problem = f"row has {len(cells)} fields but the header has {width} (check delimiter and quoting)"
-            # Short rows are common (trailing empty fields left out); the missing cells read as empty.
+            # A short row's missing cells read as empty; the problem still rejects it.
             values = dict(zip(header, cells, strict=False))
             yield Record(index=index, line=line, values=values, raw=cells, problem=problem)
-    except (UnicodeDecodeError, csv.Error, OSError, EOFError, zlib.error) as exc:
-        raise ImportFileError(f"{path.name}: cannot read past line {reader.line_num}: {exc}") from None
+    except (UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
+        raise ImportFileError(f"{name}: cannot read past line {last_line}: {exc}") from None
 
 
-@contextmanager
-def _open_csv(*, path: Path, delimiter: str | None, encoding: str) -> Iterator[Source]:
-    binary = _open_binary(path)
-    text = io.TextIOWrapper(binary, encoding=encoding, newline="")
+def _csv_source(lines: Iterator[str], *, name: str, delimiter: str | None, tsv: bool) -> Source:
     try:
-        try:
-            first_line = text.readline()
-        except (UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
-            raise ImportFileError(f"{path.name}: cannot read the header line: {exc}") from None
-        if not first_line.strip():
-            raise ImportFileError(f"{path.name}: the file is empty (a CSV needs a header line)")
-        if delimiter is None:
-            delimiter = "\t" if path.name.lower().removesuffix(".gz").endswith(".tsv") else _guess_delimiter(first_line)
-        reader = csv.reader(itertools.chain([first_line], text), delimiter=delimiter)
-        header = [name.strip() for name in next(reader)]
-        if not all(header):
-            raise ImportFileError(f"{path.name}: the header has an empty column name: {header}")
-        duplicates = sorted({name for name in header if header.count(name) > 1})
-        if duplicates:
-            raise ImportFileError(f"{path.name}: duplicate column names in the header: {', '.join(duplicates)}")
-        yield Source(
-            format="csv", columns=tuple(header), records=_csv_records(reader, header, path), delimiter=delimiter
-        )
-    finally:
-        text.close()
+        first_line = next(lines, "")
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ImportFileError(f"{name}: cannot read the header line: {exc}") from None
+    if isinstance(first_line, Undecodable):
+        raise ImportFileError(f"{name}: the header line is {first_line}")
+    if not first_line.strip():
+        raise ImportFileError(f"{name}: empty (a CSV needs a header line)")
+    if delimiter is None:
+        delimiter = "\t" if tsv else _guess_delimiter(first_line)
+    elif len(delimiter) != 1 or delimiter in '"\r\n':
+        raise ImportFileError(f"the delimiter must be one character other than a quote or newline, got {delimiter!r}")
+    try:
+        header = [column.strip().lstrip("\ufeff") for column in next(csv.reader([first_line], delimiter=delimiter))]
+    except csv.Error as exc:
+        raise ImportFileError(f"{name}: the header line cannot be read: {exc}") from None
+    if not all(header):
+        raise ImportFileError(f"{name}: the header has an empty column name: {header}")
+    duplicates = sorted({column for column in header if header.count(column) > 1})
+    if duplicates:
+        raise ImportFileError(f"{name}: duplicate column names in the header: {', '.join(duplicates)}")
+    return Source(
+        format="csv",
+        columns=tuple(header),
+        records=_csv_records(lines, header, delimiter, name),
+        delimiter=delimiter,
+    )
 
 
-def _load_json(path: Path) -> Any:
+def _load_json(data: bytes, name: str) -> Any:
+    try:
+        # NaN/Infinity are read: the row holding one is rejected by the number checks, not the whole file.
+        return json.loads(data)
+    except RecursionError:
+        raise ImportFileError(f"{name} is nested too deeply to be JSON data") from None
+    except json.JSONDecodeError as exc:
+        raise ImportFileError(f"{name} is not valid JSON: {exc}") from None
+    except ValueError as exc:  # UnicodeDecodeError
+        raise ImportFileError(f"{name} is not valid JSON: {exc}") from None
+
+
+def _read_all(path: Path) -> bytes:
     with _open_binary(path) as binary:
         try:
-            return json.load(binary)
-        except json.JSONDecodeError as exc:
-            raise ImportFileError(f"{path.name} is not valid JSON: {exc}") from None
-        except (UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
+            return binary.read()
+        except (OSError, EOFError, zlib.error) as exc:
             raise ImportFileError(f"cannot read {path.name}: {exc}") from None
 
 
@@ -174,11 +308,23 @@ def crs_srid(crs: Any) -> int:
     raise GeoInputError(f"crs type {crs.get('type')!r} is not supported; send WGS84 lon/lat (EPSG:4326)")
 
 
+def with_paths(obj: dict[str, Any], prefix: str = "", depth: int = 0) -> dict[str, Any]:
+    """The object's keys plus, for nested objects, dotted paths to their members ("position.lat"), so a
+    mapping can name a nested value as a column (two levels deep; a key that has the dot itself wins)."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        out.setdefault(f"{prefix}{key}", value)
+        if isinstance(value, dict) and depth < 2:
+            for path, inner in with_paths(value, f"{prefix}{key}.", depth + 1).items():
+                out.setdefault(path, inner)
+    return out
+
+
 def _union_columns(objects: list[Any]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for obj in objects:
         if isinstance(obj, dict):
-            seen.update(dict.fromkeys(str(key) for key in obj))
+            seen.update(dict.fromkeys(str(key) for key in with_paths(obj)))
     return tuple(seen)
 
 
@@ -188,7 +334,7 @@ def _feature_records(features: list[Any]) -> Iterator[Record]:
             yield Record(index=index, line=None, values={}, raw=feature, problem="not a GeoJSON Feature")
             continue
         properties = feature.get("properties")
-        values = dict(properties) if isinstance(properties, dict) else {}
+        values = with_paths(properties) if isinstance(properties, dict) else {}
         if "id" in feature:
             values.setdefault("_id", feature["id"])
         problem = ""
@@ -209,22 +355,22 @@ def _object_records(objects: list[Any]) -> Iterator[Record]:
         if not isinstance(obj, dict):
             yield Record(index=index, line=None, values={}, raw=obj, problem="not a JSON object")
             continue
-        yield Record(index=index, line=None, values=obj, raw=obj)
+        yield Record(index=index, line=None, values=with_paths(obj), raw=obj)
 
 
-def _geojson_source(data: Any, path: Path) -> Source:
+def _geojson_source(data: Any, name: str) -> Source:
     if isinstance(data, dict) and data.get("type") == "Feature":
         data = {"type": "FeatureCollection", "features": [data]}
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
-        raise ImportFileError(f"{path.name} is not a GeoJSON FeatureCollection")
+        raise ImportFileError(f"{name} is not a GeoJSON FeatureCollection")
     if "crs" in data:
         try:
             crs_srid(data["crs"])
         except GeoInputError as exc:
-            raise ImportFileError(f"{path.name}: {exc}") from None
+            raise ImportFileError(f"{name}: {exc}") from None
     features = data.get("features")
     if not isinstance(features, list):
-        raise ImportFileError(f"{path.name}: the FeatureCollection has no features list")
+        raise ImportFileError(f"{name}: the FeatureCollection has no features list")
     properties = [f.get("properties") for f in features if isinstance(f, dict)]
     columns = _union_columns(properties)
     if any(isinstance(f, dict) and "id" in f for f in features):
@@ -232,14 +378,14 @@ def _geojson_source(data: Any, path: Path) -> Source:
     return Source(format="geojson", columns=columns, records=_feature_records(features), has_geometry=True)
 
 
-def _json_source(data: Any, path: Path, json_path: str | None) -> Source:
+def _json_source(data: Any, name: str, json_path: str | None) -> Source:
     if json_path:
         for key in json_path.split("."):
             if not isinstance(data, dict) or key not in data:
-                raise ImportFileError(f"{path.name}: --json-path {json_path!r} not found (no {key!r})")
+                raise ImportFileError(f"{name}: --json-path {json_path!r} not found (no {key!r})")
             data = data[key]
     if isinstance(data, dict) and data.get("type") in ("FeatureCollection", "Feature"):
-        return _geojson_source(data, path)
+        return _geojson_source(data, name)
     if isinstance(data, dict) and data and all(isinstance(value, dict) for value in data.values()):
         # An object of objects keyed by id (a common "export" shape): the key is offered as column _id.
         objects: list[Any] = [{**value, "_id": key} if "_id" not in value else value for key, value in data.items()]
@@ -247,31 +393,55 @@ def _json_source(data: Any, path: Path, json_path: str | None) -> Source:
         objects = data
     else:
         hint = "" if json_path else "; if the rows are inside an object, pass --json-path KEY"
-        raise ImportFileError(f"{path.name}: expected a list of objects{hint}")
+        raise ImportFileError(f"{name}: expected a list of objects{hint}")
     return Source(format="json", columns=_union_columns(objects), records=_object_records(objects))
 
 
 @contextmanager
 def open_source(
     *,
-    path: Path,
+    path: Path | None = None,
+    data: bytes | None = None,
+    name: str = "payload",
     fmt: str | None = None,
     delimiter: str | None = None,
     json_path: str | None = None,
+    record_element: str | None = None,
     encoding: str = "utf-8-sig",
 ) -> Iterator[Source]:
-    """Open a data file for one pass over its records; ImportFileError if it cannot be read."""
-    if not path.is_file():
-        raise ImportFileError(f"no such file: {path}")
-    fmt = fmt or detect_format(path=path)
+    """Open a data file (`path`) or a payload (`data`, e.g. a feed push) for one pass over its records.
+
+    ImportFileError if it cannot be read at all; a bad row is a record with a `problem`, never an error.
+    """
+    if path is not None:
+        if not path.is_file():
+            raise ImportFileError(f"no such file: {path}")
+        name = path.name
+        fmt = fmt or detect_format(path=path)
+    elif data is None:
+        raise ImportFileError("nothing to read: give a path or the data")
+    else:
+        fmt = fmt or sniff_format(data)
     if fmt not in FORMATS:
         raise ImportFileError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     if fmt == "csv":
-        with _open_csv(path=path, delimiter=delimiter, encoding=encoding) as source:
-            yield source
+        tsv = name.lower().removesuffix(".gz").endswith(".tsv")
+        binary = _open_binary(path) if path is not None else io.BytesIO(cast(bytes, data))
+        try:
+            lines = decoded_lines(binary, encoding=encoding, name=name)
+            yield _csv_source(lines, name=name, delimiter=delimiter, tsv=tsv)
+        finally:
+            binary.close()
         return
-    data = _load_json(path)
-    yield _geojson_source(data, path) if fmt == "geojson" else _json_source(data, path, json_path)
+    raw = _read_all(path) if path is not None else data
+    assert raw is not None
+    if fmt == "xml":
+        from apps.intake.xmlrecords import xml_source
+
+        yield xml_source(raw, name=name, record_element=record_element)
+        return
+    loaded = _load_json(raw, name)
+    yield _geojson_source(loaded, name) if fmt == "geojson" else _json_source(loaded, name, json_path)
 
 
 # "scheme://user:password@" up to the last "@" before the host's end: a password may hold "@" or ":" unescaped
@@ -291,6 +461,8 @@ def raw_text(*, record: Record, delimiter: str = ",") -> str:
         buffer = io.StringIO()
         csv.writer(buffer, delimiter=delimiter, lineterminator="").writerow(record.raw)
         text = buffer.getvalue()
+    elif isinstance(record.raw, str):
+        text = " ".join(record.raw.split())
     else:
         text = json.dumps(record.raw, ensure_ascii=False, default=str)
     text = without_userinfo(text)

@@ -296,15 +296,26 @@ def test_csv_bad_rows_are_rejected_and_good_ones_kept():
 
     assert [r.cad_number for r in result.records] == ["24-060001", "24-060009"]
     why = reasons(result)
+    # The reasons of the one intake pipeline (the same as a file import's), each naming its field.
     assert why == {
-        1: "position needs both lon and lat",
-        2: "longitude must be a number, got 'abc'",
+        1: "no location: lon/lat are empty",
+        2: "lon must be a number, got 'abc'",
         3: "latitude 95.5 is outside -90..90",
         4: "priority must be a number, got 'high'",
-        5: "row has 6 cells, the header has 7",
-        6: "received_at 'yesterday' is not an ISO 8601 date-time",
-        7: "position 0,0 is a missing fix, not a place",
+        5: "row has 6 cells but the header has 7 (check delimiter and quoting)",
+        6: "received_at 'yesterday' is not a valid date/time (expected ISO 8601)",
+        7: "no location: coordinates are 0,0",
     }
+    assert {r.index: r.field for r in result.rejected} == {
+        1: "location",
+        2: "lon",
+        3: "location",
+        4: "priority",
+        5: "",
+        6: "received_at",
+        7: "location",
+    }
+    assert [r.line for r in result.rejected] == [3, 4, 5, 6, 7, 8, 9]
     assert result.rejected[0].raw == "24-060002,ALRM,-122.3405,,2024-05-02T08:00:00Z,3,pending"
 
 
@@ -312,24 +323,33 @@ def test_csv_byte_order_mark_and_other_encodings():
     text = "cad_number,type_code,address,lon,lat,received_at\n24-1,ALRM,Café Allegro,-122.3,47.6,2024-05-02T08:00:00Z\n"
     assert parse_csv(b"\xef\xbb\xbf" + text.encode()).records[0].address == "Café Allegro"
     assert parse_csv(text.encode("cp1252"), encoding="cp1252").records[0].address == "Café Allegro"
-    with pytest.raises(PayloadError, match="not valid utf-8-sig text"):
-        parse_csv(text.encode("cp1252"))
+    # A row that is not valid text in the payload's encoding costs that row, with the reason and its line.
+    wrong = parse_csv(text.encode("cp1252"))
+    assert wrong.records == []
+    assert (wrong.rejected[0].line, wrong.rejected[0].reason[:60]) == (
+        2,
+        "not valid utf-8-sig text (invalid continuation byte at byte ",
+    )
 
 
 @pytest.mark.parametrize(
     ("raw", "params", "message"),
     [
-        (payload("cad_truncated.csv"), {}, "unexpected end of data"),
         (b"", {}, "empty"),
         (b"\n\n", {}, "empty"),
-        (b"cad_number,type_code,received_at\n24-1,ALRM,2024-05-02T08:00:00Z\n", {}, "'lon', 'lat'"),
-        (b'[{"cad_number": "24-1"}]', {}, "lacks the required column"),
-        (b"cad_number,CAD_NUMBER,type_code,lon,lat,received_at\n", {}, "more than once"),
+        (b"cad_number,type_code,received_at\n24-1,ALRM,2024-05-02T08:00:00Z\n", {}, "no location for incidents"),
+        (b'[{"cad_number": "24-1"}]', {}, "cad_number is required"),
+        (b"cad_number,CAD_NUMBER,type_code,lon,lat,received_at\n", {}, "both match"),
         (payload("cad_incidents.csv"), {"fields": {"plate": "x"}}, "unknown field"),
-        (payload("cad_incidents.csv"), {"fields": ["cad_number"]}, "must map"),
+        (payload("cad_incidents.csv"), {"fields": ["cad_number"]}, "fields must be an object"),
         (payload("cad_incidents.csv"), {"delimiter": ";;"}, "one character"),
-        (payload("cad_incidents.csv"), {"timezone": "Mars/Olympus"}, "IANA time zone"),
+        (payload("cad_incidents.csv"), {"timezone": "Mars/Olympus"}, "unknown time zone"),
+        (payload("cad_incidents.csv"), {"mapping": {"tz": "Mars/Olympus"}}, "unknown time zone"),
         (payload("cad_incidents.csv"), {"encoding": "klingon"}, "not a known text encoding"),
+        (payload("cad_incidents.csv"), {"mapping": "../../etc/passwd"}, "not a mapping file name"),
+        (payload("cad_incidents.csv"), {"mapping": "no_such_mapping"}, "no mapping file"),
+        (payload("cad_incidents.csv"), {"mapping": "sdot_cameras"}, "for the cameras layer, not incidents"),
+        (payload("cad_incidents.csv"), {"mapping": {"tz": "UTC"}, "timezone": "UTC"}, "both given"),
     ],
 )
 def test_csv_unreadable_payloads_raise(raw, params, message):
@@ -343,3 +363,12 @@ def test_csv_a_row_cut_short_is_rejected_alone():
     result = parse_csv(cut)
     assert len(result.records) == 3
     assert result.rejected[0].index == 3 and "cells" in result.rejected[0].reason
+
+
+def test_csv_a_quote_never_closed_rejects_that_row_not_the_payload():
+    # A push cut off inside a quoted cell used to refuse the whole payload; the good rows before it stay.
+    result = parse_csv(payload("cad_truncated.csv"))
+    assert [r.cad_number for r in result.records] == ["24-070001"]
+    (cut,) = result.rejected
+    assert (cut.index, cut.line) == (1, 3)
+    assert cut.reason == "a quote opened in this row is never closed (stray quote?)"

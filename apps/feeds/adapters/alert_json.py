@@ -24,7 +24,8 @@ from typing import Any
 from apps.sensors.choices import AlertKind
 
 from .base import AlertRecord, ParseResult, register
-from .common import RecordError, collect, json_list, load_json, obj, optional_lon_lat, text, timestamp
+from .common import RecordError, collect, obj, optional_lon_lat, text, timestamp
+from .mapped import object_mapping, payload_items, renamed
 
 KINDS = (AlertKind.PANIC.value, AlertKind.SENSOR.value, AlertKind.OTHER.value)
 DEFAULT_TITLES = {AlertKind.PANIC.value: "Panic button", AlertKind.SENSOR.value: "Sensor alert"}
@@ -36,7 +37,7 @@ def alert_from_mapping(item: Any) -> AlertRecord:
     source_id = text(item.get("id"), "id", max_len=64)
     kind = text(item.get("kind"), "kind", max_len=16, optional=True).lower() or AlertKind.OTHER.value
     if kind not in KINDS:
-        raise RecordError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+        raise RecordError(f"kind {kind!r} is not one of {', '.join(KINDS)}", field="kind")
     position = optional_lon_lat(item)
     return AlertRecord(
         source_id=source_id,
@@ -49,6 +50,11 @@ def alert_from_mapping(item: Any) -> AlertRecord:
     )
 
 
+# The record's own keys; a source's mapping (params {"mapping": {...}}, fixtures/mappings/README.md) renames
+# a vendor's keys to these, with its values tables and datetime_format/tz for the times.
+FIELDS = ("id", "kind", "title", "detail", "lon", "lat", "raised_at")
+
+
 @register
 class AlertJsonAdapter:
     """Panic button, sensor and other alerts as a JSON list (see the module docstring)."""
@@ -57,4 +63,7 @@ class AlertJsonAdapter:
     label = "Alerts: panic buttons, sensors (JSON)"
 
     def parse(self, payload: bytes, *, content_type: str = "", params: dict | None = None) -> ParseResult:
-        return collect(json_list(load_json(payload), "alerts", "alerts"), alert_from_mapping)
+        return collect(
+            payload_items(payload, params, key="alerts", what="alerts"),
+            renamed(alert_from_mapping, object_mapping(params, fields=FIELDS, times=("raised_at",))),
+        )

@@ -29,7 +29,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
 from .base import AlprReadRecord, ParseResult, register
-from .common import RecordError, collect, json_list, load_json, lon_lat, obj, text, timestamp
+from .common import RecordError, collect, lon_lat, obj, text, timestamp
+from .mapped import object_mapping, payload_items, renamed
 
 MAX_PLATE_WRITTEN = 16
 PLATE = re.compile(r"[A-Za-z0-9]+(?:[ .\-][A-Za-z0-9]+)*")
@@ -43,17 +44,18 @@ _url = URLValidator(schemes=["http", "https"])
 def plate_text(value: Any) -> str:
     if value is not None and not isinstance(value, str):
         # A number loses leading zeros (plate "0123" would become 123): the exporter must send text.
-        raise RecordError(f"plate must be text, got {type(value).__name__}")
+        raise RecordError(f"plate must be text, got {type(value).__name__}", field="plate")
     plate = text(value, "plate", max_len=MAX_PLATE_WRITTEN)
     if not PLATE.fullmatch(plate):
-        raise RecordError(f"plate {plate!r} has characters a plate cannot have")
+        raise RecordError(f"plate {plate!r} has characters a plate cannot have", field="plate")
     chars = re.sub(r"[^A-Za-z0-9]", "", plate)
     if not MIN_PLATE_CHARS <= len(chars) <= MAX_PLATE_CHARS:
         raise RecordError(
-            f"plate {plate!r} has {len(chars)} letters and digits, not {MIN_PLATE_CHARS}..{MAX_PLATE_CHARS}"
+            f"plate {plate!r} has {len(chars)} letters and digits, not {MIN_PLATE_CHARS}..{MAX_PLATE_CHARS}",
+            field="plate",
         )
     if chars.upper() in PLACEHOLDERS:
-        raise RecordError(f"plate {plate!r} is a no-read placeholder, not a plate")
+        raise RecordError(f"plate {plate!r} is a no-read placeholder, not a plate", field="plate")
     return plate
 
 
@@ -64,7 +66,7 @@ def image_url(value: Any) -> str:
             _url(url)
         except ValidationError:
             # Only http(s): the URL ends up in an <img> on the map page.
-            raise RecordError(f"image_url {url[:100]!r} is not an http(s) URL") from None
+            raise RecordError(f"image_url {url[:100]!r} is not an http(s) URL", field="image_url") from None
     return url
 
 
@@ -73,7 +75,7 @@ def read_from_mapping(item: Any) -> AlprReadRecord:
     plate = plate_text(item.get("plate"))
     state = text(item.get("state"), "state", max_len=8, optional=True)
     if state and not STATE.fullmatch(state):
-        raise RecordError(f"state {state!r} is not a state, province or country code")
+        raise RecordError(f"state {state!r} is not a state, province or country code", field="state")
     lon, lat = lon_lat(item)
     when = item.get("read_at") if item.get("read_at") not in (None, "") else item.get("timestamp")
     return AlprReadRecord(
@@ -87,6 +89,11 @@ def read_from_mapping(item: Any) -> AlprReadRecord:
     )
 
 
+# The record's own keys; a source's mapping (params {"mapping": {...}}, fixtures/mappings/README.md) renames
+# a vendor's keys to these, with its values tables and datetime_format/tz for the times.
+FIELDS = ("plate", "state", "read_at", "timestamp", "lon", "lat", "site", "image_url")
+
+
 @register
 class AlprJsonAdapter:
     """ALPR reads as a JSON list (see the module docstring)."""
@@ -95,4 +102,7 @@ class AlprJsonAdapter:
     label = "ALPR reads (JSON)"
 
     def parse(self, payload: bytes, *, content_type: str = "", params: dict | None = None) -> ParseResult:
-        return collect(json_list(load_json(payload), "reads", "plate reads"), read_from_mapping)
+        return collect(
+            payload_items(payload, params, key="reads", what="plate reads"),
+            renamed(read_from_mapping, object_mapping(params, fields=FIELDS, times=("read_at", "timestamp"))),
+        )

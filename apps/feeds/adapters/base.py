@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar, Protocol
 
+from apps.intake.report import Rejection
+
 MAX_PAYLOAD_BYTES = 5 * 1024 * 1024
 
 
@@ -132,13 +134,9 @@ Record = (
 )
 
 
-@dataclass(frozen=True)
-class Rejected:
-    """A record the adapter refused: where it was in the payload, why, and an excerpt of it."""
-
-    index: int
-    reason: str
-    raw: str = ""
+# A record the adapter refused: where it was in the payload (0-based `index`, `line` for CSV), which field,
+# why, and an excerpt of it. The same report the file importer gives (apps.intake.report).
+Rejected = Rejection
 
 
 @dataclass

@@ -23,9 +23,15 @@ as the CAD knows it now; the service creates, updates or closes by ``cad_number`
 
 ``status`` is ``pending``, ``dispatched``, ``on_scene`` or ``closed``, or a common synonym
 (``enroute``/``assigned`` -> dispatched, ``arrived`` -> on_scene, ``cleared``/``cancelled`` -> closed,
-spelling and case free: ``On Scene``, ``ON-SCENE``). ``params={"statuses": {"HELD": "pending"}}`` adds
-a source's own words. An unknown word rejects the record. Without a status, the latest time given
-decides (closed_at -> closed, on_scene_at -> on_scene, dispatched_at -> dispatched, else pending).
+spelling and case free: ``On Scene``, ``ON-SCENE``; the one list in apps.intake.vocab). A source's own
+words come from its mapping, ``params={"mapping": {"values": {"status": {"HELD": "pending"}}}}`` (the
+older ``params={"statuses": {...}}`` is an alias). An unknown word rejects the record. Without a status,
+the latest time given decides (closed_at -> closed, on_scene_at -> on_scene, dispatched_at -> dispatched, else pending).
+
+With ``params={"mapping": {...} | "file name"}`` the payload is a CAD's own JSON (a list of objects, or
+the list under the mapping's ``json_path`` or ``incidents``) read by the shared JSON reader and converted
+by the mapping with the same ``convert_record`` as a file import (fixtures/mappings/README.md); the
+mapping's ``fields`` may also name the ``units`` and ``narrative`` keys.
 
 Numbers must be JSON numbers (``"priority": "2"`` is refused: the exporter is broken, and silently
 coercing would hide it). Unknown keys are ignored, so a CAD may send more than we read.
@@ -33,7 +39,9 @@ coercing would hide it). Unknown keys are ignored, so a CAD may send more than w
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -57,6 +65,7 @@ from .common import (
 MAX_NARRATIVE_LINES = 2000
 MAX_NARRATIVE_TEXT = 4000
 MAX_UNITS = 100
+UNIT_SPLIT = re.compile(r"\s*[;,|]\s*")
 
 
 def incident_from_mapping(
@@ -156,6 +165,46 @@ class CadJsonAdapter:
     label = "CAD incidents (JSON)"
 
     def parse(self, payload: bytes, *, content_type: str = "", params: dict | None = None) -> ParseResult:
+        if (params or {}).get("mapping") is not None:
+            return _parse_mapped(payload, params or {})
         words = status_words(params)
         items = json_list(load_json(payload), "incidents", "incidents")
         return collect(items, lambda item: incident_from_mapping(item, words=words))
+
+
+def _parse_mapped(payload: bytes, params: dict) -> ParseResult:
+    """A CAD's own JSON through the source's mapping: the shared JSON reader and `convert_record`, as for a
+    file import; `units` and `narrative` (lists or one text) are this protocol's own fields."""
+    from apps.intake.errors import RowError
+    from apps.intake.mapping import convert_record
+
+    from .cad_csv import FEED_FIELDS, incident_from_kwargs
+    from .mapped import extra_columns, feed_mapping_spec, mapped_payload, rejection
+
+    spec, extras = feed_mapping_spec(params, extra_fields=FEED_FIELDS)
+    data = load_json(payload)
+    default_path = "incidents" if isinstance(data, dict) and isinstance(data.get("incidents"), list) else None
+    result = ParseResult()
+    with mapped_payload(payload, fmt="json", spec=spec, layer="incidents", json_path=default_path) as (mapping, opened):
+        own = extra_columns(extras, FEED_FIELDS, opened.columns)
+        for record in opened.records:
+            try:
+                kwargs = convert_record(record=record, mapping=mapping)
+                incident = incident_from_kwargs(kwargs)
+                values = record.values
+                units = next((values[c] for c in own.get("units", ()) if values.get(c) not in (None, "", [])), None)
+                narrative = next(
+                    (values[c] for c in own.get("narrative", ()) if values.get(c) not in (None, "", [])), None
+                )
+                incident = replace(
+                    incident,
+                    unit_refs=unit_refs([u for u in UNIT_SPLIT.split(units) if u] if isinstance(units, str) else units),
+                    narrative=narrative_lines(narrative, incident.received_at),
+                )
+            except RecordError as exc:
+                result.rejected.append(rejection(record, RowError(str(exc), field=exc.field)))
+            except RowError as exc:
+                result.rejected.append(rejection(record, exc))
+            else:
+                result.records.append(incident)
+    return result

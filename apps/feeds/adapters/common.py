@@ -1,9 +1,9 @@
 """Small parsing helpers every adapter uses, so each format module holds only its own format."""
+
 from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.core.geo import GeoInputError, check_lon_lat
 from apps.incidents.choices import IncidentStatus
+from apps.intake import vocab
 
 from .base import ParseResult, PayloadError, PositionRecord, Record, Rejected, check_payload_size
 
@@ -23,7 +24,12 @@ MAX_FUTURE = timedelta(minutes=10)
 
 
 class RecordError(ValueError):
-    """One record is unusable; the message is the reason stored with the rejection."""
+    """One record is unusable; the message is the reason stored with the rejection, `field` the field it
+    is about (empty when it is about the whole record)."""
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def coords(lon, lat) -> tuple[float, float]:
@@ -40,32 +46,32 @@ def timestamp(value, name: str = "time", *, now: datetime | None = None) -> date
     """ISO 8601 text (offset required or Z), or epoch seconds / milliseconds, as an aware datetime."""
     now = now or datetime.now(UTC)
     if isinstance(value, bool) or value is None or value == "":
-        raise RecordError(f"{name} is missing")
+        raise RecordError(f"{name} is missing", field=name)
     if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
         number = float(value)
         if not math.isfinite(number):
-            raise RecordError(f"{name} is not a finite number")
+            raise RecordError(f"{name} is not a finite number", field=name)
         if number > 1e11:  # milliseconds
             number /= 1000.0
         try:
             result = datetime.fromtimestamp(number, UTC)
         except (OverflowError, OSError, ValueError):
-            raise RecordError(f"{name} {value!r} is out of range") from None
+            raise RecordError(f"{name} {value!r} is out of range", field=name) from None
     elif isinstance(value, str):
         try:
             result = parse_datetime(value.strip())
         except ValueError:
             result = None
         if result is None:
-            raise RecordError(f"{name} {value!r} is not an ISO 8601 date-time")
+            raise RecordError(f"{name} {value!r} is not an ISO 8601 date-time", field=name)
         if result.tzinfo is None:
-            raise RecordError(f"{name} {value!r} has no UTC offset")
+            raise RecordError(f"{name} {value!r} has no UTC offset", field=name)
     else:
-        raise RecordError(f"{name} must be a date-time string or epoch number, got {type(value).__name__}")
+        raise RecordError(f"{name} must be a date-time string or epoch number, got {type(value).__name__}", field=name)
     if result > now + MAX_FUTURE:
-        raise RecordError(f"{name} {result.isoformat()} is in the future")
+        raise RecordError(f"{name} {result.isoformat()} is in the future", field=name)
     if result.year < 2000:
-        raise RecordError(f"{name} {result.isoformat()} is implausibly old")
+        raise RecordError(f"{name} {result.isoformat()} is implausibly old", field=name)
     return result
 
 
@@ -73,17 +79,17 @@ def number(value, name: str, *, low: float | None = None, high: float | None = N
     if value is None or value == "":
         if optional:
             return None
-        raise RecordError(f"{name} is missing")
+        raise RecordError(f"{name} is missing", field=name)
     if isinstance(value, bool):
-        raise RecordError(f"{name} must be a number, got a boolean")
+        raise RecordError(f"{name} must be a number, got a boolean", field=name)
     try:
         result = float(value)
     except (TypeError, ValueError):
-        raise RecordError(f"{name} must be a number, got {value!r}") from None
+        raise RecordError(f"{name} must be a number, got {value!r}", field=name) from None
     if not math.isfinite(result):
-        raise RecordError(f"{name} must be finite")
+        raise RecordError(f"{name} must be finite", field=name)
     if low is not None and result < low or high is not None and result > high:
-        raise RecordError(f"{name} {result} is outside {low}..{high}")
+        raise RecordError(f"{name} {result} is outside {low}..{high}", field=name)
     return result
 
 
@@ -91,16 +97,16 @@ def text(value, name: str, *, max_len: int = 200, optional: bool = False) -> str
     if value is None or (isinstance(value, str) and not value.strip()):
         if optional:
             return ""
-        raise RecordError(f"{name} is missing")
+        raise RecordError(f"{name} is missing", field=name)
     # bool is an int subclass: without this check `true` would become the text "True".
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise RecordError(f"{name} must be text, got {type(value).__name__}")
+        raise RecordError(f"{name} must be text, got {type(value).__name__}", field=name)
     result = str(value).strip()
     if len(result) > max_len:
-        raise RecordError(f"{name} is longer than {max_len} characters")
+        raise RecordError(f"{name} is longer than {max_len} characters", field=name)
     if "\x00" in result:
         # PostgreSQL text cannot hold NUL; refuse the record here rather than fail the write.
-        raise RecordError(f"{name} contains a NUL character")
+        raise RecordError(f"{name} contains a NUL character", field=name)
     return result
 
 
@@ -166,7 +172,7 @@ def collect(
         try:
             result.records.append(build(item))
         except RecordError as exc:
-            result.rejected.append(Rejected(index, str(exc), show(item)))
+            result.rejected.append(Rejected(index, str(exc), show(item), field=exc.field))
         except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
             # A shape no check anticipated must cost one record, not the whole batch (and not a
             # task retry loop over a permanent error); the reason keeps it findable.
@@ -186,7 +192,7 @@ def raw_excerpt(item: Any) -> str:
 def strict_number(value: Any, name: str, **kwargs: Any) -> float | None:
     """`number`, but JSON text is refused: a source sending "12" for 12 has a broken exporter."""
     if isinstance(value, str) and value.strip():
-        raise RecordError(f"{name} must be a number, got text {value!r}")
+        raise RecordError(f"{name} must be a number, got text {value!r}", field=name)
     return number(value, name, **kwargs)
 
 
@@ -195,12 +201,12 @@ def integer(value: Any, name: str, *, low: int, high: int, optional: bool = Fals
     if result is None:
         return None
     if not result.is_integer():
-        raise RecordError(f"{name} must be a whole number, got {value!r}")
+        raise RecordError(f"{name} must be a whole number, got {value!r}", field=name)
     return int(result)
 
 
-_LON_KEYS = ("lon", "lng", "longitude")
-_LAT_KEYS = ("lat", "latitude")
+_LON_KEYS = vocab.LON_ALIASES
+_LAT_KEYS = vocab.LAT_ALIASES
 
 
 def lon_lat(item: Mapping) -> tuple[float, float]:
@@ -237,7 +243,7 @@ def optional_lon_lat(item: Mapping) -> tuple[float, float] | None:
         raise RecordError("position needs both lon and lat")
     for value, name in ((lon, "longitude"), (lat, "latitude")):
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise RecordError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+            raise RecordError(f"{name} must be a number, got {type(value).__name__} {value!r}", field=name)
     return coords(lon, lat)
 
 
@@ -257,36 +263,29 @@ STATUS_ORDER: tuple[str, ...] = tuple(
     s.value for s in (IncidentStatus.PENDING, IncidentStatus.DISPATCHED, IncidentStatus.ON_SCENE, IncidentStatus.CLOSED)
 )
 
-# Keys are lower-case letters only, so "On Scene", "on_scene", "ON-SCENE" and "OnScene" all match.
-STATUS_WORDS: dict[str, str] = {
-    **dict.fromkeys(
-        ("pending", "new", "received", "queued", "waiting", "hold", "held", "holding", "open", "unassigned"),
-        IncidentStatus.PENDING.value,
-    ),
-    **dict.fromkeys(
-        ("dispatched", "assigned", "enroute", "responding", "dispatch", "notified"), IncidentStatus.DISPATCHED.value
-    ),
-    **dict.fromkeys(("onscene", "arrived", "atscene", "onlocation", "working"), IncidentStatus.ON_SCENE.value),
-    **dict.fromkeys(
-        ("closed", "cleared", "clear", "complete", "completed", "resolved", "cancelled", "canceled", "disposed"),
-        IncidentStatus.CLOSED.value,
-    ),
-}
-
-
-def status_key(value: str) -> str:
-    return re.sub(r"[^a-z]", "", value.lower())
+# One set of status words for files and feeds (apps.intake.vocab).
+STATUS_WORDS = vocab.STATUS_WORDS
+status_key = vocab.status_key
 
 
 def status_words(params: Mapping | None) -> dict[str, str]:
-    """STATUS_WORDS plus a source's own words from params {"statuses": {"HELD": "pending"}}."""
-    extra = (params or {}).get("statuses") or {}
+    """STATUS_WORDS plus a source's own words: its mapping's values.status (params {"mapping": {"values":
+    {"status": {"HELD": "pending"}}}}), or the older alias params {"statuses": {...}}."""
+    from .mapped import mapping_document
+
+    values = mapping_document(dict(params or {})).get("values") or {}
+    extra = values.get("status") if isinstance(values, dict) else None
+    if extra is None:
+        extra = {}
     if not isinstance(extra, dict):
-        raise PayloadError("params 'statuses' must be an object mapping a source word to a status")
+        raise PayloadError("mapping.values.status must be an object mapping a source word to a status")
     words = dict(STATUS_WORDS)
     for word, status in extra.items():
         if status not in IncidentStatus.values:
-            raise PayloadError(f"params 'statuses' maps {word!r} to {status!r}, not one of {IncidentStatus.values}")
+            raise PayloadError(
+                f"mapping.values.status (params 'statuses') maps {word!r} to {status!r}, "
+                f"not one of {IncidentStatus.values}"
+            )
         words[status_key(str(word))] = status
     return words
 
@@ -298,7 +297,7 @@ def incident_status(value: Any, words: Mapping[str, str], name: str = "status") 
     try:
         return words[status_key(word)]
     except KeyError:
-        raise RecordError(f"{name} {word!r} is not a known incident status") from None
+        raise RecordError(f"{name} {word!r} is not a known incident status", field=name) from None
 
 
 # ---------------------------------------------------------------------------------------------

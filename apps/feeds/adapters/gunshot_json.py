@@ -21,7 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from .base import GunshotRecord, ParseResult, register
-from .common import collect, integer, json_list, load_json, lon_lat, obj, strict_number, text, timestamp
+from .common import collect, integer, lon_lat, obj, strict_number, text, timestamp
+from .mapped import object_mapping, payload_items, renamed
 
 
 def confidence(value: Any) -> float:
@@ -46,6 +47,11 @@ def detection_from_mapping(item: Any) -> GunshotRecord:
     )
 
 
+# The record's own keys; a source's mapping (params {"mapping": {...}}, fixtures/mappings/README.md) renames
+# a vendor's keys to these, with its values tables and datetime_format/tz for the times.
+FIELDS = ("id", "lon", "lat", "detected_at", "rounds", "confidence")
+
+
 @register
 class GunshotJsonAdapter:
     """Acoustic gunshot detections as a JSON list (see the module docstring)."""
@@ -54,4 +60,7 @@ class GunshotJsonAdapter:
     label = "Gunshot detections (JSON)"
 
     def parse(self, payload: bytes, *, content_type: str = "", params: dict | None = None) -> ParseResult:
-        return collect(json_list(load_json(payload), "detections", "detections"), detection_from_mapping)
+        return collect(
+            payload_items(payload, params, key="detections", what="detections"),
+            renamed(detection_from_mapping, object_mapping(params, fields=FIELDS, times=("detected_at",))),
+        )

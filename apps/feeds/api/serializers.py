@@ -41,4 +41,4 @@ class FeedSourceSerializer(serializers.ModelSerializer):
 class DeadLetterSerializer(serializers.ModelSerializer):
     class Meta:
         model = DeadLetter
-        fields = ("id", "received_at", "index", "reason", "raw")
+        fields = ("id", "received_at", "index", "line", "field", "reason", "raw")

@@ -72,7 +72,9 @@ class _IngestView(APIView):
                 status=status.HTTP_401_UNAUTHORIZED,
                 headers={"WWW-Authenticate": 'Bearer realm="rtcc-gis feeds"'},
             )
-        body = request.stream.read(limit + 1) if request.stream is not None else b""
+        # DRF gives no stream without a Content-Length; a chunked push (ChunkedBodyLimit already capped it)
+        # is read from the Django request itself.
+        body = request.stream.read(limit + 1) if request.stream is not None else request._request.read(limit + 1)
         if len(body) > limit:
             return Response({"detail": f"payload is over the {limit} byte limit"}, status=413)
         try:
