@@ -21,7 +21,7 @@ from apps.incidents.services import (
     incident_sync_narrative,
     incident_sync_unit_status,
 )
-from apps.sensors.services import alert_raise, gunshot_record
+from apps.sensors.services import gunshot_record
 from apps.units.services import Fix, unit_fixes_record
 
 from .adapters.base import (
@@ -36,6 +36,7 @@ from .adapters.base import (
     get_adapter,
 )
 from .adapters.common import excerpt
+from .alert_writer import write_alert
 from .models import DeadLetter, FeedSource, hash_token
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,11 @@ def _record_failure(source: FeedSource, rejected: list[Rejected], *, whole_paylo
     FeedSource.objects.filter(pk=source.pk).update(**updates)
     for r in rejected:
         log.warning("feed %s (%s) rejected record %s: %s", source.pk, source.kind, r.index, r.reason)
+
+
+def feed_record_rejections(*, source: FeedSource, rejected: list[Rejected]) -> None:
+    """Record rejections found outside an adapter (a CAP index link the poller refused) like any other."""
+    _record_failure(source, rejected)
 
 
 def feed_ingest(*, source_id: int, payload: bytes, content_type: str = "", params: dict | None = None) -> IngestReport:
@@ -224,16 +230,5 @@ def _write(source: FeedSource, record) -> bool:
         )
         return created
     if isinstance(record, AlertRecord):
-        location = make_point(record.lon, record.lat) if record.lon is not None and record.lat is not None else None
-        _, created = alert_raise(
-            agency_id=agency_id,
-            kind=record.kind,
-            title=record.title,
-            detail=record.detail,
-            location=location,
-            raised_at=record.raised_at,
-            source=source.name,
-            source_id=record.source_id,
-        )
-        return created
+        return write_alert(agency_id=agency_id, source=source.name, record=record)
     raise TypeError(f"no writer for {type(record).__name__}")

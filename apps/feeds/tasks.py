@@ -18,6 +18,7 @@ from django.utils import timezone
 from apps.core.queue import enqueue_on_commit
 
 from .adapters.base import PayloadError, TransientError
+from .cap_poll import cap_index_poll, cap_index_root
 from .choices import FeedMode
 from .models import FeedSource
 from .services import FeedUnavailable, feed_ingest
@@ -91,6 +92,9 @@ def feed_poll(self, source_id: int) -> dict | None:
         return None  # disabled or deleted since it was queued
     try:
         body, content_type = _fetch(source)
+        if source.kind == "cap" and (root := cap_index_root(body)) is not None:
+            # An ATOM/RSS index: its entries' linked CAP documents are fetched too (apps.feeds.cap_poll).
+            return cap_index_poll(source, body, content_type, root)
         return feed_ingest(source_id=source.pk, payload=body, content_type=content_type).as_dict()
     except TransientError as exc:
         _note_error(source, str(exc))

@@ -29,7 +29,7 @@ from apps.accounts.permissions import Layer
 from apps.accounts.selectors import scope_to_user
 from apps.audit.models import AuditAction, AuditEvent
 from apps.incidents.models import Incident
-from apps.sensors.choices import AckOutcome, AlertKind, AlertStatus
+from apps.sensors.choices import AckOutcome, AlertKind
 from apps.sensors.models import Alert
 
 from .choices import AssistKind
@@ -165,15 +165,18 @@ def unlinked_stream_opens(*, user, period: Period) -> int:
 
 
 def alert_measures(*, user, period: Period) -> tuple[dict[str, Any], dict[date, dict[str, Any]]]:
-    """Alerts raised, acknowledged and time to acknowledge; hotlist hits by outcome: total and per bucket."""
+    """Alerts raised, acknowledged and time to acknowledge; hotlist hits by outcome: total and per bucket.
+
+    Acknowledged means an operator acknowledged it (acknowledged_at), whatever its status now: an alert
+    acknowledged and later cancelled by its source (closed) still counts; one closed unseen does not."""
     qs = scope_to_user(Alert.objects.filter(raised_at__gte=period.start, raised_at__lt=period.end), user)
     al_sql, al_params = _cte(qs.order_by().values("kind", "status", "raised_at", "acknowledged_at", "ack_outcome"))
     sql = f"""
         WITH al AS ({al_sql}),
         per AS (
-            SELECT date_trunc(%s, raised_at AT TIME ZONE %s) AS bucket, kind = %s AS hit, status = %s AS acked,
-                   ack_outcome AS outcome,
-                   CASE WHEN status = %s THEN EXTRACT(EPOCH FROM acknowledged_at - raised_at) END AS ack_s
+            SELECT date_trunc(%s, raised_at AT TIME ZONE %s) AS bucket, kind = %s AS hit,
+                   acknowledged_at IS NOT NULL AS acked, ack_outcome AS outcome,
+                   EXTRACT(EPOCH FROM acknowledged_at - raised_at) AS ack_s
             FROM al
         )
         SELECT GROUPING(bucket) = 1 AS grand, bucket,
@@ -195,8 +198,6 @@ def alert_measures(*, user, period: Period) -> tuple[dict[str, Any], dict[date, 
         period.bucket,
         str(period.tz),
         AlertKind.HOTLIST_HIT,
-        AlertStatus.ACKNOWLEDGED,
-        AlertStatus.ACKNOWLEDGED,
         AckOutcome.CONFIRMED,
         AckOutcome.FALSE_POSITIVE,
         AckOutcome.CONFIRMED,
@@ -210,13 +211,11 @@ def alerts_by_kind(*, user, period: Period) -> list[dict[str, Any]]:
     al_sql, al_params = _cte(qs.order_by().values("kind", "status", "raised_at", "acknowledged_at"))
     sql = f"""
         WITH al AS ({al_sql})
-        SELECT kind, count(*) AS alerts, count(*) FILTER (WHERE status = %s) AS acknowledged,
-               percentile_cont(0.5) WITHIN GROUP (
-                   ORDER BY CASE WHEN status = %s THEN EXTRACT(EPOCH FROM acknowledged_at - raised_at) END
-               ) AS ack_p50
+        SELECT kind, count(*) AS alerts, count(*) FILTER (WHERE acknowledged_at IS NOT NULL) AS acknowledged,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM acknowledged_at - raised_at)) AS ack_p50
         FROM al GROUP BY kind ORDER BY kind
     """
-    rows = _rows(sql, [*al_params, AlertStatus.ACKNOWLEDGED, AlertStatus.ACKNOWLEDGED])
+    rows = _rows(sql, [*al_params])
     return [
         {
             "kind": row["kind"],

@@ -12,6 +12,12 @@ class AlertKind(models.TextChoices):
 class AlertStatus(models.TextChoices):
     OPEN = "open", "Open"
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    # Ended without an operator: the source cancelled it, or it expired (close_reason says which).
+    CLOSED = "closed", "Closed"
+
+
+# An alert still in an operator's hands: the statuses a source may close (alert_close).
+ALERT_LIVE_STATUSES = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
 
 
 class AckOutcome(models.TextChoices):

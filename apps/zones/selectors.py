@@ -1,7 +1,7 @@
 """Reads of zones, including the point-in-zone lookup used when records arrive."""
 from __future__ import annotations
 
-from django.contrib.gis.geos import Point
+from django.contrib.gis.geos import MultiPolygon, Point
 from django.db.models import QuerySet
 
 from apps.accounts.permissions import Layer
@@ -19,3 +19,20 @@ def zone_containing(*, agency_id: int, point: Point, kind: str) -> Zone | None:
     return (
         Zone.objects.filter(agency_id=agency_id, kind=kind, geom__covers=point).order_by("id").first()
     )
+
+
+def zones_area_for_geocodes(*, agency_id: int, geocodes: list[str]) -> tuple[MultiPolygon | None, list[str]]:
+    """The union of the agency's zones carrying any of `geocodes` ("SCHEME:value", see Zone.geocodes)
+    and the codes that matched; (None, []) when no zone carries one."""
+    if not geocodes:
+        return None, []
+    zones = list(Zone.objects.filter(agency_id=agency_id, geocodes__overlap=list(geocodes)).only("geom", "geocodes"))
+    if not zones:
+        return None, []
+    # Zones are valid (MultiPolygon, repaired on write), so their union is a Polygon or MultiPolygon.
+    union = MultiPolygon(*[polygon for zone in zones for polygon in zone.geom], srid=zones[0].geom.srid).unary_union
+    if not isinstance(union, MultiPolygon):
+        union = MultiPolygon(union, srid=union.srid)
+    wanted = set(geocodes)
+    matched = sorted({code for zone in zones for code in zone.geocodes if code in wanted})
+    return union, matched
