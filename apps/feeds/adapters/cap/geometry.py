@@ -3,8 +3,8 @@
 CAP writes points as ``lat,lon`` (WGS 84), pairs separated by spaces; a polygon repeats its first
 pair last and has at least four; a circle is ``lat,lon radius`` with the radius in kilometres.
 
-A circle becomes a polygon of CIRCLE_VERTICES points at its radius on the sphere (great-circle
-destination, so it is round in metres at any latitude). A circle of radius 0 (the CAP 1.0 spec
+A circle becomes a polygon of CIRCLE_VERTICES points at its radius on the WGS 84 ellipsoid
+(geodesic destinations, so it is round in metres at any latitude). A circle of radius 0 (the CAP 1.0 spec
 examples, tsunami messages) is a point, not an area: it gives the alert its location and no
 polygon. The alert's representative point is the centre of its first circle, else the centroid of
 its first polygon (as before), and the zones' area when only geocodes place it (set at store time).
@@ -15,13 +15,14 @@ from __future__ import annotations
 import math
 from xml.etree.ElementTree import Element
 
-from apps.core.geo import EARTH_RADIUS_M
+from pyproj import Geod
 
 from ..common import RecordError, centroid, coords, xml_text
 
 CIRCLE_VERTICES = 64
 MAX_RADIUS_KM = 2000.0  # bigger is a unit error (metres written as km), not an alert area
 Ring = tuple[tuple[float, float], ...]
+_GEOD = Geod(ellps="WGS84")
 
 # How CAP feeds name their geocode schemes, and the scheme a zone lists the code under.
 SCHEMES = {
@@ -67,17 +68,11 @@ def circle(value: str) -> tuple[tuple[float, float], float]:
 
 
 def circle_ring(centre: tuple[float, float], radius_m: float, vertices: int = CIRCLE_VERTICES) -> Ring:
-    """The circle as a closed ring of (lon, lat): points at `radius_m` along great circles from the centre."""
-    lon0, lat0 = (math.radians(v) for v in centre)
-    d = radius_m / EARTH_RADIUS_M
-    ring = []
-    for k in range(vertices):
-        bearing = 2 * math.pi * k / vertices
-        lat = math.asin(math.sin(lat0) * math.cos(d) + math.cos(lat0) * math.sin(d) * math.cos(bearing))
-        lon = lon0 + math.atan2(
-            math.sin(bearing) * math.sin(d) * math.cos(lat0), math.cos(d) - math.sin(lat0) * math.sin(lat)
-        )
-        ring.append((round((math.degrees(lon) + 540) % 360 - 180, 7), round(math.degrees(lat), 7)))
+    """The circle as a closed ring of (lon, lat): points `radius_m` along geodesics from the centre on
+    the WGS 84 ellipsoid (pyproj), so it is round in metres at any latitude."""
+    bearings = [360.0 * k / vertices for k in range(vertices)]
+    lons, lats, _ = _GEOD.fwd([centre[0]] * vertices, [centre[1]] * vertices, bearings, [radius_m] * vertices)
+    ring = [(round(lon, 7), round(lat, 7)) for lon, lat in zip(lons, lats, strict=True)]
     ring.append(ring[0])
     return tuple(ring)
 
