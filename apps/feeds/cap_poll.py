@@ -143,23 +143,30 @@ def fetch_linked(source: FeedSource, url: str) -> tuple[bytes, str]:
     try:
         with httpx.Client(follow_redirects=False, trust_env=False, timeout=settings.RTCC_FEED_POLL_TIMEOUT) as client:
             request = client.build_request("GET", target, headers=headers, extensions=extensions)
-            with client.send(request, stream=True) as response:
-                if response.is_redirect:
-                    raise LinkRefused(f"{url} answered a redirect ({response.status_code}); not followed")
-                if response.status_code >= 500 or response.status_code == 429:
-                    raise TransientError(f"{url} answered {response.status_code}")
-                if response.status_code >= 400:
-                    raise LinkRefused(f"{url} answered {response.status_code}")
-                body = b""
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > limit:
-                        raise LinkRefused(f"{url} is over the {limit} byte limit")
-                return body, response.headers.get("content-type", "")
+            response = client.send(request, stream=True)
+            try:
+                return _read(response, url, limit)
+            finally:
+                response.close()
     except httpx.TimeoutException:
         raise TransientError(f"{url} did not answer in time") from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise TransientError(f"could not fetch {url}: {type(exc).__name__}") from None
+
+
+def _read(response: httpx.Response, url: str, limit: int) -> tuple[bytes, str]:
+    if response.is_redirect:
+        raise LinkRefused(f"{url} answered a redirect ({response.status_code}); not followed")
+    if response.status_code >= 500 or response.status_code == 429:
+        raise TransientError(f"{url} answered {response.status_code}")
+    if response.status_code >= 400:
+        raise LinkRefused(f"{url} answered {response.status_code}")
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise LinkRefused(f"{url} is over the {limit} byte limit")
+    return bytes(body), response.headers.get("content-type", "")
 
 
 def _public_address(host: str, port: int) -> str:
