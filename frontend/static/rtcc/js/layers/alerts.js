@@ -39,7 +39,7 @@ export function createAlertsLayer({ api, config }) {
     const area = feature.properties?.area;
     if (area && area.type === "MultiPolygon") {
       entry.area = L.geoJSON(area, { pane: "alerts", className: `alert-area kind-${feature.properties.kind}` });
-      tagElement(entry.area, { "data-alert-area-id": feature.id });
+      entry.area.eachLayer((part) => tagElement(part, { "data-alert-area-id": feature.id }));
       textTooltip(entry.area, () => entry.feature.properties?.title || titleCase(entry.feature.properties?.kind));
       entry.area.bindPopup(() => card(entry), popupOptions());
       group.addLayer(entry.area);
