@@ -29,7 +29,7 @@ from apps.accounts.permissions import Layer
 from apps.accounts.selectors import scope_to_user
 from apps.audit.models import AuditAction, AuditEvent
 from apps.incidents.models import Incident
-from apps.sensors.choices import AckOutcome, AlertKind
+from apps.sensors.choices import AckOutcome, AlertKind, AlertStatus
 from apps.sensors.models import Alert
 
 from .choices import AssistKind
@@ -175,7 +175,7 @@ def alert_measures(*, user, period: Period) -> tuple[dict[str, Any], dict[date, 
         WITH al AS ({al_sql}),
         per AS (
             SELECT date_trunc(%s, raised_at AT TIME ZONE %s) AS bucket, kind = %s AS hit,
-                   acknowledged_at IS NOT NULL AS acked, ack_outcome AS outcome,
+                   acknowledged_at IS NOT NULL AS acked, status = %s AS closed, ack_outcome AS outcome,
                    EXTRACT(EPOCH FROM acknowledged_at - raised_at) AS ack_s
             FROM al
         )
@@ -187,6 +187,8 @@ def alert_measures(*, user, period: Period) -> tuple[dict[str, Any], dict[date, 
                avg(ack_s) AS ack_mean,
                count(*) FILTER (WHERE hit) AS hits,
                count(*) FILTER (WHERE hit AND acked) AS hits_acknowledged,
+               count(*) FILTER (WHERE closed AND NOT acked) AS closed_unacknowledged,
+               count(*) FILTER (WHERE hit AND closed AND NOT acked) AS hits_closed_unacknowledged,
                count(*) FILTER (WHERE hit AND acked AND outcome = %s) AS hits_confirmed,
                count(*) FILTER (WHERE hit AND acked AND outcome = %s) AS hits_false_positive,
                count(*) FILTER (WHERE hit AND acked AND outcome NOT IN (%s, %s)) AS hits_unknown
@@ -198,6 +200,7 @@ def alert_measures(*, user, period: Period) -> tuple[dict[str, Any], dict[date, 
         period.bucket,
         str(period.tz),
         AlertKind.HOTLIST_HIT,
+        AlertStatus.CLOSED,
         AckOutcome.CONFIRMED,
         AckOutcome.FALSE_POSITIVE,
         AckOutcome.CONFIRMED,
@@ -346,12 +349,14 @@ def measures_summary(*, user, period: Period) -> dict[str, Any]:
             "confirmed": al_total.get("hits_confirmed", 0),
             "false_positive": al_total.get("hits_false_positive", 0),
             "unknown": al_total.get("hits_unknown", 0),
-            "open": al_total.get("hits", 0) - hits_ack,
+            "open": al_total.get("hits", 0) - hits_ack - al_total.get("hits_closed_unacknowledged", 0),
         },
         "alerts": {
             "total": al_total.get("alerts", 0),
             "acknowledged": al_total.get("acknowledged", 0),
             "acknowledged_share": _ratio(al_total.get("acknowledged", 0), al_total.get("alerts", 0)),
+            # Ended by their source (cancelled, expired) before anyone acknowledged them.
+            "closed_unacknowledged": al_total.get("closed_unacknowledged", 0),
             "ack_p50_s": _seconds(al_total.get("ack_p50")),
             "ack_p90_s": _seconds(al_total.get("ack_p90")),
             "ack_mean_s": _seconds(al_total.get("ack_mean")),
