@@ -322,3 +322,50 @@ def test_bad_area_costs_only_its_alert(home):
     alert = Alert.objects.get(source=source.name)
     assert alert.area.valid and alert.area.num_geom == 2  # a figure eight is repaired, both lobes kept
     assert Polygon.from_bbox((-122.0, 47.0, -121.9, 47.1)).buffer(1e-9).covers(alert.area)
+
+
+def test_zones_imported_with_geocodes_place_a_geocode_only_alert(home, tmp_path):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from apps.zones.models import Zone
+
+    ring = [[-90.6, 47.3], [-90.0, 47.3], [-90.0, 47.9], [-90.6, 47.9], [-90.6, 47.3]]
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+            "properties": {"code": "N1", "codes": "ugc:MNZ020; FIPS6:027031"},
+        },
+        {
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+            "properties": {"code": "N2", "codes": "MNZ020"},
+        },
+    ]
+    path = tmp_path / "zones.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    out, err = StringIO(), StringIO()
+    call_command(
+        "import_layer",
+        "zones",
+        str(path),
+        "--agency",
+        "SPD",
+        "--map",
+        "geocodes=codes",
+        "--set",
+        "kind=district",
+        stdout=out,
+        stderr=err,
+    )
+    assert "1 created" in out.getvalue()
+    assert "geocode 'MNZ020' is not SCHEME:value" in err.getvalue()
+    assert Zone.objects.get(code="N1").geocodes == ["UGC:MNZ020", "FIPS6:027031"]
+
+    source = cap_source(home)
+    ingest(source, "oasiscap_nws-5c2cf27b1f56885d61654dc47fa411d5.xml")
+    alert = Alert.objects.get(source=source.name)
+    assert alert.area is not None and alert.area.covers(alert.location)

@@ -291,7 +291,9 @@ def test_cap_feed_keeps_good_alerts_beside_bad_ones():
     (door,) = result.records
     assert door.source_id == "alarms@facilities.example.gov,LIB-DOOR-0451"
     assert (door.lon, door.lat) == (None, None)  # geocode-only area: no position
-    assert door.detail == "Severity Moderate, Urgency Immediate, Certainty Observed\n\nArea: Central Library loading dock"
+    assert door.detail == (
+        "Severity Moderate, Urgency Immediate, Certainty Observed\n\nArea: Central Library loading dock"
+    )
     assert door.geocodes == ("SITE:LIB-01",)  # placed at store time through the zones carrying it
     assert reasons(result) == {1: "status 'Test': only Actual alerts are shown", 2: "latitude 147.6 is outside -90..90"}
 
