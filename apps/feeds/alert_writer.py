@@ -76,7 +76,8 @@ def _cancel(agency_id: int, source: str, record: AlertRecord) -> bool:
         return True
     if alert_find_referenced(agency_id=agency_id, source=source, source_ids=list(record.references)) is not None:
         return False  # already closed: a repeated Cancel
-    raise ValueError(f"Cancel references {', '.join(record.references)}: no alert from this source has that id")
+    withdrawn = record.detail or f"Cancels {', '.join(record.references)}"
+    raise ValueError(f"{withdrawn}: no alert from this source has that id")
 
 
 def _place(agency_id: int, record: AlertRecord):

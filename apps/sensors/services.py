@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -98,7 +100,7 @@ def alert_raise(
             alpr_read=alpr_read,
             status=AlertStatus.CLOSED if expired else AlertStatus.OPEN,
             closed_at=now if expired else None,
-            close_reason=f"expired at {expires_at:%Y-%m-%d %H:%M:%S %Z} before it arrived" if expired else "",
+            close_reason=f"expired at {_utc(expires_at)} before it arrived" if expired else "",
         )
         publish(layer="alerts", instance=alert)
     return alert, True
@@ -138,6 +140,10 @@ def gunshot_record(
             gunshot=shot,
         )
     return shot, True
+
+
+def _utc(when) -> str:
+    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def _by_source_id(agency_id: int, source: str, source_ids: list[str]):
@@ -181,7 +187,7 @@ def alert_update(
     alert.expires_at = expires_at
     alert.save()
     if alert.status != AlertStatus.CLOSED and expires_at is not None and expires_at <= timezone.now():
-        return _close(alert, reason=f"expired at {expires_at:%Y-%m-%d %H:%M:%S %Z}", closed_at=timezone.now())
+        return _close(alert, reason=f"expired at {_utc(expires_at)}", closed_at=timezone.now())
     publish(layer="alerts", instance=alert)
     return alert
 
@@ -226,7 +232,7 @@ def alerts_close_expired(*, now=None, batch: int = 500) -> int:
                 .order_by("expires_at")[:batch]
             )
             for alert in due:
-                _close(alert, reason=f"expired at {alert.expires_at:%Y-%m-%d %H:%M:%S %Z}", closed_at=now)
+                _close(alert, reason=f"expired at {_utc(alert.expires_at)}", closed_at=now)
         closed += len(due)
         if len(due) < batch:
             return closed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from xml.etree.ElementTree import Element
 
@@ -107,7 +108,8 @@ def alert_record(alert: Element) -> AlertRecord:
         raise RecordError(f"msgType {msg_type} answers another message; it is not an alert")
     if msg_type not in ("Alert", "Update", "Cancel"):
         raise RecordError(f"msgType {msg_type or '(missing)'!r} is not a CAP message type")
-    refs = references(_child(alert, ns, "references"))
+    raw_refs = _child(alert, ns, "references")
+    refs = references(raw_refs)
     if msg_type in ("Update", "Cancel") and not refs:
         raise RecordError(f"msgType {msg_type} without <references>: nothing to {msg_type.lower()}")
     sent = timestamp(_child(alert, ns, "sent"), "sent")
@@ -119,11 +121,14 @@ def alert_record(alert: Element) -> AlertRecord:
                 kind=AlertKind.SENSOR.value,
                 title="Cancelled",
                 raised_at=sent,
+                detail=f"Cancels {raw_refs}",
                 msg_type=msg_type,
                 references=refs,
             )
         raise RecordError("the alert has no <info> block")
-    return _from_infos(ns, infos, source_id(sender, identifier), sent, msg_type, refs)
+    record = _from_infos(ns, infos, source_id(sender, identifier), sent, msg_type, refs)
+    # What a Cancel withdraws, as the sender wrote it (source_ids of long ids are hashes).
+    return replace(record, detail=f"Cancels {raw_refs}") if msg_type == "Cancel" else record
 
 
 def _from_infos(ns, infos, sid, sent, msg_type, refs) -> AlertRecord:
