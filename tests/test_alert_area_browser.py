@@ -67,13 +67,26 @@ def test_alert_area_is_drawn_and_unplaced_alerts_are_listed(browser, daphne):  #
         expect(page.locator("html[data-rtcc-state=ready]")).to_have_count(1, timeout=15_000)
 
         flood, _ = _in_thread(
-            alert_raise, agency_id=home.pk, kind="sensor", title="Flood Warning", raised_at=timezone.now(),
-            location=make_point(lon, lat), area=MultiPolygon(square, srid=4326), area_desc="Duwamish <b>basin</b>",
-            source="CAP", source_id="nws,FLOOD-1",
+            alert_raise,
+            agency_id=home.pk,
+            kind="sensor",
+            title="Flood Warning",
+            raised_at=timezone.now(),
+            location=make_point(lon, lat),
+            area=MultiPolygon(square, srid=4326),
+            area_desc="Duwamish <b>basin</b>",
+            source="CAP",
+            source_id="nws,FLOOD-1",
         )
         unplaced, _ = _in_thread(
-            alert_raise, agency_id=home.pk, kind="sensor", title="Blizzard Warning", raised_at=timezone.now(),
-            area_desc="Southern Cook, North Shore", source="CAP", source_id="nws,BLIZ-1",
+            alert_raise,
+            agency_id=home.pk,
+            kind="sensor",
+            title="Blizzard Warning",
+            raised_at=timezone.now(),
+            area_desc="Southern Cook, North Shore",
+            source="CAP",
+            source_id="nws,BLIZ-1",
         )
         area = page.locator(f'path.alert-area[data-alert-area-id="{flood.pk}"]')
         expect(area).to_have_count(1)
