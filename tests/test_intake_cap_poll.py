@@ -160,18 +160,35 @@ def test_links_the_poller_must_not_follow(home, server, settings):
         ("urn:b", "t", f"{server.base}/cap/moved"),
         ("urn:c", "t", f"{server.base}/cap/big"),
         ("urn:d", "t", "file:///etc/passwd"),
+        ("urn:e", "t", f"http://127.0.0.1:{server.port + 1}/cap/x"),  # the feed's host, another service
     ]
     server.serve("/index.atom", atom_index(entries))
     settings.RTCC_FEED_MAX_BYTES = 20_000
     source = poll_source(home, server.base + "/index.atom", cap_hosts=["localhost"])
     report = poll(source)
-    assert (report["accepted"], report["fetched"], report["rejected"]) == (0, 0, 4)
+    assert (report["accepted"], report["fetched"], report["rejected"]) == (0, 0, 5)
     reasons = sorted(DeadLetter.objects.filter(source=source).values_list("reason", flat=True))
     assert any("localhost resolves to a non-public address" in r for r in reasons)
     assert any("answered a redirect (302); not followed" in r for r in reasons)
     assert any("over the 20000 byte limit" in r for r in reasons)
     assert any("is not an http(s) URL" in r for r in reasons)
+    assert any(f"link to port {server.port + 1} of the feed's host 127.0.0.1; not fetched" in r for r in reasons)
     assert "/cap/x" not in server.hits
+
+
+def test_fetches_per_poll_are_capped_and_the_rest_wait(home, server):
+    for name in CAP_FILES:
+        server.serve(f"/cap/{name}", real_sample("cap", name).read_bytes())
+    entries = [(f"urn:{n}", "t", f"{server.base}/cap/{n}") for n in CAP_FILES]
+    server.serve("/index.atom", atom_index(entries))
+    source = poll_source(home, server.base + "/index.atom", cap_max_fetch=2)
+    first = poll(source)
+    assert (first["fetched"], first["deferred"]) == (2, 1)
+    second = poll(source)
+    assert (second["fetched"], second["seen"], second["deferred"]) == (1, 2, 0)
+    source.params = {"cap_max_fetch": "lots"}  # a bad value falls back to the default, not a failed poll
+    source.save()
+    assert poll(source)["seen"] == 3
 
 
 def test_a_transient_failure_leaves_the_entry_for_the_next_poll(home, server):

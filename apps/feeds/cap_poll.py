@@ -2,7 +2,8 @@
 each entry that only links to a CAP document has that document fetched and ingested.
 
 Limits on the linked documents:
-* host: the feed's own host (scheme http or https), or one listed in the source's params
+* host: the feed's own host (scheme http or https; its port or the scheme's default, so a feed cannot
+  point the poller at another service of its host), or one listed in the source's params
   ``cap_hosts``; a link elsewhere is refused with a dead letter (never fetched). A listed other
   host must resolve to public addresses only (loopback, private, link-local... are refused, and
   the connection goes to the checked address, so DNS rebinding changes nothing).
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import socket
 import time
 from urllib.parse import urlsplit
@@ -31,9 +33,11 @@ from .adapters.common import RecordError, excerpt, parse_xml
 from .models import FeedSource
 from .services import IngestReport, feed_ingest, feed_record_rejections
 
+log = logging.getLogger(__name__)
 SEEN_TTL = 14 * 24 * 3600
 CAP_POLL_BUDGET = 60.0  # seconds; feed_poll's soft time limit is 100
 DEFAULT_MAX_FETCH = 50
+MAX_FETCH_CEILING = 500
 USER_AGENT = "rtcc-gis feed poller"
 
 
@@ -59,13 +63,13 @@ def cap_index_poll(source: FeedSource, body: bytes, content_type: str, root) -> 
     report = feed_ingest(source_id=source.pk, payload=body, content_type=content_type, params={LINKS_FETCHED: True})
     totals = report.as_dict()
     totals |= {"fetched": 0, "seen": 0, "deferred": 0}
-    limit = int(source.params.get("cap_max_fetch", DEFAULT_MAX_FETCH))
+    limit = _max_fetch(source.params)
     started = time.monotonic()
     for position, entry in enumerate(index.entries(root)):
         if entry.inline:
             continue
         key = _seen_key(source, entry.key)
-        if cache.get(key):
+        if _seen(key):
             totals["seen"] += 1
             continue
         if not entry.link:
@@ -80,7 +84,7 @@ def cap_index_poll(source: FeedSource, body: bytes, content_type: str, root) -> 
                 ],
             )
             totals["rejected"] += 1
-            cache.set(key, 1, SEEN_TTL)
+            _mark_seen(key)
             continue
         if totals["fetched"] >= limit or time.monotonic() - started > CAP_POLL_BUDGET:
             totals["deferred"] += 1
@@ -90,7 +94,7 @@ def cap_index_poll(source: FeedSource, body: bytes, content_type: str, root) -> 
         except LinkRefused as exc:
             feed_record_rejections(source=source, rejected=[Rejected(position, str(exc), excerpt(entry.link))])
             totals["rejected"] += 1
-            cache.set(key, 1, SEEN_TTL)
+            _mark_seen(key)
             continue
         except TransientError:
             totals["deferred"] += 1
@@ -102,8 +106,40 @@ def cap_index_poll(source: FeedSource, body: bytes, content_type: str, root) -> 
             totals["rejected"] += 1  # feed_ingest recorded the dead letter
         else:
             _add(totals, linked)
-        cache.set(key, 1, SEEN_TTL)
+        _mark_seen(key)
     return totals
+
+
+def _max_fetch(params: dict) -> int:
+    try:
+        return min(max(int(params.get("cap_max_fetch", DEFAULT_MAX_FETCH)), 1), MAX_FETCH_CEILING)
+    except (TypeError, ValueError):
+        return DEFAULT_MAX_FETCH
+
+
+def _seen(key: str) -> bool:
+    try:
+        return bool(cache.get(key))
+    except Exception:  # noqa: BLE001 - the cache down costs a refetch (counted as duplicates), not the poll
+        log.warning("cache unavailable: CAP index entry %s treated as new", key)
+        return False
+
+
+def _mark_seen(key: str) -> None:
+    try:
+        cache.set(key, 1, SEEN_TTL)
+    except Exception:  # noqa: BLE001 - see _seen
+        log.warning("cache unavailable: CAP index entry %s not remembered", key)
+
+
+def _same_origin(parts, feed_parts) -> bool:
+    """The feed's host, on the feed's port or the link scheme's default port (http→https allowed)."""
+    if (parts.hostname or "").lower() != (feed_parts.hostname or "").lower():
+        return False
+    default = {"http": 80, "https": 443}
+    feed_port = feed_parts.port or default.get(feed_parts.scheme, 0)
+    port = parts.port or default[parts.scheme]
+    return port in (feed_port, default[parts.scheme])
 
 
 def _add(totals: dict, report: IngestReport) -> None:
@@ -124,12 +160,16 @@ def fetch_linked(source: FeedSource, url: str) -> tuple[bytes, str]:
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("http", "https") or not host:
         raise LinkRefused(f"link {url!r} is not an http(s) URL")
-    feed_host = (urlsplit(source.url).hostname or "").lower()
-    allowed = [str(h).lower() for h in source.params.get("cap_hosts", [])]
+    feed_parts = urlsplit(source.url)
+    feed_host = (feed_parts.hostname or "").lower()
+    listed = source.params.get("cap_hosts") or []
+    allowed = [str(h).lower() for h in ([listed] if isinstance(listed, str) else listed)]
     headers = {"User-Agent": USER_AGENT}
     extensions = {}
     target = url
-    if host != feed_host:
+    if not _same_origin(parts, feed_parts):
+        if host == feed_host and host not in allowed:
+            raise LinkRefused(f"link to port {port} of the feed's host {host}; not fetched")
         if host not in allowed:
             raise LinkRefused(
                 f"link to {host}, another host than the feed's ({feed_host}); not fetched "
