@@ -373,3 +373,15 @@ def test_zones_imported_with_geocodes_place_a_geocode_only_alert(home, tmp_path)
     ingest(source, "oasiscap_nws-5c2cf27b1f56885d61654dc47fa411d5.xml")
     alert = Alert.objects.get(source=source.name)
     assert alert.area is not None and alert.area.covers(alert.location)
+
+
+def test_zone_admin_form_normalises_and_checks_geocodes(home):
+    from apps.zones.admin import ZoneForm
+
+    geom = "SRID=4326;MULTIPOLYGON(((-122.4 47.6,-122.3 47.6,-122.3 47.7,-122.4 47.6)))"
+    data = {"agency": home.pk, "kind": "beat", "code": "K2", "name": "K2", "geom": geom}
+    form = ZoneForm(data={**data, "geocodes": "ugc:WAZ558,SAME:053033"})
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["geocodes"] == ["UGC:WAZ558", "SAME:053033"]
+    bad = ZoneForm(data={**data, "geocodes": "WAZ558"})
+    assert not bad.is_valid() and "is not SCHEME:value" in str(bad.errors["geocodes"])
