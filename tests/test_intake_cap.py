@@ -132,7 +132,12 @@ def test_a_circle_with_a_radius_is_the_alert_area():
 
 @pytest.mark.parametrize(
     ("circle", "reason"),
-    [("32.9,-115.5 -1", "outside 0..2000 km"), ("32.9,-115.5 nan", "outside"), ("32.9,-115.5", "is not 'lat,lon")],
+    [
+        ("32.9,-115.5 -1", "outside 0..2000 km"),
+        ("32.9,-115.5 nan", "outside"),
+        ("32.9,-115.5", "is not 'lat,lon"),
+        ("0,0 0", "position 0,0 is a missing fix"),  # never an alert at 0,0
+    ],
 )
 def test_bad_circles_are_rejected_with_the_field(circle, reason):
     xml = real_sample("cap", "oasiscap_v1dot0_appendix_adot3.xml").read_text()
