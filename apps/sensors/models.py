@@ -2,6 +2,7 @@
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.core.validators import MaxValueValidator, MinValueValidator
 
 from apps.core.models import AgencyOwned
@@ -62,6 +63,8 @@ class Alert(AgencyOwned):
 
     class Meta:
         ordering = ["-raised_at"]
+        # A Cancel or Update may name an id an earlier Update replaced (apps.sensors.services._by_source_id).
+        indexes = [GinIndex(fields=["superseded_ids"], name="alert_superseded_ids_gin")]
         constraints = [
             models.UniqueConstraint(
                 fields=["agency", "source", "source_id"],
