@@ -34,11 +34,13 @@ class Server:
     def __init__(self):
         self.routes: dict[str, tuple[int, bytes, dict]] = {}
         self.hits: Counter[str] = Counter()
+        self.auth: dict[str, str] = {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 server.hits[self.path] += 1
+                server.auth[self.path] = self.headers.get("Authorization", "")
                 code, body, headers = server.routes.get(self.path, (404, b"not found", {}))
                 self.send_response(code)
                 for name, value in {"Content-Type": "application/xml", **headers}.items():
@@ -210,3 +212,17 @@ def test_push_of_an_index_names_the_links_it_cannot_fetch(home):
     assert result.records == [] and len(result.rejected) == 100
     assert "only a polled source fetches it" in result.rejected[0].reason
     assert "http://www.gdacs.org/cap.aspx?eventtype=FL&eventid=4339" in result.rejected[0].reason
+
+
+def test_the_feed_credentials_go_to_its_own_origin_only(home, server, monkeypatch):
+    monkeypatch.setenv("CAP_FEED_TOKEN", "s3cret")
+    name = CAP_FILES[2]
+    server.serve(f"/cap/{name}", real_sample("cap", name).read_bytes())
+    entries = [("urn:own", "t", f"{server.base}/cap/{name}"), ("urn:other", "t", "https://alerts.example.org/x.xml")]
+    server.serve("/index.atom", atom_index(entries))
+    source = poll_source(home, server.base + "/index.atom")
+    source.credentials_ref = "CAP_FEED_TOKEN"
+    source.save()
+    report = poll(source)
+    assert (report["fetched"], report["accepted"], report["rejected"]) == (1, 1, 1)
+    assert server.auth == {"/index.atom": "Bearer s3cret", f"/cap/{name}": "Bearer s3cret"}

@@ -7,6 +7,7 @@ Limits on the linked documents:
   ``cap_hosts``; a link elsewhere is refused with a dead letter (never fetched). A listed other
   host must resolve to public addresses only (loopback, private, link-local... are refused, and
   the connection goes to the checked address, so DNS rebinding changes nothing).
+* the source's poll credentials go with requests to the feed's own origin only.
 * redirects are not followed; each answer is cut at RTCC_FEED_MAX_BYTES, each request times out
   after RTCC_FEED_POLL_TIMEOUT; at most ``cap_max_fetch`` (params, default 50) documents per poll
   and no new fetch after CAP_POLL_BUDGET seconds: the rest wait for the next poll.
@@ -167,7 +168,14 @@ def fetch_linked(source: FeedSource, url: str) -> tuple[bytes, str]:
     headers = {"User-Agent": USER_AGENT}
     extensions = {}
     target = url
-    if not _same_origin(parts, feed_parts):
+    if _same_origin(parts, feed_parts):
+        from .tasks import credentials_header  # the feed's own credentials, for its own origin only
+
+        # Never in clear text when the feed itself is fetched over https.
+        cleartext_downgrade = feed_parts.scheme == "https" and parts.scheme != "https"
+        if not cleartext_downgrade and (authorization := credentials_header(source)):
+            headers["Authorization"] = authorization
+    else:
         if host == feed_host and host not in allowed:
             raise LinkRefused(f"link to port {port} of the feed's host {host}; not fetched")
         if host not in allowed:

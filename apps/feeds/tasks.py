@@ -57,16 +57,22 @@ def feeds_poll_due() -> int:
     return len(queued)
 
 
+def credentials_header(source: FeedSource) -> str:
+    """The Authorization header value for the source's poll credentials ("" when it has none)."""
+    if not source.credentials_ref:
+        return ""
+    secret = os.environ.get(source.credentials_ref, "")
+    if not secret:
+        raise PayloadError(f"environment variable {source.credentials_ref} (credentials) is not set")
+    if ":" in secret:  # user:password
+        return "Basic " + base64.b64encode(secret.encode()).decode()
+    return f"Bearer {secret}"
+
+
 def _fetch(source: FeedSource) -> tuple[bytes, str]:
     request = urllib.request.Request(source.url, headers={"User-Agent": "rtcc-gis feed poller"})
-    if source.credentials_ref:
-        secret = os.environ.get(source.credentials_ref, "")
-        if not secret:
-            raise PayloadError(f"environment variable {source.credentials_ref} (credentials) is not set")
-        if ":" in secret:  # user:password
-            request.add_header("Authorization", "Basic " + base64.b64encode(secret.encode()).decode())
-        else:
-            request.add_header("Authorization", f"Bearer {secret}")
+    if authorization := credentials_header(source):
+        request.add_header("Authorization", authorization)
     limit = settings.RTCC_FEED_MAX_BYTES
     try:
         with urllib.request.urlopen(request, timeout=settings.RTCC_FEED_POLL_TIMEOUT) as response:  # noqa: S310
