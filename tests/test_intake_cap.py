@@ -390,3 +390,13 @@ def test_zone_admin_form_normalises_and_checks_geocodes(home):
     assert form.cleaned_data["geocodes"] == ["UGC:WAZ558", "SAME:053033"]
     bad = ZoneForm(data={**data, "geocodes": "WAZ558"})
     assert not bad.is_valid() and "is not SCHEME:value" in str(bad.errors["geocodes"])
+
+
+def test_same_and_fips6_county_codes_stand_for_each_other(home):
+    # The NWS CAP 1.1 sample names Cook County MN as FIPS6:027031; this zone lists it as SAME.
+    zone = f.zone(agency=home, code="COOK", geocodes=["SAME:027031"], bbox=(-90.6, 47.3, -90.0, 47.9))
+    source = cap_source(home)
+    ingest(source, "oasiscap_nws-5c2cf27b1f56885d61654dc47fa411d5.xml")
+    alert = Alert.objects.get(source=source.name)
+    assert alert.area.equals(zone.geom)
+    assert "FIPS6:027031" not in alert.detail.split("No zone carries geocodes")[-1]
