@@ -25,6 +25,8 @@ export function createAlertsLayer({ api, config }) {
       ["Kind", titleCase(props.kind)],
       ["Raised", `${formatDateTime(props.raised_at)} · ${formatAge(props.raised_at)}`],
       ["Detail", props.detail],
+      ["Area", props.area_desc],
+      ["Expires", props.expires_at ? formatDateTime(props.expires_at) : ""],
     ], { className: "alert-card" });
     if (canAck) body.append(createAckForm({ api, alert: entry.feature, onDone: upsert, onGone: remove }));
     return body;
