@@ -254,6 +254,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "hotspots-refresh-defaults": {"task": "apps.hotspots.tasks.hotspots_refresh_defaults_task", "schedule": 3600.0},
     # Runs whose task was lost are written failed (reads already show them so: HotspotRun.is_stale).
     "hotspots-fail-stale": {"task": "apps.hotspots.tasks.hotspot_runs_fail_stale_task", "schedule": 120.0},
+    # CAP alerts past their `expires` close (apps.sensors.tasks); a minute late at most.
+    "alerts-close-expired": {"task": "apps.sensors.tasks.alerts_close_expired_task", "schedule": 60.0},
 }
 # The audit chain's head is signed and appended to a file outside the database every few minutes
 # (apps/audit/checkpoints.py); `manage.py audit_verify` checks the chain against those lines. The HMAC key must

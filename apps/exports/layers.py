@@ -227,6 +227,10 @@ LAYERS: dict[str, ExportLayer] = {
                 ("status", "status"),
                 ("acknowledged_by", "acknowledged_by__username"),
                 ("acknowledged_at", "acknowledged_at"),
+                ("area_desc", "area_desc"),
+                ("expires_at", "expires_at"),
+                ("closed_at", "closed_at"),
+                ("close_reason", "close_reason"),
             ),
         ),
         ExportLayer(

@@ -25,7 +25,7 @@ from apps.incidents.services import (
 )
 from apps.sensors.choices import AlertStatus
 from apps.sensors.models import Alert
-from apps.sensors.services import alert_close, alert_raise, gunshot_record
+from apps.sensors.services import alert_close, gunshot_record
 from apps.units.services import AMBIGUOUS, Fix, unit_fixes_record
 
 from .adapters.base import (
@@ -43,6 +43,7 @@ from .adapters.base import (
     get_adapter,
 )
 from .adapters.common import excerpt
+from .alert_writer import write_alert
 from .models import DeadLetter, FeedSource, hash_token
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,11 @@ def _record_failure(
     for r in rejected:
         where = f"{r.index} ({r.field})" if r.field else r.index
         log.warning("feed %s (%s) rejected record %s: %s", source.pk, source.kind, where, r.reason)
+
+
+def feed_record_rejections(*, source: FeedSource, rejected: list[Rejected]) -> None:
+    """Record rejections found outside an adapter (a CAP index link the poller refused) like any other."""
+    _record_failure(source, rejected)
 
 
 def feed_ingest(*, source_id: int, payload: bytes, content_type: str = "", params: dict | None = None) -> IngestReport:
@@ -278,18 +284,7 @@ def _write(source: FeedSource, record) -> bool:
         )
         return created
     if isinstance(record, AlertRecord):
-        location = make_point(record.lon, record.lat) if record.lon is not None and record.lat is not None else None
-        _, created = alert_raise(
-            agency_id=agency_id,
-            kind=record.kind,
-            title=record.title,
-            detail=record.detail,
-            location=location,
-            raised_at=record.raised_at,
-            source=source.name,
-            source_id=record.source_id,
-        )
-        return created
+        return write_alert(agency_id=agency_id, source=source.name, record=record)
     if isinstance(record, AlertCloseRecord):
         # A client repeats its cancel; one already applied is a duplicate.
         already = Alert.objects.filter(
@@ -303,8 +298,10 @@ def _write(source: FeedSource, record) -> bool:
             closed_at=record.closed_at,
         )
         if alert is None:
+            if already:
+                return False  # closed before: a repeated cancel is a duplicate
             raise ValueError(f"no alert from {record.source_id!r} to close")
-        return not already
+        return True
     if isinstance(record, CameraRecord):
         return _write_camera(source, record)
     raise TypeError(f"no writer for {type(record).__name__}")

@@ -18,6 +18,7 @@ from django.utils import timezone
 from apps.core.queue import enqueue_on_commit
 
 from .adapters.base import PayloadError, TransientError
+from .cap_poll import cap_index_poll, cap_index_root
 from .choices import FeedMode
 from .models import FeedSource
 from .services import FeedUnavailable, feed_ingest
@@ -56,16 +57,22 @@ def feeds_poll_due() -> int:
     return len(queued)
 
 
+def credentials_header(source: FeedSource) -> str:
+    """The Authorization header value for the source's poll credentials ("" when it has none)."""
+    if not source.credentials_ref:
+        return ""
+    secret = os.environ.get(source.credentials_ref, "")
+    if not secret:
+        raise PayloadError(f"environment variable {source.credentials_ref} (credentials) is not set")
+    if ":" in secret:  # user:password
+        return "Basic " + base64.b64encode(secret.encode()).decode()
+    return f"Bearer {secret}"
+
+
 def _fetch(source: FeedSource) -> tuple[bytes, str]:
     request = urllib.request.Request(source.url, headers={"User-Agent": "rtcc-gis feed poller"})
-    if source.credentials_ref:
-        secret = os.environ.get(source.credentials_ref, "")
-        if not secret:
-            raise PayloadError(f"environment variable {source.credentials_ref} (credentials) is not set")
-        if ":" in secret:  # user:password
-            request.add_header("Authorization", "Basic " + base64.b64encode(secret.encode()).decode())
-        else:
-            request.add_header("Authorization", f"Bearer {secret}")
+    if authorization := credentials_header(source):
+        request.add_header("Authorization", authorization)
     limit = settings.RTCC_FEED_MAX_BYTES
     try:
         with urllib.request.urlopen(request, timeout=settings.RTCC_FEED_POLL_TIMEOUT) as response:  # noqa: S310
@@ -91,6 +98,9 @@ def feed_poll(self, source_id: int) -> dict | None:
         return None  # disabled or deleted since it was queued
     try:
         body, content_type = _fetch(source)
+        if source.kind == "cap" and (root := cap_index_root(body)) is not None:
+            # An ATOM/RSS index: its entries' linked CAP documents are fetched too (apps.feeds.cap_poll).
+            return cap_index_poll(source, body, content_type, root)
         return feed_ingest(source_id=source.pk, payload=body, content_type=content_type).as_dict()
     except TransientError as exc:
         _note_error(source, str(exc))

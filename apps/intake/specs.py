@@ -110,6 +110,8 @@ LAYERS: dict[str, LayerSpec] = {
             "code": _text(Zone, "code", required=True),
             "kind": FieldSpec("choice", required=True, choices=ZoneKind),
             "name": _text(Zone, "name"),
+            # "UGC:WAZ558; SAME:053033": CAP alerts given only these codes are placed on the zone.
+            "geocodes": FieldSpec("text", max_length=2000),
             "geometry": FieldSpec("geometry"),
         },
         geometry_types=("Polygon", "MultiPolygon"),

@@ -5,6 +5,7 @@ Server -> client
     feature.removed     {type, seq, layer, id}        a feature was deleted
     alert.raised        {type, seq, layer: "alerts", feature}
     alert.acknowledged  {type, seq, layer: "alerts", feature}
+    alert.closed        {type, seq, layer: "alerts", feature}   cancelled by its source, or expired
     subscribed          {type, layers, seq}            reply to `subscribe`; seq = head of the feed now
     resync              {type, reason, seq}            reload the subscribed layers over REST, then
                                                        apply messages with a larger seq
@@ -24,7 +25,7 @@ from __future__ import annotations
 from typing import Any, Literal, NotRequired, TypedDict, cast
 
 LayerName = Literal["incidents", "cameras", "units", "alpr_reads", "gunshots", "alerts"]
-EventType = Literal["feature.upserted", "feature.removed", "alert.raised", "alert.acknowledged"]
+EventType = Literal["feature.upserted", "feature.removed", "alert.raised", "alert.acknowledged", "alert.closed"]
 ResyncReason = Literal[
     "last_seq_malformed",  # the client sent something that is not a sequence number
     "last_seq_expired",  # older than the oldest message the server still keeps
@@ -34,7 +35,7 @@ ResyncReason = Literal[
 ]
 
 EVENT_TYPES: frozenset[str] = frozenset(
-    {"feature.upserted", "feature.removed", "alert.raised", "alert.acknowledged"}
+    {"feature.upserted", "feature.removed", "alert.raised", "alert.acknowledged", "alert.closed"}
 )
 
 
@@ -83,6 +84,15 @@ class AlertAcknowledged(TypedDict):
     feature: Feature
 
 
+class AlertClosed(TypedDict):
+    """An alert ended without an operator: its source cancelled it or it expired (properties.close_reason)."""
+
+    type: Literal["alert.closed"]
+    seq: int
+    layer: Literal["alerts"]
+    feature: Feature
+
+
 class Subscribed(TypedDict):
     """Reply to `subscribe`: the layers actually granted and the feed's head sequence number."""
 
@@ -115,7 +125,7 @@ class SubscribeRequest(TypedDict):
     last_seq: NotRequired[int | str]
 
 
-LiveEvent = FeatureUpserted | FeatureRemoved | AlertRaised | AlertAcknowledged
+LiveEvent = FeatureUpserted | FeatureRemoved | AlertRaised | AlertAcknowledged | AlertClosed
 ServerMessage = LiveEvent | Subscribed | Resync | Error
 
 # An event before the stream gave it a seq: what publish() builds and the stream stores.

@@ -7,7 +7,7 @@
         ...
         unit.save(update_fields=[...])
         publish(layer="units", instance=unit)                                # upsert
-        publish(layer="alerts", instance=alert)                              # alert.raised / .acknowledged
+        publish(layer="alerts", instance=alert)                              # alert.raised / .acknowledged / .closed
         publish(layer="incidents", removed_id=pk, agency_id=agency_id)       # removal
 
 What happens:
@@ -51,7 +51,12 @@ from .messages import EventBody, EventType, GroupBatch, GroupEnvelope, GroupEven
 
 logger = logging.getLogger(__name__)
 
-_ALERT_EVENTS: dict[str, EventType] = {"open": "alert.raised", "acknowledged": "alert.acknowledged"}
+# Every AlertStatus has its event (an Update of an open alert is "alert.raised" again: same id, new content).
+_ALERT_EVENTS: dict[str, EventType] = {
+    "open": "alert.raised",
+    "acknowledged": "alert.acknowledged",
+    "closed": "alert.closed",
+}
 
 
 def publish(
@@ -66,7 +71,7 @@ def publish(
     """Publish a change of one feature to every map that may see it, once the transaction commits.
 
     Give `instance` for a created/changed feature (`event` defaults to "feature.upserted"; on the
-    alerts layer to "alert.raised" or "alert.acknowledged" by the alert's status), or `removed_id`
+    alerts layer to "alert.raised", "alert.acknowledged" or "alert.closed" by the alert's status), or `removed_id`
     and `agency_id` for a deleted one. Returns the event body that will be sent (without its seq,
     which the stream assigns at commit), or None when the layer does not publish this instance (an
     ALPR read that is not a hotlist hit).

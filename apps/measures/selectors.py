@@ -165,15 +165,18 @@ def unlinked_stream_opens(*, user, period: Period) -> int:
 
 
 def alert_measures(*, user, period: Period) -> tuple[dict[str, Any], dict[date, dict[str, Any]]]:
-    """Alerts raised, acknowledged and time to acknowledge; hotlist hits by outcome: total and per bucket."""
+    """Alerts raised, acknowledged and time to acknowledge; hotlist hits by outcome: total and per bucket.
+
+    Acknowledged means an operator acknowledged it (acknowledged_at), whatever its status now: an alert
+    acknowledged and later cancelled by its source (closed) still counts; one closed unseen does not."""
     qs = scope_to_user(Alert.objects.filter(raised_at__gte=period.start, raised_at__lt=period.end), user)
     al_sql, al_params = _cte(qs.order_by().values("kind", "status", "raised_at", "acknowledged_at", "ack_outcome"))
     sql = f"""
         WITH al AS ({al_sql}),
         per AS (
-            SELECT date_trunc(%s, raised_at AT TIME ZONE %s) AS bucket, kind = %s AS hit, status = %s AS acked,
-                   ack_outcome AS outcome,
-                   CASE WHEN status = %s THEN EXTRACT(EPOCH FROM acknowledged_at - raised_at) END AS ack_s
+            SELECT date_trunc(%s, raised_at AT TIME ZONE %s) AS bucket, kind = %s AS hit,
+                   acknowledged_at IS NOT NULL AS acked, status = %s AS closed, ack_outcome AS outcome,
+                   EXTRACT(EPOCH FROM acknowledged_at - raised_at) AS ack_s
             FROM al
         )
         SELECT GROUPING(bucket) = 1 AS grand, bucket,
@@ -184,6 +187,8 @@ def alert_measures(*, user, period: Period) -> tuple[dict[str, Any], dict[date, 
                avg(ack_s) AS ack_mean,
                count(*) FILTER (WHERE hit) AS hits,
                count(*) FILTER (WHERE hit AND acked) AS hits_acknowledged,
+               count(*) FILTER (WHERE closed AND NOT acked) AS closed_unacknowledged,
+               count(*) FILTER (WHERE hit AND closed AND NOT acked) AS hits_closed_unacknowledged,
                count(*) FILTER (WHERE hit AND acked AND outcome = %s) AS hits_confirmed,
                count(*) FILTER (WHERE hit AND acked AND outcome = %s) AS hits_false_positive,
                count(*) FILTER (WHERE hit AND acked AND outcome NOT IN (%s, %s)) AS hits_unknown
@@ -195,8 +200,7 @@ def alert_measures(*, user, period: Period) -> tuple[dict[str, Any], dict[date, 
         period.bucket,
         str(period.tz),
         AlertKind.HOTLIST_HIT,
-        AlertStatus.ACKNOWLEDGED,
-        AlertStatus.ACKNOWLEDGED,
+        AlertStatus.CLOSED,
         AckOutcome.CONFIRMED,
         AckOutcome.FALSE_POSITIVE,
         AckOutcome.CONFIRMED,
@@ -210,13 +214,11 @@ def alerts_by_kind(*, user, period: Period) -> list[dict[str, Any]]:
     al_sql, al_params = _cte(qs.order_by().values("kind", "status", "raised_at", "acknowledged_at"))
     sql = f"""
         WITH al AS ({al_sql})
-        SELECT kind, count(*) AS alerts, count(*) FILTER (WHERE status = %s) AS acknowledged,
-               percentile_cont(0.5) WITHIN GROUP (
-                   ORDER BY CASE WHEN status = %s THEN EXTRACT(EPOCH FROM acknowledged_at - raised_at) END
-               ) AS ack_p50
+        SELECT kind, count(*) AS alerts, count(*) FILTER (WHERE acknowledged_at IS NOT NULL) AS acknowledged,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM acknowledged_at - raised_at)) AS ack_p50
         FROM al GROUP BY kind ORDER BY kind
     """
-    rows = _rows(sql, [*al_params, AlertStatus.ACKNOWLEDGED, AlertStatus.ACKNOWLEDGED])
+    rows = _rows(sql, [*al_params])
     return [
         {
             "kind": row["kind"],
@@ -347,12 +349,14 @@ def measures_summary(*, user, period: Period) -> dict[str, Any]:
             "confirmed": al_total.get("hits_confirmed", 0),
             "false_positive": al_total.get("hits_false_positive", 0),
             "unknown": al_total.get("hits_unknown", 0),
-            "open": al_total.get("hits", 0) - hits_ack,
+            "open": al_total.get("hits", 0) - hits_ack - al_total.get("hits_closed_unacknowledged", 0),
         },
         "alerts": {
             "total": al_total.get("alerts", 0),
             "acknowledged": al_total.get("acknowledged", 0),
             "acknowledged_share": _ratio(al_total.get("acknowledged", 0), al_total.get("alerts", 0)),
+            # Ended by their source (cancelled, expired) before anyone acknowledged them.
+            "closed_unacknowledged": al_total.get("closed_unacknowledged", 0),
             "ack_p50_s": _seconds(al_total.get("ack_p50")),
             "ack_p90_s": _seconds(al_total.get("ack_p90")),
             "ack_mean_s": _seconds(al_total.get("ack_mean")),

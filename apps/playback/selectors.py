@@ -169,7 +169,7 @@ def playback_incidents(
     return _incident_rows(qs, bbox)
 
 
-_ALERT_FIELDS = ("id", "kind", "title", "status", "raised_at", "acknowledged_at")
+_ALERT_FIELDS = ("id", "kind", "title", "status", "raised_at", "acknowledged_at", "closed_at")
 
 
 def _alert_rows(qs: QuerySet, bbox: Polygon | None) -> tuple[list[dict[str, Any]], bool]:
@@ -186,11 +186,12 @@ def _alert_rows(qs: QuerySet, bbox: Polygon | None) -> tuple[list[dict[str, Any]
 def playback_alerts(
     *, user: Any, start: datetime, end: datetime, bbox: Polygon | None = None
 ) -> tuple[list[dict[str, Any]], bool]:
-    """Alerts raised by `end` and not acknowledged before `start`."""
+    """Alerts raised by `end` and neither acknowledged nor closed (cancelled, expired) before `start`."""
     qs = (
         alert_list(user=user)
         .filter(raised_at__lte=end)
         .filter(Q(acknowledged_at__isnull=True) | Q(acknowledged_at__gte=start))
+        .filter(Q(closed_at__isnull=True) | Q(closed_at__gte=start))
     )
     return _alert_rows(qs, bbox)
 
@@ -234,7 +235,7 @@ def playback_frames(*, user: Any, start: datetime, end: datetime, bbox: Polygon 
 def playback_state_at(*, user: Any, at: datetime, bbox: Polygon | None = None) -> dict[str, Any]:
     """The picture at instant `at`: where each replayable unit was (its last fix at or before `at`,
     within UNIT_LOOKBACK), the incidents open then with their status then, the alerts raised and
-    not yet acknowledged, and the gunshots of the preceding GUNSHOT_RECENT."""
+    not yet acknowledged or closed, and the gunshots of the preceding GUNSHOT_RECENT."""
     fixes = UnitPosition.objects.filter(pk__in=_last_fix_ids(unit_track_scope(user=user), at=at, inclusive=True))
     if bbox is not None:
         fixes = fixes.filter(location__intersects=bbox)
@@ -258,7 +259,9 @@ def playback_state_at(*, user: Any, at: datetime, bbox: Polygon | None = None) -
     incidents, _ = _incident_rows(incident_list(user=user).filter(received_at__lte=at).filter(open_then), bbox)
     for row in incidents:
         row["status_at"] = incident_status_at(row, at)
-    active = Q(acknowledged_at__isnull=True) | Q(acknowledged_at__gt=at)
+    active = (Q(acknowledged_at__isnull=True) | Q(acknowledged_at__gt=at)) & (
+        Q(closed_at__isnull=True) | Q(closed_at__gt=at)
+    )
     alerts, _ = _alert_rows(alert_list(user=user).filter(raised_at__lte=at).filter(active), bbox)
     gunshots, _ = _gunshot_rows(
         gunshot_list(user=user).filter(detected_at__gt=at - GUNSHOT_RECENT, detected_at__lte=at), bbox

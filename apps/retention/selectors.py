@@ -81,6 +81,16 @@ def _ended_before(model: type[models.Model], status_field: str, status: str, end
     return where
 
 
+def _alert_ended(cutoff: datetime) -> Where:
+    """Acknowledged or closed alerts whose end (acknowledgement, closing; else the raising) is older than the
+    cut-off."""
+    ended = f"COALESCE({col(Alert, 'closed_at')}, {col(Alert, 'acknowledged_at')}, {col(Alert, 'raised_at')})"
+    return (
+        f"{col(Alert, 'status')} IN (%s, %s) AND {ended} < %s",
+        [str(AlertStatus.ACKNOWLEDGED), str(AlertStatus.CLOSED), cutoff],
+    )
+
+
 def audit_first_kept_id(cutoff: datetime) -> int:
     """The id of the oldest audit row that is not expired (or one past the last row).
 
@@ -111,12 +121,9 @@ TARGETS: dict[str, Target] = {
             _ended_before(Incident, "status", str(IncidentStatus.CLOSED), "closed_at", "received_at"),
         ),
         Target("gunshots", GunshotDetection, _older(GunshotDetection, "detected_at")),
-        # Open alerts are never purged: somebody still has to look at them.
-        Target(
-            "alerts",
-            Alert,
-            _ended_before(Alert, "status", str(AlertStatus.ACKNOWLEDGED), "acknowledged_at", "raised_at"),
-        ),
+        # Open alerts are never purged: somebody still has to look at them. Acknowledged and closed
+        # (cancelled, expired) ones go a period after they ended.
+        Target("alerts", Alert, _alert_ended),
         Target("dead_letters", DeadLetter, _older(DeadLetter, "received_at")),
         Target("audit", AuditEvent, _audit_prefix, anchor_column="hash"),
     )

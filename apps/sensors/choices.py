@@ -12,7 +12,12 @@ class AlertKind(models.TextChoices):
 class AlertStatus(models.TextChoices):
     OPEN = "open", "Open"
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
-    CLOSED = "closed", "Closed"  # issue 11: shared with the cap branch; the lead keeps one at merge
+    # Ended without an operator: the source cancelled it, or it expired (close_reason says which).
+    CLOSED = "closed", "Closed"
+
+
+# An alert still in an operator's hands: the statuses a source may close (alert_close).
+ALERT_LIVE_STATUSES = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
 
 
 class AckOutcome(models.TextChoices):

@@ -1,6 +1,8 @@
 """Gunshot detections and the other alerts an operator must see and acknowledge."""
 from django.conf import settings
 from django.contrib.gis.db import models
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.core.validators import MaxValueValidator, MinValueValidator
 
 from apps.core.models import AgencyOwned
@@ -35,7 +37,9 @@ class Alert(AgencyOwned):
     kind = models.CharField(max_length=16, choices=AlertKind.choices, db_index=True)
     title = models.CharField(max_length=200)
     detail = models.TextField(blank=True)
-    location = models.PointField(srid=4326, null=True, blank=True)
+    location = models.PointField(srid=4326, null=True, blank=True, help_text="representative point")
+    area = models.MultiPolygonField(srid=4326, null=True, blank=True, help_text="the area the alert covers, if any")
+    area_desc = models.CharField(max_length=500, blank=True, help_text="the source's words for the area")
     raised_at = models.DateTimeField(db_index=True)
     status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.OPEN, db_index=True)
     acknowledged_by = models.ForeignKey(
@@ -45,17 +49,22 @@ class Alert(AgencyOwned):
     ack_note = models.TextField(blank=True)
     # Blank until acknowledged (and on alerts acknowledged before outcomes were asked for).
     ack_outcome = models.CharField(max_length=16, choices=AckOutcome.choices, blank=True, default="", db_default="")
-    # issue 11: shared with the cap branch; the lead keeps one at merge
-    closed_at = models.DateTimeField(null=True, blank=True)
-    close_reason = models.TextField(blank=True, default="", db_default="")
     gunshot = models.ForeignKey(GunshotDetection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     alpr_read = models.ForeignKey("alpr.AlprRead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     legal_hold = models.BooleanField(default=False, db_default=False, db_index=True, help_text="never purged while set")
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True, help_text="closed by the beat after this")
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_reason = models.CharField(max_length=200, blank=True)
     source = models.CharField(max_length=64, blank=True, help_text="feed that raised it")
     source_id = models.CharField(max_length=128, blank=True, help_text="the feed's id for it (makes ingest idempotent)")
+    # Ids of the source's earlier messages this alert took the place of (a CAP Update replaces the
+    # referenced alert in place): a later Cancel or Update may reference any of them.
+    superseded_ids = ArrayField(models.CharField(max_length=128), default=list, blank=True)
 
     class Meta:
         ordering = ["-raised_at"]
+        # A Cancel or Update may name an id an earlier Update replaced (apps.sensors.services._by_source_id).
+        indexes = [GinIndex(fields=["superseded_ids"], name="alert_superseded_ids_gin")]
         constraints = [
             models.UniqueConstraint(
                 fields=["agency", "source", "source_id"],

@@ -1,15 +1,18 @@
-"""Writes to alerts: acknowledgment (audited)."""
+"""Writes to alerts: raising, acknowledgment (audited), a source's update or close, and expiry."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.live.publish import publish
 
-from .choices import AckOutcome, AlertStatus
+from .choices import ALERT_LIVE_STATUSES, AckOutcome, AlertStatus
 from .models import Alert, GunshotDetection
 
 
@@ -23,6 +26,8 @@ def alert_acknowledge(*, alert_id: int, user, note: str = "", outcome: str = "",
     if outcome and outcome not in AckOutcome.values:
         raise ValueError(f"unknown outcome {outcome!r}; use {', '.join(AckOutcome.values)}")
     alert = Alert.objects.select_for_update().get(pk=alert_id)
+    if alert.status == AlertStatus.CLOSED:
+        raise AlreadyAcknowledged(f"closed at {alert.closed_at:%Y-%m-%d %H:%M:%S}: {alert.close_reason}")
     if alert.status == AlertStatus.ACKNOWLEDGED:
         raise AlreadyAcknowledged(
             f"already acknowledged by {alert.acknowledged_by} at {alert.acknowledged_at:%Y-%m-%d %H:%M:%S}"
@@ -57,8 +62,15 @@ def alert_raise(
     source_id: str = "",
     gunshot=None,
     alpr_read=None,
+    area=None,
+    area_desc: str = "",
+    expires_at=None,
 ) -> tuple[Alert, bool]:
-    """Raise an alert; the same (source, source_id) twice is the same alert (returns created=False)."""
+    """Raise an alert; the same (source, source_id) twice is the same alert (returns created=False).
+
+    `area` (a MultiPolygon) is where it applies, beside its representative point `location`. An alert
+    whose `expires_at` has passed when it arrives is stored closed ("expired before it arrived"):
+    kept for the record, never put in front of an operator."""
     from .choices import AlertKind
 
     if kind not in AlertKind.values:
@@ -66,9 +78,11 @@ def alert_raise(
     if not title.strip():
         raise ValueError("alert title is empty")
     if source_id:
-        existing = Alert.objects.filter(agency_id=agency_id, source=source, source_id=source_id).first()
+        existing = _by_source_id(agency_id, source, [source_id]).first()
         if existing is not None:
             return existing, False
+    now = timezone.now()
+    expired = expires_at is not None and expires_at <= now
     with transaction.atomic():
         alert = Alert.objects.create(
             agency_id=agency_id,
@@ -76,34 +90,20 @@ def alert_raise(
             title=title.strip()[:200],
             detail=detail,
             location=location,
+            area=area,
+            area_desc=area_desc[:500],
             raised_at=raised_at,
+            expires_at=expires_at,
             source=source[:64],
             source_id=source_id[:128],
             gunshot=gunshot,
             alpr_read=alpr_read,
+            status=AlertStatus.CLOSED if expired else AlertStatus.OPEN,
+            closed_at=now if expired else None,
+            close_reason=f"expired at {_utc(expires_at)} before it arrived" if expired else "",
         )
         publish(layer="alerts", instance=alert)
     return alert, True
-
-
-# issue 11: shared with the cap branch; the lead keeps one at merge
-@transaction.atomic
-def alert_close(*, agency_id: int, source: str, source_id: str, reason: str, closed_at=None) -> Alert | None:
-    """Close the alert a feed raised as (source, source_id); None when there is none. Closing twice is a no-op."""
-    alert = (
-        Alert.objects.select_for_update()
-        .filter(agency_id=agency_id, source=source[:64], source_id=source_id[:128])
-        .first()
-    )
-    if alert is None or alert.status == AlertStatus.CLOSED:
-        return alert
-    alert.status = AlertStatus.CLOSED
-    alert.closed_at = closed_at or timezone.now()
-    alert.close_reason = reason
-    alert.save(update_fields=["status", "closed_at", "close_reason", "updated_at"])
-    # A closed alert leaves every live map and queue (the live layer has no "closed" event of its own).
-    publish(layer="alerts", removed_id=alert.pk, agency_id=alert.agency_id)
-    return alert
 
 
 def gunshot_record(
@@ -140,3 +140,99 @@ def gunshot_record(
             gunshot=shot,
         )
     return shot, True
+
+
+def _utc(when) -> str:
+    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _by_source_id(agency_id: int, source: str, source_ids: list[str]):
+    """Alerts of a source known by any of these ids: their own, or one an Update replaced."""
+    return Alert.objects.filter(
+        Q(source_id__in=source_ids) | Q(superseded_ids__overlap=source_ids), agency_id=agency_id, source=source
+    ).exclude(source_id="")
+
+
+def alert_find_referenced(*, agency_id: int, source: str, source_ids: list[str]) -> Alert | None:
+    """The newest alert of `source` any of `source_ids` names (CAP <references>), or None."""
+    return _by_source_id(agency_id, source, list(source_ids)).order_by("-raised_at", "-id").first()
+
+
+@transaction.atomic
+def alert_update(
+    *,
+    alert_id: int,
+    source_id: str,
+    kind: str,
+    title: str,
+    detail: str = "",
+    location=None,
+    area=None,
+    area_desc: str = "",
+    expires_at=None,
+) -> Alert:
+    """A source's Update: replace the alert's content in place (same row, same status) and take the
+    update's id, remembering the old one (a later Cancel may name either). Publishes the change."""
+    alert = Alert.objects.select_for_update().get(pk=alert_id)
+    if source_id and source_id != alert.source_id:
+        if alert.source_id and alert.source_id not in alert.superseded_ids:
+            alert.superseded_ids = [*alert.superseded_ids, alert.source_id]
+        alert.source_id = source_id[:128]
+    alert.kind = kind
+    alert.title = title.strip()[:200] or alert.title
+    alert.detail = detail
+    alert.location = location
+    alert.area = area
+    alert.area_desc = area_desc[:500]
+    alert.expires_at = expires_at
+    alert.save()
+    if alert.status != AlertStatus.CLOSED and expires_at is not None and expires_at <= timezone.now():
+        return _close(alert, reason=f"expired at {_utc(expires_at)}", closed_at=timezone.now())
+    publish(layer="alerts", instance=alert)
+    return alert
+
+
+def _close(alert: Alert, *, reason: str, closed_at) -> Alert:
+    alert.status = AlertStatus.CLOSED
+    alert.closed_at = closed_at
+    alert.close_reason = reason.strip()[:200]
+    alert.save(update_fields=["status", "closed_at", "close_reason", "updated_at"])
+    publish(layer="alerts", instance=alert)
+    return alert
+
+
+@transaction.atomic
+def alert_close(*, agency_id: int, source: str, source_id: str, reason: str, closed_at=None) -> Alert | None:
+    """Close the open or acknowledged alert this source raised as source_id; None when there is none;
+    publishes the change live. (A CAP Cancel, an ATAK emergency cancel.) `source_id` may also be an id
+    an Update replaced."""
+    if not source_id:
+        return None
+    alert = (
+        _by_source_id(agency_id, source, [source_id])
+        .filter(status__in=ALERT_LIVE_STATUSES)
+        .select_for_update()
+        .order_by("-raised_at", "-id")
+        .first()
+    )
+    if alert is None:
+        return None
+    return _close(alert, reason=reason or "closed by its source", closed_at=closed_at or timezone.now())
+
+
+def alerts_close_expired(*, now=None, batch: int = 500) -> int:
+    """Close every open or acknowledged alert whose `expires_at` has passed (the beat runs this)."""
+    now = now or timezone.now()
+    closed = 0
+    while True:
+        with transaction.atomic():
+            due = list(
+                Alert.objects.select_for_update(skip_locked=True)
+                .filter(status__in=ALERT_LIVE_STATUSES, expires_at__lte=now)
+                .order_by("expires_at")[:batch]
+            )
+            for alert in due:
+                _close(alert, reason=f"expired at {_utc(alert.expires_at)}", closed_at=now)
+        closed += len(due)
+        if len(due) < batch:
+            return closed

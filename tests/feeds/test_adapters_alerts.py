@@ -47,7 +47,7 @@ def reasons(result) -> dict[int, str]:
         ("alpr_json", "ALPR reads (JSON)"),
         ("gunshot_json", "Gunshot detections (JSON)"),
         ("alert_json", "Alerts: panic buttons, sensors (JSON)"),
-        ("cap", "CAP 1.2 alerts (XML)"),
+        ("cap", "CAP 1.0-1.2 alerts (XML, or an ATOM/RSS feed of them)"),
     ],
 )
 def test_kinds_are_registered(kind, label):
@@ -212,7 +212,9 @@ def test_cap_panic_alert():
         lat=47.6036,
         detail="Panic button pressed at City Hall front desk\n\n"
         "Duress button 2F-03 activated.\nSecond floor, north lobby.\n\n"
+        "Severity Severe, Urgency Immediate, Certainty Observed\n\n"
         "Area: City Hall, 600 4th Ave",
+        area_desc="City Hall, 600 4th Ave",
     )
 
 
@@ -229,7 +231,8 @@ def test_cap_english_info_of_several_and_polygon_centroid():
     assert alert.lon == pytest.approx(-122.335) and alert.lat == pytest.approx(47.575)
     assert alert.detail == (
         "Water level sensor above threshold\n\nGauge SPK-2 reads 42 cm.\n\n"
-        "Close the underpass to traffic.\n\nArea: Spokane St underpass"
+        "Close the underpass to traffic.\n\nSeverity Moderate, Urgency Expected, Certainty Observed\n\n"
+        "Area: Spokane St underpass"
     )
 
 
@@ -237,21 +240,20 @@ def test_cap_without_english_uses_the_first_info_and_missing_language_means_engl
     xml = payload("cap_multi_info.xml").decode()
     only_spanish = xml.replace("<language>en-US</language>", "<language>fr-CA</language>")
     assert parse("cap", only_spanish).records[0].title == "Inundación en paso inferior"
+    # Both blocks now count as English: one alert of the two, their distinct events joined.
     no_language = xml.replace("<language>es-US</language>", "")
-    assert parse("cap", no_language).records[0].title == "Inundación en paso inferior"
+    (alert,) = parse("cap", no_language).records
+    assert alert.title == "Inundación en paso inferior; Underpass flooding"
 
 
-def test_cap_cancel_is_rejected_naming_the_withdrawn_alert():
+def test_cap_cancel_names_the_withdrawn_alert():
     result = parse("cap", payload("cap_cancel.xml"))
-    assert result.records == []
-    (rejected,) = result.rejected
-    assert rejected.reason == (
-        "msgType Cancel withdraws alarms@facilities.example.gov,CITYHALL-PB-2024-0501-0017; "
-        "cancellations are not applied yet"
-    )
-    # The withdrawn id is exactly the source_id the original alert was given.
-    assert source_id("alarms@facilities.example.gov", "CITYHALL-PB-2024-0501-0017") in rejected.reason
-    assert "CITYHALL-PB-2024-0501-0018" in rejected.raw
+    assert result.rejected == []
+    (cancel,) = result.records
+    assert cancel.msg_type == "Cancel"
+    assert cancel.source_id == "alarms@facilities.example.gov,CITYHALL-PB-2024-0501-0018"
+    # The withdrawn id is exactly the source_id the original alert was given (the store closes it).
+    assert cancel.references == (source_id("alarms@facilities.example.gov", "CITYHALL-PB-2024-0501-0017"),)
 
 
 @pytest.mark.parametrize(
@@ -289,7 +291,10 @@ def test_cap_feed_keeps_good_alerts_beside_bad_ones():
     (door,) = result.records
     assert door.source_id == "alarms@facilities.example.gov,LIB-DOOR-0451"
     assert (door.lon, door.lat) == (None, None)  # geocode-only area: no position
-    assert door.detail == "Area: Central Library loading dock"
+    assert door.detail == (
+        "Severity Moderate, Urgency Immediate, Certainty Observed\n\nArea: Central Library loading dock"
+    )
+    assert door.geocodes == ("SITE:LIB-01",)  # placed at store time through the zones carrying it
     assert reasons(result) == {1: "status 'Test': only Actual alerts are shown", 2: "latitude 147.6 is outside -90..90"}
 
 
@@ -308,7 +313,6 @@ def test_cap_long_ids_are_hashed_to_a_stable_key():
         ("cap_billion_laughs.xml", "refused"),
         ("cap_external_entity.xml", "refused"),
         ("cap_truncated.xml", "not well-formed XML"),
-        ("cap_11.xml", "CAP 1.1 is not read; send CAP 1.2"),
         ("alerts.json", "not well-formed XML"),
     ],
 )
@@ -331,7 +335,10 @@ def test_cap_oversized_payload_raises():
 
 
 def test_cap_document_without_alerts_raises():
-    with pytest.raises(PayloadError, match="no CAP 1.2 <alert>"):
-        parse("cap", '<feed xmlns="http://www.w3.org/2005/Atom"><title>empty</title></feed>')
-    with pytest.raises(PayloadError, match="no CAP 1.2 <alert>"):
+    with pytest.raises(PayloadError, match="no CAP 1.0, 1.1 or 1.2 <alert>"):
         parse("cap", "<alert><identifier>no namespace</identifier></alert>")
+    with pytest.raises(PayloadError, match="no CAP 1.0, 1.1 or 1.2 <alert>"):
+        parse("cap", '<alert xmlns="urn:oasis:names:tc:emergency:cap:2.0"><identifier>x</identifier></alert>')
+    # An index feed with no entries is a quiet hour, not an error.
+    empty = parse("cap", '<feed xmlns="http://www.w3.org/2005/Atom"><title>empty</title></feed>')
+    assert (empty.records, empty.rejected) == ([], [])

@@ -104,6 +104,14 @@ class AlertRecord:
     lon: float | None = None
     lat: float | None = None
     detail: str = ""
+    # What the message does (CAP): "Alert"; "Update" replaces the alert `references` names in place
+    # (a new alert when none is known); "Cancel" closes it. References are source_ids.
+    msg_type: str = "Alert"
+    references: tuple[str, ...] = ()
+    area: tuple[tuple[tuple[float, float], ...], ...] = ()  # polygons, each one closed ring of (lon, lat)
+    geocodes: tuple[str, ...] = ()  # "SCHEME:value" codes, placed through the agency's zones
+    area_desc: str = ""
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)

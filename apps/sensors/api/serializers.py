@@ -1,4 +1,5 @@
 from rest_framework import serializers
+from rest_framework_gis.fields import GeometryField
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
 from ..choices import AckOutcome
@@ -13,7 +14,11 @@ class GunshotSerializer(GeoFeatureModelSerializer):
 
 
 class AlertSerializer(GeoFeatureModelSerializer):
+    """The feature's geometry is the representative point (null when the alert has no place); `area`
+    is the GeoJSON MultiPolygon it covers, when the source gave one (or its geocodes matched zones)."""
+
     acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    area = GeometryField(read_only=True, allow_null=True)
 
     class Meta:
         model = Alert
@@ -32,6 +37,11 @@ class AlertSerializer(GeoFeatureModelSerializer):
             "ack_outcome",
             "gunshot",
             "alpr_read",
+            "area",
+            "area_desc",
+            "expires_at",
+            "closed_at",
+            "close_reason",
         )
 
 

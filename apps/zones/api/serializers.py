@@ -7,4 +7,4 @@ class ZoneSerializer(GeoFeatureModelSerializer):
     class Meta:
         model = Zone
         geo_field = "geom"
-        fields = ("id", "kind", "code", "name", "parent", "geom")
+        fields = ("id", "kind", "code", "name", "parent", "geocodes", "geom")

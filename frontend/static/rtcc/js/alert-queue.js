@@ -25,6 +25,16 @@ function raisedMs(feature) {
   return Number.isNaN(t) ? 0 : t;
 }
 
+function hasPoint(feature) {
+  return feature.geometry?.type === "Point";
+}
+
+// An alert the map cannot place (CAP geocodes no zone carries, a sensor that sends no position) is
+// still listed, with the words its source used for the area.
+function noLocationLine(feature) {
+  return `no location — area: ${feature.properties?.area_desc || "not given"}`;
+}
+
 function placeholder(text, className = "sp-empty") {
   return el("div", { className, text });
 }
@@ -88,6 +98,7 @@ export function createAlertQueue({ api, config, map, dock, alertsLayer, onCount 
         el("span", { className: "aq-main" }, [
           el("span", { className: "aq-name", text: props.title || titleCase(props.kind) }),
           el("span", { className: "aq-kind", text: titleCase(props.kind) }),
+          hasPoint(feature) ? null : el("span", { className: "aq-no-location", text: noLocationLine(feature) }),
         ]),
         el("time", { className: "aq-age", text: formatAge(props.raised_at), attrs: { datetime: props.raised_at } }),
       ]),
@@ -135,8 +146,9 @@ export function createAlertQueue({ api, config, map, dock, alertsLayer, onCount 
   // A live message or an acknowledgement made on this page.
   function upsert(feature) {
     const id = Number(feature.id);
-    if ((feature.properties || {}).status !== "open") {
-      remove(id);
+    const status = (feature.properties || {}).status;
+    if (status !== "open") {
+      remove(id, status === "closed" ? `Closed (${feature.properties.close_reason || "by its source"})` : "Acknowledged");
       return;
     }
     if (!open.has(id)) {
@@ -147,18 +159,18 @@ export function createAlertQueue({ api, config, map, dock, alertsLayer, onCount 
     render();
   }
 
-  function remove(id) {
+  function remove(id, why = "Acknowledged") {
     id = Number(id);
     if (!open.delete(id)) return;
     total = Math.max(0, total - 1);
     render();
-    if (selected === id) showGone();
+    if (selected === id) showGone(why);
   }
 
-  function showGone() {
+  function showGone(why = "Acknowledged") {
     selected = null;
     controller?.abort();
-    clear(detail).append(placeholder("Acknowledged: the alert left the queue.", "aq-gone"));
+    clear(detail).append(placeholder(`${why}: the alert left the queue.`, "aq-gone"));
   }
 
   async function fill(slot, path, signal, render, empty) {
@@ -197,7 +209,9 @@ export function createAlertQueue({ api, config, map, dock, alertsLayer, onCount 
       ["Kind", titleCase(props.kind)],
       ["Raised", `${formatDateTime(props.raised_at)} · ${formatAge(props.raised_at)}`],
       ["Detail", props.detail],
-      ["Location", coords ? `${coords[1].toFixed(5)}, ${coords[0].toFixed(5)}` : "none given"],
+      ["Location", coords ? `${coords[1].toFixed(5)}, ${coords[0].toFixed(5)}` : noLocationLine(feature)],
+      ["Area", coords ? props.area_desc : ""],
+      ["Expires", props.expires_at ? formatDateTime(props.expires_at) : ""],
     ].filter(([, value]) => value);
     clear(detail).append(
       el("div", { className: `aq-detail-head kind-${props.kind}` }, [

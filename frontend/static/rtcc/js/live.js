@@ -8,7 +8,7 @@
 // runs are held back and applied once it has finished, so a REST answer read before a change can
 // never overwrite that change on the map.
 
-const EVENT_TYPES = new Set(["feature.upserted", "feature.removed", "alert.raised", "alert.acknowledged"]);
+const EVENT_TYPES = new Set(["feature.upserted", "feature.removed", "alert.raised", "alert.acknowledged", "alert.closed"]);
 const BACKOFF_BASE_MS = 1000;
 const BACKOFF_MAX_MS = 30 * 1000;
 // "Reconnecting…" for the first few attempts; after that the map says it is offline (and keeps trying).

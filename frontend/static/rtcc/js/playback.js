@@ -179,11 +179,13 @@ export function createPlayback({ api, config, map, button }) {
       if (alert.lat === null || alert.lon === null) continue;
       const m = marker([alert.lat, alert.lon], "pb-alert", alert.title);
       const raised = ms(alert.raised_at);
-      const acked = ms(alert.acknowledged_at);
+      // Off the map from its acknowledgement or its closing (cancelled, expired), whichever came first.
+      const ended = [ms(alert.acknowledged_at), ms(alert.closed_at)].filter((t) => t !== null);
+      const gone = ended.length ? Math.min(...ended) : null;
       drawn.push({
         kind: "alert", item: alert, m,
         update(now) {
-          show(m, raised <= now && (acked === null || acked > now) ? [alert.lat, alert.lon] : null);
+          show(m, raised <= now && (gone === null || gone > now) ? [alert.lat, alert.lon] : null);
         },
       });
     }

@@ -1,5 +1,7 @@
 // Open alerts that have a location (hotlist hits, gunshots, panic buttons, sensors). An alert
-// raised live appears with a pulse; one acknowledged (here or by anyone else) leaves the layer.
+// raised live appears with a pulse; one acknowledged (here or by anyone else) or closed (cancelled
+// by its source, expired) leaves the layer. An alert with an area (CAP polygons, circles, zones
+// matched by geocode: properties.area, a GeoJSON MultiPolygon) is drawn as that area too.
 import { createAckForm } from "../ack-form.js";
 import { el, infoCard } from "../dom.js";
 import { formatAge, formatDateTime, titleCase } from "../format.js";
@@ -23,13 +25,27 @@ export function createAlertsLayer({ api, config }) {
       ["Kind", titleCase(props.kind)],
       ["Raised", `${formatDateTime(props.raised_at)} · ${formatAge(props.raised_at)}`],
       ["Detail", props.detail],
+      ["Area", props.area_desc],
+      ["Expires", props.expires_at ? formatDateTime(props.expires_at) : ""],
     ], { className: "alert-card" });
     if (canAck) body.append(createAckForm({ api, alert: entry.feature, onDone: upsert, onGone: remove }));
     return body;
   }
 
+  function areaKey(feature) {
+    return JSON.stringify(feature.properties?.area || null);
+  }
+
   function add(feature) {
-    const entry = { feature, marker: null };
+    const entry = { feature, marker: null, area: null };
+    const area = feature.properties?.area;
+    if (area && area.type === "MultiPolygon") {
+      entry.area = L.geoJSON(area, { pane: "alerts", className: `alert-area kind-${feature.properties.kind}` });
+      entry.area.eachLayer((part) => tagElement(part, { "data-alert-area-id": feature.id }));
+      textTooltip(entry.area, () => entry.feature.properties?.title || titleCase(entry.feature.properties?.kind));
+      entry.area.bindPopup(() => card(entry), popupOptions());
+      group.addLayer(entry.area);
+    }
     const latlng = pointLatLng(feature);
     if (latlng) {
       const props = feature.properties || {};
@@ -49,9 +65,10 @@ export function createAlertsLayer({ api, config }) {
   function remove(id) {
     const entry = index.get(id);
     if (!entry) return false;
-    if (entry.marker) {
-      entry.marker.closePopup();
-      group.removeLayer(entry.marker);
+    for (const layer of [entry.marker, entry.area]) {
+      if (!layer) continue;
+      layer.closePopup();
+      group.removeLayer(layer);
     }
     index.delete(id);
     return true;
@@ -66,7 +83,8 @@ export function createAlertsLayer({ api, config }) {
     if (existing) {
       const samePlace = Boolean(existing.marker) === Boolean(pointLatLng(feature))
         && (!existing.marker || existing.marker.getLatLng().equals(pointLatLng(feature)));
-      if (samePlace && existing.feature.properties?.kind === feature.properties?.kind) {
+      const sameArea = areaKey(existing.feature) === areaKey(feature);
+      if (samePlace && sameArea && existing.feature.properties?.kind === feature.properties?.kind) {
         existing.feature = feature;
         return true;
       }
