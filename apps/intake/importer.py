@@ -58,6 +58,7 @@ from apps.intake.errors import RowError
 from apps.intake.mapping import MappingSpec, compile_mapping, convert_record
 from apps.intake.readers import open_source, raw_text, without_userinfo
 from apps.intake.specs import LAYERS, LayerSpec
+from apps.zones.area import FLAG, ServiceAreas, check_policy
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Importing
@@ -88,6 +89,8 @@ class ImportResult:
     created: int = 0
     updated: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    # Imported, but outside the agency's service area (--outside-area flag): the reason is on the record too.
+    flagged: list[Rejection] = field(default_factory=list)
     seconds: float = 0.0
     dry_run: bool = False
     stopped_early: bool = False
@@ -102,6 +105,8 @@ class ImportResult:
             f"{self.layer}: {self.created} created, {self.updated} updated, {len(self.rejected)} rejected "
             f"(of {self.rows} rows) in {self.seconds:.1f}s"
         )
+        if self.flagged:
+            text += f"; {len(self.flagged)} flagged outside the service area"
         if self.stopped_early:
             text += f"; stopped after {len(self.rejected)} bad rows (--max-errors), the rest was not read"
         if self.dry_run:
@@ -116,13 +121,29 @@ class ImportResult:
             "created": self.created,
             "updated": self.updated,
             "rejected": len(self.rejected),
+            "flagged": len(self.flagged),
             "seconds": round(self.seconds, 2),
             "stopped_early": self.stopped_early,
         }
 
 
+def _service_area(
+    *, layer: LayerSpec, agency_id: int, kwargs: dict[str, Any], areas: ServiceAreas, policy: str
+) -> str | None:
+    """Refuse (RowError) a row placed outside the agency's service area, or return the flag to report."""
+    location = kwargs.get("location") if layer.is_point else None
+    reason = areas.check(agency_id, location) if location is not None else None
+    if reason is None:
+        return None
+    if policy != FLAG:
+        raise RowError(reason)
+    if layer.takes_attributes:
+        kwargs["attributes"] = {**kwargs.get("attributes", {}), "service_area": reason}
+    return reason
+
+
 def _write_row(*, layer: LayerSpec, agency_id: int, kwargs: dict[str, Any], source: str) -> bool:
-    if layer.name == "incidents":
+    if layer.name == "incidents" or layer.takes_source:
         kwargs["source"] = source
     try:
         # A savepoint per row: a row the database refuses rolls back alone and the import goes on.
@@ -154,6 +175,7 @@ def import_layer(
     dry_run: bool = False,
     max_errors: int | None = None,
     on_reject: Callable[[Rejection], None] | None = None,
+    outside_area: str = "reject",
 ) -> ImportResult:
     """Import one file into one layer for one agency, in one transaction (rolled back for a dry run).
 
@@ -161,6 +183,8 @@ def import_layer(
     a file that turns out unreadable half way rolls back what was imported from it.
     """
     layer_spec = LAYERS[layer]
+    policy = check_policy(outside_area, what="--outside-area")
+    areas = ServiceAreas()
     started = time.monotonic()
     source = (source or spec.source or f"import:{path.name}")[: Incident._meta.get_field("source").max_length]
     with open_source(
@@ -179,6 +203,9 @@ def import_layer(
                 result.rows += 1
                 try:
                     kwargs = convert_record(record=record, mapping=mapping)
+                    flag = _service_area(
+                        layer=layer_spec, agency_id=agency.pk, kwargs=kwargs, areas=areas, policy=policy
+                    )
                     created = _write_row(layer=layer_spec, agency_id=agency.pk, kwargs=kwargs, source=source)
                 except RowError as exc:
                     rejection = Rejection(
@@ -194,6 +221,9 @@ def import_layer(
                         result.stopped_early = True
                         break
                     continue
+                if flag:
+                    raw = raw_text(record=record, delimiter=opened.delimiter)
+                    result.flagged.append(Rejection(index=record.index, line=record.line, reason=flag, raw=raw))
                 if created:
                     result.created += 1
                 else:
@@ -213,7 +243,8 @@ def import_layer(
 
 
 def write_report(*, path: Path, result: ImportResult) -> None:
-    """The rejected rows as CSV: line (CSV files), record number, reason, the row as it was."""
+    """The rejected rows as CSV: line (CSV files), record number, reason, the row as it was; then the rows
+    imported with a flag (reason starting "flagged:")."""
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["line", "record", "reason", "raw"])
@@ -221,3 +252,6 @@ def write_report(*, path: Path, result: ImportResult) -> None:
             writer.writerow(
                 ["" if rejection.line is None else rejection.line, rejection.index, rejection.reason, rejection.raw]
             )
+        for flagged in result.flagged:
+            line = "" if flagged.line is None else flagged.line
+            writer.writerow([line, flagged.index, f"flagged: {flagged.reason}", flagged.raw])

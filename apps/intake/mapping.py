@@ -305,7 +305,7 @@ def compile_mapping(*, spec: MappingSpec, layer: LayerSpec, columns: tuple[str, 
             )
     if layer.is_point and not has_geometry and not (covered("lon") and covered("lat")):
         raise MappingError(f"{layer.name} need a location: map lon and lat (--map lon=COLUMN --map lat=COLUMN)")
-    if not layer.is_point and not has_geometry and not covered("geometry"):
+    if layer.has_place and not layer.is_point and not has_geometry and not covered("geometry"):
         raise MappingError("zones need a geometry: use GeoJSON, or map a column holding GeoJSON geometry")
     warnings = []
     if layer.name == "cameras" and not covered("external_id"):
@@ -548,6 +548,8 @@ def convert_record(*, record: Record, mapping: Mapping) -> dict[str, Any]:
         kwargs[name] = value
     if layer.is_point:
         kwargs["location"] = _location(record, mapping)
+        return kwargs
+    if not layer.has_place:
         return kwargs
     if record.geometry is not None:
         geom = geometry_from_geojson(geometry=record.geometry, allowed=layer.geometry_types)

@@ -19,6 +19,7 @@ from typing import IO, Any, cast
 
 from apps.core.geo import SRID, GeoInputError, check_srid
 from apps.intake.errors import ImportFileError
+from apps.intake.osm import osm_source
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Reading files
@@ -271,6 +272,9 @@ def open_source(
             yield source
         return
     data = _load_json(path)
+    if fmt == "json" and not json_path and (osm := osm_source(data, path)) is not None:  # OSM / Overpass JSON
+        yield osm
+        return
     yield _geojson_source(data, path) if fmt == "geojson" else _json_source(data, path, json_path)
 
 

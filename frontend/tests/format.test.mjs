@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ageSeconds, formatDistance, formatTime, setTimeZone, titleCase } from "../static/rtcc/js/format.js";
+import { ageSeconds, formatDistance, formatTime, roundsText, setTimeZone, titleCase } from "../static/rtcc/js/format.js";
 
 test("times read in the agency's time zone, 24-hour", () => {
   setTimeZone("America/Los_Angeles");
@@ -26,4 +26,10 @@ test("ages never go negative and distances switch to km at 1000 m", () => {
 test("codes become labels", () => {
   assert.equal(titleCase("false_positive"), "False positive");
   assert.equal(titleCase(""), "");
+});
+
+test("uncounted gunshots read as unknown rounds, not 1", () => {
+  assert.equal(roundsText(null), "unknown rounds");
+  assert.equal(roundsText(1), "1 round");
+  assert.equal(roundsText(4), "4 rounds");
 });

@@ -69,7 +69,14 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true", help="validate everything, write nothing")
         parser.add_argument("--max-errors", type=int, default=0, help="stop after N bad rows (default: no limit)")
-        parser.add_argument("--report", type=Path, help="write the rejected rows to this CSV file")
+        parser.add_argument("--report", type=Path, help="write the rejected (and flagged) rows to this CSV file")
+        parser.add_argument(
+            "--outside-area",
+            choices=("reject", "flag"),
+            default="reject",
+            help="a row outside the agency's service area (its zones plus a buffer) or at (0,0): reject it "
+            "(default) or import it flagged",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         agency = Agency.objects.filter(code=options["agency"]).first()
@@ -120,10 +127,13 @@ class Command(BaseCommand):
                 dry_run=options["dry_run"],
                 max_errors=options["max_errors"] or None,
                 on_reject=on_reject,
+                outside_area=options["outside_area"],
             )
         except (ImportFileError, MappingError) as exc:
             raise CommandError(str(exc)) from None
 
+        for flagged in result.flagged[:SHOWN_REJECTIONS] if verbosity >= 1 else ():
+            self.stderr.write(f"{flagged.where}: flagged: {flagged.reason}")
         for warning in result.warnings:
             self.stderr.write(self.style.WARNING(f"warning: {warning}"))
         if verbosity == 1 and shown > SHOWN_REJECTIONS:

@@ -68,3 +68,9 @@ export function titleCase(code) {
   const text = String(code).replace(/_/g, " ");
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
+
+// A gunshot's rounds: null means the sensor heard shots but did not count them (never "1").
+export function roundsText(rounds) {
+  if (rounds === null || rounds === undefined) return "unknown rounds";
+  return `${rounds} round${rounds === 1 ? "" : "s"}`;
+}
