@@ -36,6 +36,7 @@ from .adapters.base import (
     get_adapter,
 )
 from .adapters.common import excerpt
+from .area import screen_service_area
 from .models import DeadLetter, FeedSource, hash_token
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class IngestReport:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    flagged: list[Rejected] = field(default_factory=list)  # stored, but outside the service area
 
     def as_dict(self) -> dict:
         return {
@@ -60,6 +62,7 @@ class IngestReport:
             "duplicates": self.duplicates,
             "rejected": len(self.rejected),
             "rejections": [{"index": r.index, "reason": r.reason} for r in self.rejected[:MAX_REPORTED_REJECTIONS]],
+            "flagged": [{"index": r.index, "reason": r.reason} for r in self.flagged[:MAX_REPORTED_REJECTIONS]],
         }
 
 
@@ -115,11 +118,12 @@ def feed_ingest(*, source_id: int, payload: bytes, content_type: str = "", param
 
 def _store(source: FeedSource, parsed: ParseResult, report: IngestReport) -> None:
     """Write a parsed payload's records and the source's counters (inside feed_ingest's transaction)."""
-    positions = [(i, r) for i, r in enumerate(parsed.records) if isinstance(r, PositionRecord)]
+    outside = screen_service_area(source=source, records=parsed.records, report=report)
+    positions = [(i, r) for i, r in enumerate(parsed.records) if isinstance(r, PositionRecord) and i not in outside]
     if positions:
         _write_positions(source, positions, report)
     for index, record in enumerate(parsed.records):
-        if isinstance(record, PositionRecord):
+        if isinstance(record, PositionRecord) or index in outside:
             continue
         try:
             with transaction.atomic():
