@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -54,6 +56,23 @@ def test_zones_union_plus_buffer_is_the_area(seattle):
     # A second zone far away joins the area (a union, not the first zone).
     f.zone(agency=seattle, code="FAR", bbox=(f.LON + 0.10, f.LAT - 0.01, f.LON + 0.12, f.LAT + 0.01))
     assert check(make_point(f.LON + 0.11, f.LAT)) is None
+
+
+@pytest.mark.shared_data
+def test_real_seattle_beats_make_the_area(home):
+    beats = Path(settings.RTCC_SHARED_DATA_DIR) / "seattle_boundaries" / "spd-beats.geojson"
+    if not beats.is_file():
+        pytest.skip(f"real public data not available: {beats} (settings.RTCC_SHARED_DATA_DIR) is absent")
+    mapping = Path(__file__).resolve().parent.parent / "fixtures" / "mappings" / "spd_beats.json"
+    call_command(
+        "import_layer", "zones", str(beats), "--agency", home.code, "--mapping", str(mapping), stdout=StringIO()
+    )
+    areas = ServiceAreas()
+    assert areas.check(home.pk, make_point(f.LON, f.LAT)) is None  # Pike Place
+    assert areas.check(home.pk, make_point(-122.3540, 47.7330)) is None  # north end, near the city line
+    assert areas.check(home.pk, make_point(-122.2015, 47.6101)).startswith("outside service area by ")  # Bellevue
+    reason = areas.check(home.pk, make_point(-122.1525973, 37.6179702))  # the first OSM ALPR node of the Bay Area
+    assert re.fullmatch(r"outside service area by 1,0\d\d km", reason), reason
 
 
 def test_agency_without_zones_only_refuses_null_island(home, other_agency):
@@ -167,7 +186,7 @@ def test_feed_flag_policy_stores_and_reports(seattle):
     report = _push(source, [{"id": "B", "lon": far.x, "lat": far.y, "detected_at": timezone.now().isoformat()}])
     assert report["accepted"] == 1 and report["rejected"] == 0
     assert report["flagged"] == [{"index": 0, "reason": "outside service area by 38 km"}]
-    assert GunshotDetection.objects.filter(source_id="B").exists()
+    assert GunshotDetection.objects.get(source_id="B").attributes == {"service_area": "outside service area by 38 km"}
 
 
 def test_feed_positions_outside_the_area_never_move_a_unit(seattle):

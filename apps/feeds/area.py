@@ -9,9 +9,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from apps.sensors.models import GunshotDetection
 from apps.zones.area import FLAG, ServiceAreas, check_policy
 
-from .adapters.base import Rejected
+from .adapters.base import GunshotRecord, Rejected
 from .adapters.common import excerpt
 
 log = logging.getLogger(__name__)
@@ -49,3 +50,17 @@ def screen_service_area(*, source: Any, records: Sequence[Any], report: Any) -> 
             refused.add(index)
             report.rejected.append(Rejected(index=index, reason=reason, raw=excerpt(repr(record))))
     return refused
+
+
+def flag_stored(*, source: Any, records: Sequence[Any], report: Any) -> None:
+    """After the payload is stored: put each flag on its record's attributes too, where the record has them
+    (gunshot detections), so the map shows it and not only this ingest's report."""
+    for flagged in report.flagged:
+        record = records[flagged.index]
+        if isinstance(record, GunshotRecord):
+            shot = GunshotDetection.objects.filter(
+                agency_id=source.agency_id, source=source.name[:64], source_id=record.source_id[:64]
+            ).first()
+            if shot is not None and shot.attributes.get(PARAM) != flagged.reason:
+                shot.attributes = {**shot.attributes, PARAM: flagged.reason}
+                shot.save(update_fields=["attributes", "updated_at"])

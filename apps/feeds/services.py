@@ -36,7 +36,7 @@ from .adapters.base import (
     get_adapter,
 )
 from .adapters.common import excerpt
-from .area import screen_service_area
+from .area import flag_stored, screen_service_area
 from .models import DeadLetter, FeedSource, hash_token
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ def _store(source: FeedSource, parsed: ParseResult, report: IngestReport) -> Non
         else:
             report.duplicates += 1
 
+    flag_stored(source=source, records=parsed.records, report=report)
     if report.rejected:
         _record_failure(source, report.rejected)
     FeedSource.objects.filter(pk=source.pk).update(

@@ -51,6 +51,7 @@ export function createGunshotsLayer({ api, config }) {
         ["Rounds", roundsText(p.rounds)],
         ["Confidence", Number.isFinite(p.confidence) ? `${Math.round(p.confidence * 100)}%` : ""],
         ["Source", p.source],
+        ["Flag", p.attributes?.service_area],
       ], { className: "gunshot-card" });
     }, popupOptions());
     return marker;
