@@ -27,6 +27,8 @@ from django.utils import timezone
 from apps.alpr.directions import parse_direction, sector_centre
 from apps.alpr.models import AlprSite, Hotlist, HotlistEntry
 from apps.alpr.selectors import hotlist_match
+from apps.feeds.models import FeedSource
+from apps.feeds.services import feed_ingest
 from apps.intake.importer import import_layer
 from apps.intake.mapping import MappingSpec, load_mapping_file
 from apps.intake.readers import open_source
@@ -122,6 +124,16 @@ def test_only_detections_inside_the_alert_window_alert(seattle, tmp_path, settin
     path = _gunshot_csv(tmp_path / "again.csv", [("OLD-2", (now - timedelta(seconds=1800)).isoformat())])
     import_layer(layer="gunshots", path=path, agency=seattle, spec=spec)
     assert set(Alert.objects.values_list("gunshot__source_id", flat=True)) == {"NEW", "OLD-2"}
+
+
+def test_gunshot_feed_without_a_count_stores_unknown_rounds(seattle):
+    source = FeedSource.objects.create(agency=seattle, name="shots", kind="gunshot_json")
+    body = [{"id": "F-1", "lon": f.LON, "lat": f.LAT, "detected_at": timezone.now().isoformat()}]
+    assert feed_ingest(source_id=source.pk, payload=json.dumps(body).encode()).accepted == 1
+    shot = GunshotDetection.objects.get(source_id="F-1")
+    assert shot.rounds is None
+    # A live feed still alerts at once (the window is for imports of history).
+    assert Alert.objects.get(gunshot=shot).title == "Gunshots detected: unknown rounds"
 
 
 def test_gunshot_api_says_unknown_rounds(seattle, operator_client):
