@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
+from apps.alpr.models import AlprSite
 from apps.core.geo import make_point
 from apps.feeds.models import DeadLetter, FeedSource
 from apps.feeds.services import feed_ingest
@@ -205,3 +206,20 @@ def test_feed_positions_outside_the_area_never_move_a_unit(seattle):
     assert report["rejections"][0] == {"index": 0, "reason": "outside service area by 38 km"}
     unit.refresh_from_db()
     assert (unit.last_location.x, unit.last_location.y) == pytest.approx((f.LON, f.LAT))
+
+
+def test_flagged_alpr_site_keeps_its_osm_attributes_and_the_flag(seattle, tmp_path):
+    path = tmp_path / "overpass.json"
+    node = {"type": "node", "id": 7, "lon": -122.1526, "lat": 37.618, "tags": {"surveillance:type": "ALPR"}}
+    node["tags"]["operator"] = "Bay Area Toll Authority"
+    path.write_text(json.dumps({"osm3s": {}, "elements": [node]}), encoding="utf-8")
+    spec = load_mapping_file(path=Path(__file__).resolve().parent.parent / "fixtures" / "mappings" / "osm_alpr.json")
+
+    result = import_layer(layer="alpr_sites", path=path, agency=seattle, spec=spec, outside_area="flag")
+
+    assert result.created == 1 and len(result.flagged) == 1
+    site = AlprSite.objects.get(external_id="node/7")
+    assert site.attributes == {
+        "operator": "Bay Area Toll Authority",
+        "service_area": "outside service area by 1,107 km",
+    }

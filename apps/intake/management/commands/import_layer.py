@@ -1,4 +1,5 @@
-"""`manage.py import_layer LAYER PATH`: load an agency's own incidents, cameras or zones from a file.
+"""`manage.py import_layer LAYER PATH`: load an agency's own incidents, cameras, zones, gunshots, ALPR sites,
+units or hotlists from a file.
 
 Examples (the presets in fixtures/mappings/ describe the real Seattle files):
 
@@ -47,7 +48,10 @@ def _delimiter(value: str | None) -> str | None:
 
 
 class Command(BaseCommand):
-    help = "Import incidents, cameras or zones from a CSV, GeoJSON or JSON file for one agency."
+    help = (
+        "Import incidents, cameras, zones, gunshots, ALPR sites, units or hotlists from a CSV, GeoJSON, JSON or "
+        "OpenStreetMap JSON file for one agency."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("layer", choices=sorted(LAYERS))
