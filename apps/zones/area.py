@@ -17,6 +17,7 @@ from typing import Any
 from django.contrib.gis.db.models import Union
 from django.contrib.gis.gdal import CoordTransform, SpatialReference
 from django.contrib.gis.geos import GEOSGeometry, Point
+from django.contrib.gis.geos.prepared import PreparedGeometry
 
 from apps.accounts.models import Agency
 from apps.core.geo import SRID
@@ -57,12 +58,16 @@ def null_island_reason(lon: float, lat: float) -> str | None:
 @dataclass(frozen=True)
 class ServiceArea:
     """One agency's area in a local metric projection centred on it (azimuthal equidistant), so that the
-    buffer and the distance of a point outside are in metres."""
+    buffer and the distance of a point outside are in metres; and the same area back in lon/lat, which
+    answers "inside" for most points without reprojecting them (a check costs microseconds, not a
+    GDAL call: bulk imports check every row)."""
 
     agency_id: int
     buffer_m: int
     to_local: CoordTransform | None = None
     area: GEOSGeometry | None = None  # buffered, in the local projection; None: the agency has no zones
+    prepared: PreparedGeometry | None = None  # `area` prepared once (GEOSGeometry.prepared makes a new one per call)
+    prepared_lonlat: PreparedGeometry | None = None  # the buffered area in lon/lat, prepared
 
     @classmethod
     def load(cls, agency_id: int) -> ServiceArea:
@@ -76,19 +81,33 @@ class ServiceArea:
         )
         to_local = CoordTransform(SpatialReference(SRID), local)
         area = union.transform(to_local, clone=True)
+        lonlat = union
         if buffer_m:
             area = area.buffer(buffer_m)
-        return cls(agency_id=agency_id, buffer_m=buffer_m, to_local=to_local, area=area)
+            lonlat = area.transform(CoordTransform(local, SpatialReference(SRID)), clone=True)
+        return cls(
+            agency_id=agency_id,
+            buffer_m=buffer_m,
+            to_local=to_local,
+            area=area,
+            prepared=area.prepared,
+            prepared_lonlat=lonlat.prepared,
+        )
 
-    def reason(self, lon: float, lat: float) -> str | None:
-        """None when (lon, lat) may be this agency's; else why not."""
+    def reason(self, lon: float, lat: float, point: Point | None = None) -> str | None:
+        """None when (lon, lat) may be this agency's; else why not. `point`: the same place as a Point, if
+        the caller has one already."""
         problem = null_island_reason(lon, lat)
-        if problem or self.area is None or self.to_local is None:
+        if problem or self.area is None or self.prepared is None or self.to_local is None:
             return problem
-        point = Point(lon, lat, srid=SRID).transform(self.to_local, clone=True)
-        if self.area.prepared.covers(point):
+        point = point if point is not None else Point(lon, lat, srid=SRID)
+        if self.prepared_lonlat is not None and self.prepared_lonlat.covers(point):
             return None
-        return f"outside service area by {distance_text(self.area.distance(point))}"
+        # Outside in lon/lat, or on its edge: the exact answer, and the distance, in metres.
+        local = point.transform(self.to_local, clone=True)
+        if self.prepared.covers(local):
+            return None
+        return f"outside service area by {distance_text(self.area.distance(local))}"
 
 
 class ServiceAreas:
@@ -104,7 +123,7 @@ class ServiceAreas:
         return area
 
     def check(self, agency_id: int, point: Point) -> str | None:
-        return self.get(agency_id).reason(point.x, point.y)
+        return self.get(agency_id).reason(point.x, point.y, point)
 
 
 def service_area_check(*, agency_id: int, point: Point, areas: ServiceAreas | None = None) -> str | None:
