@@ -84,12 +84,29 @@ def test_agency_without_zones_only_refuses_null_island(home, other_agency):
 
 
 def test_one_load_per_batch_not_a_query_per_record(seattle, other_agency, django_assert_max_num_queries):
-    f.zone(agency=other_agency)
     areas = ServiceAreas()
-    with django_assert_max_num_queries(4):  # two per agency, whatever the number of points
+    # Per agency: its zones' stamp and buffer, plus the union when the area is built; never per point.
+    with django_assert_max_num_queries(5):
         for step in range(200):
             areas.check(seattle.pk, east_of_beat(step / 10))
             areas.check(other_agency.pk, east_of_beat(step / 10))
+
+
+def test_a_built_area_is_reused_until_the_zones_change(seattle, django_assert_num_queries):
+    ServiceAreas().get(seattle.pk)
+    with django_assert_num_queries(2):  # the stamp and the buffer: no union, no rebuild
+        assert ServiceAreas().check(seattle.pk, east_of_beat(3)) == "outside service area by 1.0 km"
+    zone = seattle_zone(seattle)
+    zone.name = "moved"
+    zone.geom = type(zone.geom)(*(p.buffer(0.05) for p in zone.geom), srid=4326)
+    zone.save()
+    assert ServiceAreas().check(seattle.pk, east_of_beat(3)) is None
+
+
+def seattle_zone(agency):
+    from apps.zones.models import Zone
+
+    return Zone.objects.get(agency=agency, code="M1")
 
 
 def test_distances_read_at_their_scale():

@@ -5,8 +5,9 @@ it (a California ALPR list loaded into a Seattle agency, a CAD row with its coor
 near (0,0) (a GPS with no fix) is refused or flagged at intake, with a reason that says how far out
 it is. An agency without zones has no area yet: only the (0,0) rule applies.
 
-`ServiceAreas` loads each agency's area once (two queries) and then checks points in memory: the
-importer and feed ingest make one per file / payload, never a query per row.
+`ServiceAreas` loads each agency's area once (two small queries; the geometry is rebuilt only when the
+agency's zones or buffer changed) and then checks points in memory: the importer and feed ingest make
+one per file / payload, never a query per row.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import shapely
 from django.contrib.gis.db.models import Union
-from django.contrib.gis.gdal import CoordTransform, SpatialReference
-from django.contrib.gis.geos import GEOSGeometry, Point
-from django.contrib.gis.geos.prepared import PreparedGeometry
+from django.contrib.gis.geos import Point
+from django.db.models import Count, Max
 
 from apps.accounts.models import Agency
 from apps.core.geo import SRID
@@ -55,57 +57,74 @@ def null_island_reason(lon: float, lat: float) -> str | None:
     return None
 
 
+# agency id -> ((zone count, newest zone change, buffer), its area), per process.
+_BUILT: dict[int, tuple[tuple[Any, ...], ServiceArea]] = {}
+
+
+def _reproject(geom: Any, transformer: Any) -> Any:
+    def coords(xy: Any) -> Any:
+        return np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
+
+    return shapely.transform(geom, coords)
+
+
 @dataclass(frozen=True)
 class ServiceArea:
-    """One agency's area in a local metric projection centred on it (azimuthal equidistant), so that the
-    buffer and the distance of a point outside are in metres; and the same area back in lon/lat, which
-    answers "inside" for most points without reprojecting them (a check costs microseconds, not a
-    GDAL call: bulk imports check every row)."""
+    """One agency's area in a local metric projection centred on it (azimuthal equidistant, PROJ through
+    pyproj as the hotspots use it; never GDAL), so that the buffer and the distance of a point outside are
+    in metres; and the same area back in lon/lat, which answers "inside" for most points without
+    reprojecting them (microseconds a check: bulk imports check every row)."""
 
     agency_id: int
     buffer_m: int
-    to_local: CoordTransform | None = None
-    area: GEOSGeometry | None = None  # buffered, in the local projection; None: the agency has no zones
-    prepared: PreparedGeometry | None = None  # `area` prepared once (GEOSGeometry.prepared makes a new one per call)
-    prepared_lonlat: PreparedGeometry | None = None  # the buffered area in lon/lat, prepared
+    forward: Any = None  # pyproj Transformer lon/lat -> local metres; None: the agency has no zones
+    area: Any = None  # shapely geometry, buffered, in local metres (prepared)
+    area_lonlat: Any = None  # the same in lon/lat (prepared)
 
     @classmethod
     def load(cls, agency_id: int) -> ServiceArea:
+        """The agency's area: two small queries, and the geometry work only when its zones or buffer changed
+        since this process last built it (a feed pushing one fix per request must not rebuild it each time)."""
+        stamp = Zone.objects.filter(agency_id=agency_id).aggregate(count=Count("id"), last=Max("updated_at"))
         buffer_m = Agency.objects.filter(pk=agency_id).values_list("service_area_buffer_m", flat=True).first() or 0
+        key = (stamp["count"], stamp["last"], buffer_m)
+        built = _BUILT.get(agency_id)
+        if built is not None and built[0] == key:
+            return built[1]
+        area = cls._build(agency_id, buffer_m) if stamp["count"] else cls(agency_id=agency_id, buffer_m=0)
+        _BUILT[agency_id] = (key, area)
+        return area
+
+    @classmethod
+    def _build(cls, agency_id: int, buffer_m: int) -> ServiceArea:
+        from pyproj import CRS, Transformer
+
         union = Zone.objects.filter(agency_id=agency_id).aggregate(union=Union("geom"))["union"]
         if union is None or union.empty:
-            return cls(agency_id=agency_id, buffer_m=buffer_m)
+            return cls(agency_id=agency_id, buffer_m=0)
         centre = union.centroid
-        local = SpatialReference(
-            f"+proj=aeqd +lat_0={centre.y:.6f} +lon_0={centre.x:.6f} +datum=WGS84 +units=m +no_defs"
-        )
-        to_local = CoordTransform(SpatialReference(SRID), local)
-        area = union.transform(to_local, clone=True)
-        lonlat = union
+        # Numbers from our own zones, never text from a file or a request.
+        local = CRS.from_dict({"proj": "aeqd", "lat_0": centre.y, "lon_0": centre.x, "datum": "WGS84", "units": "m"})
+        forward = Transformer.from_crs(SRID, local, always_xy=True)
+        area_lonlat = shapely.from_wkb(bytes(union.wkb))
+        area = _reproject(area_lonlat, forward)
         if buffer_m:
             area = area.buffer(buffer_m)
-            lonlat = area.transform(CoordTransform(local, SpatialReference(SRID)), clone=True)
-        return cls(
-            agency_id=agency_id,
-            buffer_m=buffer_m,
-            to_local=to_local,
-            area=area,
-            prepared=area.prepared,
-            prepared_lonlat=lonlat.prepared,
-        )
+            area_lonlat = _reproject(area, Transformer.from_crs(local, SRID, always_xy=True))
+        shapely.prepare(area)
+        shapely.prepare(area_lonlat)
+        return cls(agency_id=agency_id, buffer_m=buffer_m, forward=forward, area=area, area_lonlat=area_lonlat)
 
-    def reason(self, lon: float, lat: float, point: Point | None = None) -> str | None:
-        """None when (lon, lat) may be this agency's; else why not. `point`: the same place as a Point, if
-        the caller has one already."""
+    def reason(self, lon: float, lat: float) -> str | None:
+        """None when (lon, lat) may be this agency's; else why not."""
         problem = null_island_reason(lon, lat)
-        if problem or self.area is None or self.prepared is None or self.to_local is None:
+        if problem or self.forward is None:
             return problem
-        point = point if point is not None else Point(lon, lat, srid=SRID)
-        if self.prepared_lonlat is not None and self.prepared_lonlat.covers(point):
+        if shapely.contains_xy(self.area_lonlat, lon, lat):
             return None
         # Outside in lon/lat, or on its edge: the exact answer, and the distance, in metres.
-        local = point.transform(self.to_local, clone=True)
-        if self.prepared.covers(local):
+        local = shapely.Point(*self.forward.transform(lon, lat))
+        if self.area.covers(local):
             return None
         return f"outside service area by {distance_text(self.area.distance(local))}"
 
@@ -123,7 +142,7 @@ class ServiceAreas:
         return area
 
     def check(self, agency_id: int, point: Point) -> str | None:
-        return self.get(agency_id).reason(point.x, point.y, point)
+        return self.get(agency_id).reason(point.x, point.y)
 
 
 def service_area_check(*, agency_id: int, point: Point, areas: ServiceAreas | None = None) -> str | None:
