@@ -12,6 +12,7 @@ one per file / payload, never a query per row.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,8 +58,9 @@ def null_island_reason(lon: float, lat: float) -> str | None:
     return None
 
 
-# agency id -> ((zone count, newest zone change, buffer), its area), per process.
-_BUILT: dict[int, tuple[tuple[Any, ...], ServiceArea]] = {}
+# agency id -> ((zone count, newest zone change, buffer), its area), per thread: GEOS prepared geometries
+# build their indexes lazily on first use, so one is never shared between threads.
+_BUILT = threading.local()
 
 
 def _reproject(geom: Any, transformer: Any) -> Any:
@@ -84,15 +86,16 @@ class ServiceArea:
     @classmethod
     def load(cls, agency_id: int) -> ServiceArea:
         """The agency's area: two small queries, and the geometry work only when its zones or buffer changed
-        since this process last built it (a feed pushing one fix per request must not rebuild it each time)."""
+        since this thread last built it (a feed pushing one fix per request must not rebuild it each time)."""
         stamp = Zone.objects.filter(agency_id=agency_id).aggregate(count=Count("id"), last=Max("updated_at"))
         buffer_m = Agency.objects.filter(pk=agency_id).values_list("service_area_buffer_m", flat=True).first() or 0
         key = (stamp["count"], stamp["last"], buffer_m)
-        built = _BUILT.get(agency_id)
+        cache: dict[int, tuple[tuple[Any, ...], ServiceArea]] = _BUILT.__dict__.setdefault("areas", {})
+        built = cache.get(agency_id)
         if built is not None and built[0] == key:
             return built[1]
         area = cls._build(agency_id, buffer_m) if stamp["count"] else cls(agency_id=agency_id, buffer_m=0)
-        _BUILT[agency_id] = (key, area)
+        cache[agency_id] = (key, area)
         return area
 
     @classmethod
