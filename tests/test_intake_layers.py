@@ -294,3 +294,40 @@ def test_layers_without_a_place_need_no_location_mapping(home, tmp_path):
     # Layers with a place still need one: a zones file without geometry is refused before any row.
     with pytest.raises(CommandError, match="zones need a geometry"):
         run("zones", path, "--agency", home.code, "--set", "code=X", "--set", "kind=beat")
+
+
+HOTLIST_HEADER = "LIST,PLATE,STATE,VEHICLE,EXPIRES"
+
+
+def test_full_hotlist_with_replace_retires_plates_no_longer_listed(home, tmp_path):
+    mapping = SAMPLES / "hotlist_mapping.json"
+    first = tmp_path / "monday.csv"
+    first.write_text(f"{HOTLIST_HEADER}\nV,ABC1234,WA,,\nV,DEF5678,WA,,\nP,7XYZ123,CA,,\n", encoding="utf-8")
+    run("hotlists", first, "--agency", home.code, "--mapping", mapping, "--replace")
+    second = tmp_path / "tuesday.csv"  # DEF5678 was recovered overnight; the plate list was not sent
+    second.write_text(f"{HOTLIST_HEADER}\nV,ABC1234,WA,,\n", encoding="utf-8")
+
+    out, _ = run("hotlists", second, "--agency", home.code, "--mapping", mapping, "--replace")
+
+    assert out.startswith("hotlists: 0 created, 1 updated, 0 rejected (of 1 rows)")
+    assert "; 1 retired (no longer on the list)" in out
+    active = set(HotlistEntry.objects.filter(active=True).values_list("plate", flat=True))
+    assert active == {"ABC1234", "7XYZ123"}  # the Stolen Plate list was not in the file: untouched
+    assert hotlist_match(agency_id=home.pk, plate="DEF5678", state="WA", at=timezone.now()) is None
+
+
+def test_replace_retires_nothing_when_a_row_was_rejected(home):
+    run("hotlists", SAMPLES / "hotlist.csv", "--agency", home.code, "--mapping", SAMPLES / "hotlist_mapping.json")
+    # On a list the file has, but not in the file: --replace would retire it, were no row rejected.
+    f.hotlist_entry(agency=home, plate="OLD0001", hotlist=Hotlist.objects.get(agency=home, name="Stolen Vehicle"))
+
+    out, err = run(
+        "hotlists", SAMPLES / "hotlist.csv", "--agency", home.code, "--mapping", SAMPLES / "hotlist_mapping.json",
+        "--replace",
+    )  # fmt: skip
+
+    assert "retired" not in out
+    assert "--replace: 3 rejected row(s), so nothing was retired" in err
+    assert HotlistEntry.objects.filter(active=False).count() == 0
+    with pytest.raises(CommandError, match="--replace is only for layers imported as full lists \\(hotlists\\)"):
+        run("units", SAMPLES / "units.csv", "--agency", home.code, "--replace")

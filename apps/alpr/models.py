@@ -61,6 +61,9 @@ class HotlistEntry(models.Model):
     active = models.BooleanField(default=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When an import last listed this plate: `import_layer hotlists --replace` retires the entries a new
+    # full list no longer has (a recovered car must stop alerting).
+    seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "hotlist entries"

@@ -1,5 +1,6 @@
 """Writes to ALPR: record a read, matching it against the hotlists (a hit raises an alert); reader
 sites and hotlist entries from files."""
+
 from __future__ import annotations
 
 import hashlib
@@ -7,6 +8,7 @@ from datetime import datetime
 
 from django.contrib.gis.geos import Point
 from django.db import transaction
+from django.utils import timezone
 
 from apps.live.publish import publish
 from apps.sensors.choices import AlertKind
@@ -138,5 +140,18 @@ def hotlist_entry_upsert(
         hotlist=hotlist_obj,
         plate=plate_n,
         state=state,
-        defaults={"reason": (reason.strip() or name)[:200], "expires_at": expires_at, "active": active},
+        defaults={
+            "reason": (reason.strip() or name)[:200],
+            "expires_at": expires_at,
+            "active": active,
+            "seen_at": timezone.now(),
+        },
     )
+
+
+def hotlist_retire_unlisted(*, agency_id: int, since: datetime) -> int:
+    """After importing a full hotlist: deactivate the entries of the lists it touched that it did not list
+    (not seen since `since`). Returns how many were retired."""
+    touched = Hotlist.objects.filter(agency_id=agency_id, entries__seen_at__gte=since).values("pk")
+    unlisted = HotlistEntry.objects.filter(hotlist__in=touched, active=True).exclude(seen_at__gte=since)
+    return unlisted.update(active=False)

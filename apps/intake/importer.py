@@ -43,18 +43,20 @@ import csv
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from django.contrib.gis.geos import GEOSException
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
 from apps.accounts.models import Agency
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.incidents.models import Incident
-from apps.intake.errors import RowError
+from apps.intake.errors import MappingError, RowError
 from apps.intake.mapping import MappingSpec, compile_mapping, convert_record
 from apps.intake.readers import open_source, raw_text, without_userinfo
 from apps.intake.specs import LAYERS, LayerSpec
@@ -91,6 +93,7 @@ class ImportResult:
     rejected: list[Rejection] = field(default_factory=list)
     # Imported, but outside the agency's service area (--outside-area flag): the reason is on the record too.
     flagged: list[Rejection] = field(default_factory=list)
+    retired: int | None = None  # --replace: entries the full list no longer has; None: nothing retired
     seconds: float = 0.0
     dry_run: bool = False
     stopped_early: bool = False
@@ -107,6 +110,8 @@ class ImportResult:
         )
         if self.flagged:
             text += f"; {len(self.flagged)} flagged outside the service area"
+        if self.retired is not None:
+            text += f"; {self.retired} retired (no longer on the list)"
         if self.stopped_early:
             text += f"; stopped after {len(self.rejected)} bad rows (--max-errors), the rest was not read"
         if self.dry_run:
@@ -122,6 +127,7 @@ class ImportResult:
             "updated": self.updated,
             "rejected": len(self.rejected),
             "flagged": len(self.flagged),
+            "retired": self.retired,
             "seconds": round(self.seconds, 2),
             "stopped_early": self.stopped_early,
         }
@@ -140,6 +146,19 @@ def _service_area(
     if layer.takes_attributes:
         kwargs["attributes"] = {**kwargs.get("attributes", {}), "service_area": reason}
     return reason
+
+
+def _retire_unlisted(*, layer: LayerSpec, agency_id: int, since: datetime, result: ImportResult) -> int | None:
+    # A rejected row may be a plate still wanted, and a list read only in part is not the full list:
+    # either way nothing is retired, and the operator is told why.
+    if result.rejected or result.stopped_early:
+        result.warnings = (
+            *result.warnings,
+            f"--replace: {len(result.rejected)} rejected row(s), so nothing was retired; fix them and import again",
+        )
+        return None
+    assert layer.retire_unlisted is not None
+    return layer.retire_unlisted(agency_id=agency_id, since=since)
 
 
 def _write_row(*, layer: LayerSpec, agency_id: int, kwargs: dict[str, Any], source: str) -> bool:
@@ -176,6 +195,7 @@ def import_layer(
     max_errors: int | None = None,
     on_reject: Callable[[Rejection], None] | None = None,
     outside_area: str = "reject",
+    replace: bool = False,
 ) -> ImportResult:
     """Import one file into one layer for one agency, in one transaction (rolled back for a dry run).
 
@@ -184,6 +204,10 @@ def import_layer(
     """
     layer_spec = LAYERS[layer]
     policy = check_policy(outside_area, what="--outside-area")
+    if replace and layer_spec.retire_unlisted is None:
+        full_lists = ", ".join(name for name, spec in LAYERS.items() if spec.retire_unlisted)
+        raise MappingError(f"--replace is only for layers imported as full lists ({full_lists})")
+    started_at = timezone.now()
     areas = ServiceAreas()
     started = time.monotonic()
     source = (source or spec.source or f"import:{path.name}")[: Incident._meta.get_field("source").max_length]
@@ -228,6 +252,10 @@ def import_layer(
                     result.created += 1
                 else:
                     result.updated += 1
+            if replace and layer_spec.retire_unlisted is not None:
+                result.retired = _retire_unlisted(
+                    layer=layer_spec, agency_id=agency.pk, since=started_at, result=result
+                )
             result.seconds = time.monotonic() - started
             if dry_run:
                 transaction.set_rollback(True)

@@ -10,7 +10,7 @@ from django.db import models
 
 from apps.alpr.choices import SiteKind
 from apps.alpr.models import AlprSite, HotlistEntry
-from apps.alpr.services import alpr_site_upsert, hotlist_entry_upsert
+from apps.alpr.services import alpr_site_upsert, hotlist_entry_upsert, hotlist_retire_unlisted
 from apps.cameras.choices import CameraStatus, OwnerKind, Sharing, StreamKind
 from apps.cameras.models import Camera
 from apps.cameras.services import camera_upsert
@@ -61,6 +61,8 @@ class LayerSpec:
     takes_source: bool = False
     # The service takes `attributes`: where a row imported with a flag (outside the service area) says so.
     takes_attributes: bool = False
+    # For layers whose files are full lists (hotlists): retire what a file did not list (`--replace`).
+    retire_unlisted: Callable[..., int] | None = None
 
     @property
     def is_point(self) -> bool:
@@ -192,5 +194,6 @@ LAYERS: dict[str, LayerSpec] = {
         geometry_types=(),
         write=hotlist_entry_upsert,
         takes_source=True,
+        retire_unlisted=hotlist_retire_unlisted,
     ),
 }

@@ -81,6 +81,12 @@ class Command(BaseCommand):
             help="a row outside the agency's service area (its zones plus a buffer) or at (0,0): reject it "
             "(default) or import it flagged",
         )
+        parser.add_argument(
+            "--replace",
+            action="store_true",
+            help="hotlists: the file is the whole list; entries of its lists that it no longer has are retired "
+            "(deactivated), unless a row was rejected",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         agency = Agency.objects.filter(code=options["agency"]).first()
@@ -132,6 +138,7 @@ class Command(BaseCommand):
                 max_errors=options["max_errors"] or None,
                 on_reject=on_reject,
                 outside_area=options["outside_area"],
+                replace=options["replace"],
             )
         except (ImportFileError, MappingError) as exc:
             raise CommandError(str(exc)) from None
