@@ -331,3 +331,15 @@ def test_replace_retires_nothing_when_a_row_was_rejected(home):
     assert HotlistEntry.objects.filter(active=False).count() == 0
     with pytest.raises(CommandError, match="--replace is only for layers imported as full lists \\(hotlists\\)"):
         run("units", SAMPLES / "units.csv", "--agency", home.code, "--replace")
+
+
+def test_sites_entered_twice_by_hand_do_not_stop_an_import(seattle, tmp_path):
+    first = f.alpr_site(agency=seattle, name="by hand", external_id="node/1")
+    f.alpr_site(agency=seattle, name="by hand, again", external_id="node/1")
+    path = _overpass(tmp_path / "overpass.json", [_node(1, f.LON, f.LAT, direction="SB")])
+
+    out, _ = run("alpr_sites", path, "--agency", seattle.code, "--mapping", OSM_ALPR_MAPPING)
+
+    assert out.startswith("alpr_sites: 0 created, 1 updated, 0 rejected")
+    first.refresh_from_db()
+    assert (first.direction, first.view) == (180.0, [[180.0, 180.0]])

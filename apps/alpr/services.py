@@ -102,13 +102,18 @@ def alpr_site_upsert(
         "active": active,
         "attributes": {**extra, **(attributes or {})},
     }
-    if external_id:
-        site, created = AlprSite.objects.update_or_create(
-            agency_id=agency_id, external_id=external_id, defaults=defaults
-        )
-    else:
-        site, created = AlprSite.objects.create(agency_id=agency_id, **defaults), True
-    return site, created
+    # External ids are not unique in the table (sites entered by hand may share one): the oldest one is updated.
+    site = (
+        AlprSite.objects.filter(agency_id=agency_id, external_id=external_id).order_by("id").first()
+        if external_id
+        else None
+    )
+    if site is None:
+        return AlprSite.objects.create(agency_id=agency_id, external_id=external_id, **defaults), True
+    for name, value in defaults.items():
+        setattr(site, name, value)
+    site.save()
+    return site, False
 
 
 def hotlist_entry_upsert(
