@@ -240,3 +240,18 @@ def test_flagged_alpr_site_keeps_its_osm_attributes_and_the_flag(seattle, tmp_pa
         "operator": "Bay Area Toll Authority",
         "service_area": "outside service area by 1,107 km",
     }
+
+
+def test_feed_alerts_outside_the_area_still_reach_the_queue(seattle):
+    # A neighbouring county's warning, a panic button across the city line: an alert's point is not a
+    # record placed by mistake. Only (0,0) is refused.
+    source = FeedSource.objects.create(agency=seattle, name="alarms", kind="alert_json")
+    far = east_of_beat(40)
+    now = timezone.now().isoformat()
+    items = [
+        {"id": "A-1", "kind": "panic", "lon": far.x, "lat": far.y, "raised_at": now},
+        {"id": "A-2", "kind": "panic", "lon": 0.0002, "lat": 0.0001, "raised_at": now},
+    ]
+    report = feed_ingest(source_id=source.pk, payload=json.dumps(items).encode()).as_dict()
+    assert report["accepted"] == 1 and report["rejected"] == 1
+    assert "null island" in report["rejections"][0]["reason"] and report["rejections"][0]["index"] == 1

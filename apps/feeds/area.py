@@ -1,5 +1,5 @@
 """Feed ingest's side of the service area (apps.zones.area): records placed outside the source agency's
-area, or at (0,0), are rejected (a dead letter with the reason) or, when the source's params say
+area, or at (0,0) (alerts: only at (0,0)), are rejected (a dead letter with the reason) or, when the source's params say
 `"service_area": "flag"`, stored and listed as flagged in the ingest report and the log.
 """
 
@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from apps.sensors.models import GunshotDetection
-from apps.zones.area import FLAG, ServiceAreas, check_policy
+from apps.zones.area import FLAG, ServiceAreas, check_policy, null_island_reason
 
-from .adapters.base import GunshotRecord, Rejected
+from .adapters.base import AlertRecord, GunshotRecord, Rejected
 from .adapters.common import excerpt
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,12 @@ def screen_service_area(*, source: Any, records: Sequence[Any], report: Any) -> 
         lon, lat = getattr(record, "lon", None), getattr(record, "lat", None)
         if lon is None or lat is None:
             continue
-        reason = areas.get(source.agency_id).reason(lon, lat)
+        if isinstance(record, AlertRecord):
+            # An alert's point may stand for an area (a CAP warning's centroid) or an event next door that
+            # still concerns the agency: only a (0,0) position is refused.
+            reason = null_island_reason(lon, lat)
+        else:
+            reason = areas.get(source.agency_id).reason(lon, lat)
         if reason is None:
             continue
         if policy == FLAG:
