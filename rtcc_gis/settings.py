@@ -359,6 +359,8 @@ RTCC_CAMERA_SEARCH_RADIUS_M = env_int("RTCC_CAMERA_SEARCH_RADIUS_M", 1500)
 RTCC_UNIT_STALE_SECONDS = env_int("RTCC_UNIT_STALE_SECONDS", 300)
 RTCC_FEED_MAX_BYTES = env_int("RTCC_FEED_MAX_BYTES", 5 * 1024 * 1024)
 RTCC_FEED_POLL_TIMEOUT = env_int("RTCC_FEED_POLL_TIMEOUT", 15)
+# A file import alerts (gunshots) only for records newer than this: loading history never floods the alert queue.
+RTCC_IMPORT_ALERT_WINDOW_SECONDS = env_int("RTCC_IMPORT_ALERT_WINDOW_SECONDS", 900)
 RTCC_CAMERA_CHECK_TIMEOUT = env_int("RTCC_CAMERA_CHECK_TIMEOUT", 5)
 RTCC_CAMERA_SILENT_SECONDS = env_int("RTCC_CAMERA_SILENT_SECONDS", 86400)
 # Camera streams reach browsers only through our proxy (apps.cameras.api.proxy), on a signed grant minted by an

@@ -418,6 +418,11 @@ GDAL_ALLOWED = {
     # must be a regular file (no /vsi* or URL), checked before this line (apps/tiles/services.py).
     ("apps/tiles/services.py", "from django.contrib.gis.gdal import DataSource, GDALException"),
     ("apps/tiles/services.py", "source = DataSource(str(path))"),
+    # pyproj (PROJ), not GDAL: the service area's local projection is built from the centre of the agency's own
+    # zones (numbers), never text from a file or a request.
+    ("apps/zones/area.py", "return np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))"),
+    ("apps/zones/area.py", "return shapely.transform(geom, coords)"),
+    ("apps/zones/area.py", "local = shapely.Point(*self.forward.transform(lon, lat))"),
 }
 
 

@@ -20,6 +20,11 @@ class Agency(models.Model):
     code = models.CharField(max_length=16, unique=True)
     name = models.CharField(max_length=200)
     time_zone = models.CharField(max_length=64, default="America/Los_Angeles")
+    # Records may be within this distance outside the union of the agency's zones (mutual aid, a beat
+    # drawn a little short); further out they are refused or flagged at intake (apps.zones.area).
+    service_area_buffer_m = models.PositiveIntegerField(
+        default=2000, help_text="metres around the agency's zones that still count as its service area"
+    )
 
     class Meta:
         verbose_name_plural = "agencies"

@@ -22,7 +22,12 @@ class AlprSite(AgencyOwned):
     external_id = models.CharField(max_length=64, blank=True)
     kind = models.CharField(max_length=16, choices=SiteKind.choices, default=SiteKind.FIXED)
     location = models.PointField(srid=4326, null=True, blank=True, help_text="empty for mobile readers")
-    direction = models.FloatField(null=True, blank=True, help_text="degrees the reader faces")
+    direction = models.FloatField(null=True, blank=True, help_text="degrees the reader faces (its first view)")
+    # Every way the site looks, as [from, to] compass sectors clockwise ([h, h]: a heading without a width);
+    # empty: all round / unknown. OSM's `direction=45;225` is two views, `252-297` one sector.
+    view = models.JSONField(default=list, blank=True)
+    # What the source said beyond the fields above (OSM tags: operator, manufacturer), and intake flags.
+    attributes = models.JSONField(default=dict, blank=True)
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -56,6 +61,9 @@ class HotlistEntry(models.Model):
     active = models.BooleanField(default=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When an import last listed this plate: `import_layer hotlists --replace` retires the entries a new
+    # full list no longer has (a recovered car must stop alerting).
+    seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "hotlist entries"

@@ -44,6 +44,7 @@ from .adapters.base import (
 )
 from .adapters.common import excerpt
 from .alert_writer import write_alert
+from .area import flag_stored, screen_service_area
 from .models import DeadLetter, FeedSource, hash_token
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class IngestReport:
     units_updated: int = 0  # existing units it moved
     ambiguous: int = 0  # records refused (and in `rejected`) because their unit id named several units
     ignored: dict[str, int] = field(default_factory=dict)  # what was deliberately not ingested, by type
+    flagged: list[Rejected] = field(default_factory=list)  # stored, but outside the service area
 
     def as_dict(self) -> dict:
         return {
@@ -75,6 +77,7 @@ class IngestReport:
             "ignored": sum(self.ignored.values()),
             "ignored_types": dict(self.ignored),
             "rejections": [r.as_dict() for r in self.rejected[:MAX_REPORTED_REJECTIONS]],
+            "flagged": [r.as_dict() for r in self.flagged[:MAX_REPORTED_REJECTIONS]],
         }
 
 
@@ -152,11 +155,12 @@ def feed_ingest(*, source_id: int, payload: bytes, content_type: str = "", param
 
 def _store(source: FeedSource, parsed: ParseResult, report: IngestReport) -> None:
     """Write a parsed payload's records and the source's counters (inside feed_ingest's transaction)."""
-    positions = [(i, r) for i, r in enumerate(parsed.records) if isinstance(r, PositionRecord)]
+    outside = screen_service_area(source=source, records=parsed.records, report=report)
+    positions = [(i, r) for i, r in enumerate(parsed.records) if isinstance(r, PositionRecord) and i not in outside]
     if positions:
         _write_positions(source, positions, report)
     for index, record in enumerate(parsed.records):
-        if isinstance(record, PositionRecord):
+        if isinstance(record, PositionRecord) or index in outside:
             continue
         try:
             with transaction.atomic():
@@ -173,6 +177,7 @@ def _store(source: FeedSource, parsed: ParseResult, report: IngestReport) -> Non
             report.duplicates += 1
 
     report.ambiguous = sum(1 for r in report.rejected if r.reason.startswith(AMBIGUOUS))
+    flag_stored(source=source, records=parsed.records, report=report)
     if report.rejected:
         _record_failure(source, report.rejected)
     counters = {

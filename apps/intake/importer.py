@@ -44,22 +44,25 @@ import csv
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from django.contrib.gis.geos import GEOSException
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
 from apps.accounts.models import Agency
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.incidents.models import Incident
-from apps.intake.errors import RowError
+from apps.intake.errors import MappingError, RowError
 from apps.intake.mapping import MappingSpec, compile_mapping, convert_record
 from apps.intake.readers import open_source, raw_text, without_userinfo
 from apps.intake.report import Rejection
 from apps.intake.specs import LAYERS, LayerSpec
+from apps.zones.area import FLAG, ServiceAreas, check_policy
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Importing
@@ -76,6 +79,9 @@ class ImportResult:
     created: int = 0
     updated: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    # Imported, but outside the agency's service area (--outside-area flag): the reason is on the record too.
+    flagged: list[Rejection] = field(default_factory=list)
+    retired: int | None = None  # --replace: entries the full list no longer has; None: nothing retired
     seconds: float = 0.0
     dry_run: bool = False
     stopped_early: bool = False
@@ -90,6 +96,10 @@ class ImportResult:
             f"{self.layer}: {self.created} created, {self.updated} updated, {len(self.rejected)} rejected "
             f"(of {self.rows} rows) in {self.seconds:.1f}s"
         )
+        if self.flagged:
+            text += f"; {len(self.flagged)} flagged outside the service area"
+        if self.retired is not None:
+            text += f"; {self.retired} retired (no longer on the list)"
         if self.stopped_early:
             text += f"; stopped after {len(self.rejected)} bad rows (--max-errors), the rest was not read"
         if self.dry_run:
@@ -104,13 +114,43 @@ class ImportResult:
             "created": self.created,
             "updated": self.updated,
             "rejected": len(self.rejected),
+            "flagged": len(self.flagged),
+            "retired": self.retired,
             "seconds": round(self.seconds, 2),
             "stopped_early": self.stopped_early,
         }
 
 
+def _service_area(
+    *, layer: LayerSpec, agency_id: int, kwargs: dict[str, Any], areas: ServiceAreas, policy: str
+) -> str | None:
+    """Refuse (RowError) a row placed outside the agency's service area, or return the flag to report."""
+    location = kwargs.get("location") if layer.is_point else None
+    reason = areas.check(agency_id, location) if location is not None else None
+    if reason is None:
+        return None
+    if policy != FLAG:
+        raise RowError(reason)
+    if layer.takes_attributes:
+        kwargs["attributes"] = {**kwargs.get("attributes", {}), "service_area": reason}
+    return reason
+
+
+def _retire_unlisted(*, layer: LayerSpec, agency_id: int, since: datetime, result: ImportResult) -> int | None:
+    # A rejected row may be a plate still wanted, and a list read only in part is not the full list:
+    # either way nothing is retired, and the operator is told why.
+    if result.rejected or result.stopped_early:
+        result.warnings = (
+            *result.warnings,
+            f"--replace: {len(result.rejected)} rejected row(s), so nothing was retired; fix them and import again",
+        )
+        return None
+    assert layer.retire_unlisted is not None
+    return layer.retire_unlisted(agency_id=agency_id, since=since)
+
+
 def _write_row(*, layer: LayerSpec, agency_id: int, kwargs: dict[str, Any], source: str) -> bool:
-    if layer.name == "incidents":
+    if layer.name == "incidents" or layer.takes_source:
         kwargs["source"] = source
     try:
         # A savepoint per row: a row the database refuses rolls back alone and the import goes on.
@@ -142,6 +182,8 @@ def import_layer(
     dry_run: bool = False,
     max_errors: int | None = None,
     on_reject: Callable[[Rejection], None] | None = None,
+    outside_area: str = "reject",
+    replace: bool = False,
 ) -> ImportResult:
     """Import one file into one layer for one agency, in one transaction (rolled back for a dry run).
 
@@ -149,6 +191,12 @@ def import_layer(
     a file that turns out unreadable half way rolls back what was imported from it.
     """
     layer_spec = LAYERS[layer]
+    policy = check_policy(outside_area, what="--outside-area")
+    if replace and layer_spec.retire_unlisted is None:
+        full_lists = ", ".join(name for name, spec in LAYERS.items() if spec.retire_unlisted)
+        raise MappingError(f"--replace is only for layers imported as full lists ({full_lists})")
+    started_at = timezone.now()
+    areas = ServiceAreas()
     started = time.monotonic()
     source = (source or spec.source or f"import:{path.name}")[: Incident._meta.get_field("source").max_length]
     with open_source(
@@ -168,6 +216,9 @@ def import_layer(
                 result.rows += 1
                 try:
                     kwargs = convert_record(record=record, mapping=mapping)
+                    flag = _service_area(
+                        layer=layer_spec, agency_id=agency.pk, kwargs=kwargs, areas=areas, policy=policy
+                    )
                     created = _write_row(layer=layer_spec, agency_id=agency.pk, kwargs=kwargs, source=source)
                 except RowError as exc:
                     rejection = Rejection(
@@ -184,10 +235,17 @@ def import_layer(
                         result.stopped_early = True
                         break
                     continue
+                if flag:
+                    raw = raw_text(record=record, delimiter=opened.delimiter)
+                    result.flagged.append(Rejection(index=record.index, line=record.line, reason=flag, raw=raw))
                 if created:
                     result.created += 1
                 else:
                     result.updated += 1
+            if replace and layer_spec.retire_unlisted is not None:
+                result.retired = _retire_unlisted(
+                    layer=layer_spec, agency_id=agency.pk, since=started_at, result=result
+                )
             result.seconds = time.monotonic() - started
             if dry_run:
                 transaction.set_rollback(True)
@@ -203,7 +261,8 @@ def import_layer(
 
 
 def write_report(*, path: Path, result: ImportResult) -> None:
-    """The rejected rows as CSV: line (CSV files), record number, field, reason, the row as it was."""
+    """The rejected rows as CSV: line (CSV files), record number, field, reason, the row as it was; then the
+    rows imported with a flag (reason starting "flagged:")."""
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["line", "record", "field", "reason", "raw"])
@@ -217,3 +276,6 @@ def write_report(*, path: Path, result: ImportResult) -> None:
                     rejection.raw,
                 ]
             )
+        for flagged in result.flagged:
+            line = "" if flagged.line is None else flagged.line
+            writer.writerow([line, flagged.index, f"flagged: {flagged.reason}", flagged.raw])

@@ -356,7 +356,7 @@ def compile_mapping(
             f"the file has no location for {layer.name}: no lon/lat columns, geometry or wkt column "
             "(--map lon=COLUMN --map lat=COLUMN); every row will be rejected"
         )
-    if not layer.is_point and not has_geometry and not spec.wkt and not covered("geometry"):
+    if layer.has_place and not layer.is_point and not has_geometry and not spec.wkt and not covered("geometry"):
         raise MappingError("zones need a geometry: use GeoJSON, map a column holding GeoJSON geometry, or a wkt column")
     if layer.name == "cameras" and not covered("external_id"):
         warnings.append("no external_id column: cameras cannot be matched, so every import creates new ones")
@@ -535,6 +535,8 @@ def convert_record(*, record: Record, mapping: Mapping) -> dict[str, Any]:
         except RowError as exc:
             exc.field = exc.field or "location"
             raise
+        return kwargs
+    if not layer.has_place:
         return kwargs
     if mapping.wkt and record.geometry is None and _clean(record.values.get(mapping.wkt)) is not None:
         record = replace(record, geometry=geojson_from_wkt(str(_clean(record.values.get(mapping.wkt)))))

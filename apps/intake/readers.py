@@ -23,6 +23,7 @@ from typing import IO, Any, cast
 
 from apps.core.geo import SRID, GeoInputError, check_srid
 from apps.intake.errors import ImportFileError
+from apps.intake.osm import osm_source
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Reading files and payloads
@@ -441,6 +442,9 @@ def open_source(
         yield xml_source(raw, name=name, record_element=record_element)
         return
     loaded = _load_json(raw, name)
+    if fmt == "json" and not json_path and (osm := osm_source(loaded, name)) is not None:  # OSM / Overpass JSON
+        yield osm
+        return
     yield _geojson_source(loaded, name) if fmt == "geojson" else _json_source(loaded, name, json_path)
 
 

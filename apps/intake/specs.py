@@ -8,12 +8,20 @@ from typing import Literal
 
 from django.db import models
 
+from apps.alpr.choices import SiteKind
+from apps.alpr.models import AlprSite, HotlistEntry
+from apps.alpr.services import alpr_site_upsert, hotlist_entry_upsert, hotlist_retire_unlisted
 from apps.cameras.choices import CameraStatus, OwnerKind, Sharing, StreamKind
 from apps.cameras.models import Camera
 from apps.cameras.services import camera_upsert
 from apps.incidents.choices import IncidentStatus
 from apps.incidents.models import Incident
 from apps.incidents.services import incident_upsert
+from apps.sensors.models import GunshotDetection
+from apps.sensors.services import gunshot_import
+from apps.units.choices import UnitKind
+from apps.units.models import Unit
+from apps.units.services import unit_upsert
 from apps.zones.choices import ZoneKind
 from apps.zones.models import Zone
 from apps.zones.services import zone_upsert
@@ -49,10 +57,21 @@ class LayerSpec:
     # False when `write` is itself @transaction.atomic: nested in the import's transaction that already is a
     # savepoint per row, and a second one would only add two round trips per row (13k-row files notice).
     needs_savepoint: bool = True
+    # The service takes `source` (the import's --source / mapping source / import:FILE), part of the record's key.
+    takes_source: bool = False
+    # The service takes `attributes`: where a row imported with a flag (outside the service area) says so.
+    takes_attributes: bool = False
+    # For layers whose files are full lists (hotlists): retire what a file did not list (`--replace`).
+    retire_unlisted: Callable[..., int] | None = None
 
     @property
     def is_point(self) -> bool:
         return self.geometry_types == ("Point",)
+
+    @property
+    def has_place(self) -> bool:
+        """False for layers without a location (units rosters, hotlists)."""
+        return bool(self.geometry_types)
 
 
 def _text(model: type[models.Model], name: str, *, required: bool = False) -> FieldSpec:
@@ -116,5 +135,67 @@ LAYERS: dict[str, LayerSpec] = {
         },
         geometry_types=("Polygon", "MultiPolygon"),
         write=zone_upsert,
+    ),
+    # ShotSpotter-style exports (DC "Shot Spotter Gun Shots": ID, TYPE, DATETIME, LATITUDE, LONGITUDE).
+    "gunshots": LayerSpec(
+        name="gunshots",
+        fields={
+            "source_id": _text(GunshotDetection, "source_id", required=True),
+            "detected_at": FieldSpec("datetime", required=True),
+            "type": FieldSpec("text", max_length=64),
+            "rounds": FieldSpec("int", bounds=(1, 200)),
+            "confidence": FieldSpec("float", bounds=(0, 1)),
+            "lon": FieldSpec("coordinate"),
+            "lat": FieldSpec("coordinate"),
+        },
+        geometry_types=("Point",),
+        write=gunshot_import,
+        takes_source=True,
+        takes_attributes=True,
+    ),
+    # Reader sites, e.g. OpenStreetMap surveillance:type=ALPR nodes (fixtures/mappings/osm_alpr.json).
+    "alpr_sites": LayerSpec(
+        name="alpr_sites",
+        fields={
+            "external_id": _text(AlprSite, "external_id"),
+            "name": _text(AlprSite, "name"),
+            "kind": FieldSpec("choice", choices=SiteKind),
+            "direction": FieldSpec("text", max_length=200),
+            "operator": FieldSpec("text", max_length=200),
+            "manufacturer": FieldSpec("text", max_length=200),
+            "surveillance_type": FieldSpec("text", max_length=64),
+            "active": FieldSpec("bool"),
+            "lon": FieldSpec("coordinate"),
+            "lat": FieldSpec("coordinate"),
+        },
+        geometry_types=("Point",),
+        write=alpr_site_upsert,
+        takes_attributes=True,
+    ),
+    "units": LayerSpec(
+        name="units",
+        fields={
+            "call_sign": _text(Unit, "call_sign", required=True),
+            "kind": FieldSpec("choice", choices=UnitKind),
+            "device_id": _text(Unit, "device_id"),
+            "active": FieldSpec("bool"),
+        },
+        geometry_types=(),
+        write=unit_upsert,
+    ),
+    "hotlists": LayerSpec(
+        name="hotlists",
+        fields={
+            "hotlist": FieldSpec("text", required=True, max_length=200),
+            "plate": FieldSpec("text", required=True, max_length=32),
+            "state": _text(HotlistEntry, "state"),
+            "reason": _text(HotlistEntry, "reason"),
+            "expires_at": FieldSpec("datetime"),
+            "active": FieldSpec("bool"),
+        },
+        geometry_types=(),
+        write=hotlist_entry_upsert,
+        takes_source=True,
+        retire_unlisted=hotlist_retire_unlisted,
     ),
 }

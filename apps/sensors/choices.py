@@ -26,3 +26,12 @@ class AckOutcome(models.TextChoices):
     CONFIRMED = "confirmed", "Confirmed"
     FALSE_POSITIVE = "false_positive", "False positive"
     UNKNOWN = "unknown", "Unknown"
+
+
+class GunshotKind(models.TextChoices):
+    """ShotSpotter's incident types (DC and Chicago open data spell them with spaces or underscores)."""
+
+    SINGLE = "single", "Single Gunshot"
+    MULTIPLE = "multiple", "Multiple Gunshots"
+    POSSIBLE = "possible", "Gunshot or Firecracker"
+    PROBABLE = "probable", "Probable Gunfire"

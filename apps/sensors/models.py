@@ -7,7 +7,14 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 
 from apps.core.models import AgencyOwned
 
-from .choices import AckOutcome, AlertKind, AlertStatus
+from .choices import AckOutcome, AlertKind, AlertStatus, GunshotKind
+
+
+def rounds_text(rounds: int | None) -> str:
+    """'1 round', '3 rounds', or 'unknown rounds' when the detection did not count them."""
+    if rounds is None:
+        return "unknown rounds"
+    return f"{rounds} round{'s' if rounds != 1 else ''}"
 
 
 class GunshotDetection(AgencyOwned):
@@ -15,7 +22,13 @@ class GunshotDetection(AgencyOwned):
 
     location = models.PointField(srid=4326)
     detected_at = models.DateTimeField(db_index=True)
-    rounds = models.PositiveSmallIntegerField(default=1)
+    # None: the vendor reported shots without counting them ("Multiple Gunshots" and no count), never 1.
+    rounds = models.PositiveSmallIntegerField(null=True, blank=True, default=1)
+    kind = models.CharField(
+        max_length=16, choices=GunshotKind.choices, blank=True, default="", help_text="the vendor's classification"
+    )
+    # What the source said beyond the fields above, and any flag set at intake (e.g. outside the service area).
+    attributes = models.JSONField(default=dict, blank=True)
     confidence = models.FloatField(default=1.0, validators=[MinValueValidator(0), MaxValueValidator(1)])
     source = models.CharField(max_length=64)
     source_id = models.CharField(max_length=64)
@@ -28,7 +41,7 @@ class GunshotDetection(AgencyOwned):
         ]
 
     def __str__(self) -> str:
-        return f"{self.rounds} rounds @ {self.detected_at:%Y-%m-%d %H:%M:%S}"
+        return f"{rounds_text(self.rounds)} @ {self.detected_at:%Y-%m-%d %H:%M:%S}"
 
 
 class Alert(AgencyOwned):

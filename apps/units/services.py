@@ -261,3 +261,26 @@ def unit_set_status(*, unit: Unit, status: str) -> Unit:
     unit.save(update_fields=["status", "updated_at"])
     publish(layer="units", instance=unit)
     return unit
+
+
+def unit_upsert(
+    *, agency_id: int, call_sign: str, kind: str = "", device_id: str = "", active: bool = True
+) -> tuple[Unit, bool]:
+    """Create or update a unit from a roster (a file import), matched by call sign. A kind or device id
+    left empty keeps what the unit has (a new unit: patrol, no device)."""
+    call_sign = call_sign.strip()
+    if not call_sign:
+        raise ValueError("call_sign is empty")
+    if kind and kind not in UnitKind.values:
+        raise ValueError(f"kind must be one of {', '.join(UnitKind.values)}, got {kind!r}")
+    defaults: dict = {"active": active}
+    if kind:
+        defaults["kind"] = kind
+    if device_id:
+        clash = Unit.objects.filter(agency_id=agency_id, device_id=device_id).exclude(call_sign=call_sign).first()
+        if clash is not None:
+            raise ValueError(f"device_id {device_id!r} already reports for unit {clash.call_sign!r}")
+        defaults["device_id"] = device_id
+    unit, created = Unit.objects.update_or_create(agency_id=agency_id, call_sign=call_sign, defaults=defaults)
+    publish(layer="units", instance=unit)
+    return unit, created

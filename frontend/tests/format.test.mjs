@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ageSeconds, formatDistance, formatTime, setTimeZone, titleCase } from "../static/rtcc/js/format.js";
+import { ageSeconds, formatDistance, formatTime, roundsText, setTimeZone, titleCase, viewText } from "../static/rtcc/js/format.js";
 
 test("times read in the agency's time zone, 24-hour", () => {
   setTimeZone("America/Los_Angeles");
@@ -26,4 +26,17 @@ test("ages never go negative and distances switch to km at 1000 m", () => {
 test("codes become labels", () => {
   assert.equal(titleCase("false_positive"), "False positive");
   assert.equal(titleCase(""), "");
+});
+
+test("uncounted gunshots read as unknown rounds, not 1", () => {
+  assert.equal(roundsText(null), "unknown rounds");
+  assert.equal(roundsText(1), "1 round");
+  assert.equal(roundsText(4), "4 rounds");
+});
+
+test("an ALPR site's views read as headings and sectors, none as all round", () => {
+  assert.equal(viewText([]), "all round");
+  assert.equal(viewText([[45, 45], [225, 225]]), "45° · 225°");
+  assert.equal(viewText([[304, 14]]), "304–14°");
+  assert.equal(viewText(undefined), "all round");
 });

@@ -137,7 +137,7 @@ def test_gunshot_detections():
         confidence=0.93,
     )
     assert duplicate == first
-    assert (default.rounds, default.confidence) == (1, 1.0)
+    assert (default.rounds, default.confidence) == (None, 1.0)  # no count: unknown rounds, not 1
     assert (default.lon, default.lat) == (-122.31, 47.6)  # GeoJSON Point
 
 

@@ -8,7 +8,7 @@ class AlprSiteSerializer(GeoFeatureModelSerializer):
     class Meta:
         model = AlprSite
         geo_field = "location"
-        fields = ("id", "name", "external_id", "kind", "location", "direction")
+        fields = ("id", "name", "external_id", "kind", "location", "direction", "view", "attributes")
 
 
 class HitSerializer(serializers.ModelSerializer):

@@ -89,7 +89,7 @@ class GunshotRecord:
     lon: float
     lat: float
     detected_at: datetime
-    rounds: int = 1
+    rounds: int | None = None  # None: shots heard, not counted
     confidence: float = 1.0  # 0..1
 
 

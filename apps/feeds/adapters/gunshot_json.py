@@ -8,7 +8,7 @@ A JSON list of detections, or an object ``{"detections": [...]}``::
       "id": "GS-20240501-0042",              required: the vendor's id for the detection (text or number), at most 64
       "lon": -122.3405, "lat": 47.6097,      required; or "location": {"lon", "lat"} or a GeoJSON Point
       "detected_at": "2024-05-01T21:14:05Z", required; ISO 8601 with offset, or epoch s/ms
-      "rounds": 3,                           optional whole number 1..200, default 1
+      "rounds": 3,                           optional whole number 1..200; absent: unknown (never taken as 1)
       "confidence": 0.92                     optional, 0..1 or a percentage 0..100; default 1
     }
 
@@ -42,7 +42,7 @@ def detection_from_mapping(item: Any) -> GunshotRecord:
         lon=lon,
         lat=lat,
         detected_at=timestamp(item.get("detected_at"), "detected_at"),
-        rounds=1 if rounds is None else rounds,
+        rounds=rounds,
         confidence=confidence(item.get("confidence")),
     )
 

@@ -10,7 +10,7 @@ class GunshotSerializer(GeoFeatureModelSerializer):
     class Meta:
         model = GunshotDetection
         geo_field = "location"
-        fields = ("id", "location", "detected_at", "rounds", "confidence", "source", "source_id")
+        fields = ("id", "location", "detected_at", "rounds", "kind", "confidence", "source", "source_id", "attributes")
 
 
 class AlertSerializer(GeoFeatureModelSerializer):

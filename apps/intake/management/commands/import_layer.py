@@ -1,4 +1,5 @@
-"""`manage.py import_layer LAYER PATH`: load an agency's own incidents, cameras or zones from a file.
+"""`manage.py import_layer LAYER PATH`: load an agency's own incidents, cameras, zones, gunshots, ALPR sites,
+units or hotlists from a file.
 
 Examples (the presets in fixtures/mappings/ describe the real Seattle files):
 
@@ -47,7 +48,10 @@ def _delimiter(value: str | None) -> str | None:
 
 
 class Command(BaseCommand):
-    help = "Import incidents, cameras or zones from a CSV, GeoJSON or JSON file for one agency."
+    help = (
+        "Import incidents, cameras, zones, gunshots, ALPR sites, units or hotlists from a CSV, GeoJSON, JSON or "
+        "OpenStreetMap JSON file for one agency."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("layer", choices=sorted(LAYERS))
@@ -69,7 +73,20 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true", help="validate everything, write nothing")
         parser.add_argument("--max-errors", type=int, default=0, help="stop after N bad rows (default: no limit)")
-        parser.add_argument("--report", type=Path, help="write the rejected rows to this CSV file")
+        parser.add_argument("--report", type=Path, help="write the rejected (and flagged) rows to this CSV file")
+        parser.add_argument(
+            "--outside-area",
+            choices=("reject", "flag"),
+            default="reject",
+            help="a row outside the agency's service area (its zones plus a buffer) or at (0,0): reject it "
+            "(default) or import it flagged",
+        )
+        parser.add_argument(
+            "--replace",
+            action="store_true",
+            help="hotlists: the file is the whole list; entries of its lists that it no longer has are retired "
+            "(deactivated), unless a row was rejected",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         agency = Agency.objects.filter(code=options["agency"]).first()
@@ -120,10 +137,14 @@ class Command(BaseCommand):
                 dry_run=options["dry_run"],
                 max_errors=options["max_errors"] or None,
                 on_reject=on_reject,
+                outside_area=options["outside_area"],
+                replace=options["replace"],
             )
         except (ImportFileError, MappingError) as exc:
             raise CommandError(str(exc)) from None
 
+        for flagged in result.flagged[:SHOWN_REJECTIONS] if verbosity >= 1 else ():
+            self.stderr.write(f"{flagged.where}: flagged: {flagged.reason}")
         for warning in result.warnings:
             self.stderr.write(self.style.WARNING(f"warning: {warning}"))
         if verbosity == 1 and shown > SHOWN_REJECTIONS:

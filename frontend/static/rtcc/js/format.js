@@ -68,3 +68,17 @@ export function titleCase(code) {
   const text = String(code).replace(/_/g, " ");
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
+
+// A gunshot's rounds: null means the sensor heard shots but did not count them (never "1").
+export function roundsText(rounds) {
+  if (rounds === null || rounds === undefined) return "unknown rounds";
+  return `${rounds} round${rounds === 1 ? "" : "s"}`;
+}
+
+// An ALPR site's views ([from, to] sectors; [h, h] a heading): "45° · 225°", "252–297°"; none: all round.
+export function viewText(views) {
+  if (!Array.isArray(views) || views.length === 0) return "all round";
+  return views
+    .map(([from, to]) => (from === to ? `${Math.round(from)}°` : `${Math.round(from)}–${Math.round(to)}°`))
+    .join(" · ");
+}

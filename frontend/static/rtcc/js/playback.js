@@ -3,7 +3,7 @@
 // States at a time T follow the same rules as apps/playback/selectors.py (playback_state_at).
 import { ApiError } from "./api.js";
 import { clear, el } from "./dom.js";
-import { formatDateTime, formatTime, titleCase } from "./format.js";
+import { formatDateTime, formatTime, roundsText, titleCase } from "./format.js";
 import { L } from "./leaflet.js";
 import { fromInputValue, incidentStatusAt, ms, toInputValue, unitPositionAt } from "./playback-time.js";
 
@@ -190,7 +190,7 @@ export function createPlayback({ api, config, map, button }) {
       });
     }
     for (const shot of data.gunshots) {
-      const m = marker([shot.lat, shot.lon], "pb-gunshot", `Gunshot · ${shot.rounds} rounds`);
+      const m = marker([shot.lat, shot.lon], "pb-gunshot", `Gunshot · ${roundsText(shot.rounds)}`);
       const at = ms(shot.detected_at);
       drawn.push({
         kind: "gunshot", item: shot, m,

@@ -1,6 +1,6 @@
 // ALPR reader sites (clustered where dense), and the plate reads that hit a hotlist (recent ones only).
 import { el, infoCard } from "../dom.js";
-import { formatAge, formatDateTime, titleCase } from "../format.js";
+import { formatAge, formatDateTime, titleCase, viewText } from "../format.js";
 import { L } from "../leaflet.js";
 import {
   PAGE_SIZE,
@@ -35,7 +35,9 @@ export function createAlprSitesLayer({ api, config }) {
     textTooltip(marker, props.name || "ALPR site");
     marker.bindPopup(() => infoCard(props.name, [
       ["Kind", titleCase(props.kind)],
-      ["Faces", props.direction === null || props.direction === undefined ? "" : `${Math.round(props.direction)}°`],
+      ["Faces", Array.isArray(props.view) ? viewText(props.view) : ""],
+      ["Operator", props.attributes?.operator],
+      ["Flag", props.attributes?.service_area],
     ]), popupOptions());
     return marker;
   }

@@ -1,6 +1,6 @@
 // Acoustic gunshot detections of the last hours; the most recent ones pulse.
 import { el, infoCard } from "../dom.js";
-import { ageSeconds, formatAge, formatDateTime } from "../format.js";
+import { ageSeconds, formatAge, formatDateTime, roundsText } from "../format.js";
 import { L } from "../leaflet.js";
 import {
   PAGE_SIZE,
@@ -36,7 +36,7 @@ export function createGunshotsLayer({ api, config }) {
     const props = entry.feature.properties || {};
     entry.fresh = isFresh(props);
     const glyph = el("div", { className: "gunshot-glyph" }, [
-      el("span", { className: "gunshot-rounds", text: props.rounds > 1 ? `×${props.rounds}` : "" }),
+      el("span", { className: "gunshot-rounds", text: props.rounds === null ? "×?" : props.rounds > 1 ? `×${props.rounds}` : "" }),
     ]);
     const marker = elementMarker(latlng, glyph, {
       className: `gunshot-marker${entry.fresh ? " fresh" : ""}`,
@@ -48,9 +48,10 @@ export function createGunshotsLayer({ api, config }) {
       const p = entry.feature.properties || {};
       return infoCard("Gunshot detection", [
         ["Detected", `${formatDateTime(p.detected_at)} · ${formatAge(p.detected_at)}`],
-        ["Rounds", p.rounds],
+        ["Rounds", roundsText(p.rounds)],
         ["Confidence", Number.isFinite(p.confidence) ? `${Math.round(p.confidence * 100)}%` : ""],
         ["Source", p.source],
+        ["Flag", p.attributes?.service_area],
       ], { className: "gunshot-card" });
     }, popupOptions());
     return marker;
