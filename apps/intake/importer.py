@@ -237,7 +237,9 @@ def import_layer(
                     continue
                 if flag:
                     raw = raw_text(record=record, delimiter=opened.delimiter)
-                    result.flagged.append(Rejection(index=record.index, line=record.line, reason=flag, raw=raw))
+                    result.flagged.append(
+                        Rejection(index=record.index, line=record.line, field="location", reason=flag, raw=raw)
+                    )
                 if created:
                     result.created += 1
                 else:
@@ -278,4 +280,4 @@ def write_report(*, path: Path, result: ImportResult) -> None:
             )
         for flagged in result.flagged:
             line = "" if flagged.line is None else flagged.line
-            writer.writerow([line, flagged.index, f"flagged: {flagged.reason}", flagged.raw])
+            writer.writerow([line, flagged.index, flagged.field, f"flagged: {flagged.reason}", flagged.raw])
