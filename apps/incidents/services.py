@@ -10,7 +10,8 @@ from django.db import transaction
 from apps.live.publish import publish
 from apps.zones.selectors import zone_containing
 
-from .choices import OPEN_STATUSES, IncidentStatus
+from .choices import OPEN_STATUSES, CallSource, IncidentStatus
+from .locations import address_is_masked
 from .models import Incident, NarrativeEntry
 
 UPDATABLE = (
@@ -25,6 +26,11 @@ UPDATABLE = (
     "on_scene_at",
     "closed_at",
     "source",
+    "call_source",
+    "disposition",
+    "location_approximate",
+    "attributes",
+    "unit_call_signs",
 )
 
 
@@ -57,14 +63,25 @@ def incident_apply(
     on_scene_at: datetime | None = None,
     closed_at: datetime | None = None,
     source: str = "",
+    call_source: str = CallSource.UNKNOWN,
+    disposition: str = "",
+    location_approximate: bool = False,
+    attributes: dict | None = None,
+    unit_call_signs: list[str] | None = None,
 ) -> IncidentChange:
-    """Create the incident or update the one with this CAD number, and push it to the maps."""
+    """Create the incident or update the one with this CAD number, and push it to the maps.
+
+    `attributes` (the source's unmapped columns) are merged into what the incident has, and
+    `unit_call_signs` added to the ones it has: a later record of the same call adds, never forgets.
+    A block-masked address ("11XX BATES ST") makes the location approximate whatever the caller says."""
     if not cad_number:
         raise ValueError("cad_number is required")
     if not 1 <= int(priority) <= 9:
         raise ValueError(f"priority must be 1..9, got {priority}")
     if status not in IncidentStatus.values:
         raise ValueError(f"status must be one of {', '.join(IncidentStatus.values)}, got {status!r}")
+    if call_source not in CallSource.values:
+        raise ValueError(f"call_source must be one of {', '.join(CallSource.values)}, got {call_source!r}")
     values = {
         "type_code": type_code,
         "type_description": type_description,
@@ -77,12 +94,17 @@ def incident_apply(
         "on_scene_at": on_scene_at,
         "closed_at": closed_at,
         "source": source,
+        "call_source": call_source,
+        "disposition": disposition,
+        "location_approximate": bool(location_approximate) or address_is_masked(address),
     }
     incident = Incident.objects.select_for_update().filter(agency_id=agency_id, cad_number=cad_number).first()
     created = incident is None
     if created:
         incident = Incident(agency_id=agency_id, cad_number=cad_number)
-    elif not _differs(incident, values):
+    values["attributes"] = {**incident.attributes, **(attributes or {})}
+    values["unit_call_signs"] = sorted({*incident.unit_call_signs, *(unit_call_signs or ())})
+    if not created and not _differs(incident, values):
         # The same message twice changes nothing (no write, no update pushed to the maps).
         return IncidentChange(incident, False, False)
     for field in UPDATABLE:

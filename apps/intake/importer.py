@@ -53,14 +53,19 @@ from django.db import DatabaseError, transaction
 from apps.accounts.models import Agency
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
+from apps.incidents.bulk import incident_publish_changes
 from apps.incidents.models import Incident
 from apps.intake.errors import RowError
 from apps.intake.mapping import MappingSpec, compile_mapping, convert_record
-from apps.intake.readers import open_source, raw_text, without_userinfo
+from apps.intake.readers import Record, open_source, raw_text, without_userinfo
 from apps.intake.specs import LAYERS, LayerSpec
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Importing
+
+# Rows per bulk statement: big enough that round trips stop mattering, small enough that a chunk the
+# database refuses is cheap to retry row by row.
+CHUNK_ROWS = 1000
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,7 @@ class ImportResult:
     rows: int = 0
     created: int = 0
     updated: int = 0
+    unchanged: int = 0  # rows that matched what was already stored: nothing written
     rejected: list[Rejection] = field(default_factory=list)
     seconds: float = 0.0
     dry_run: bool = False
@@ -95,11 +101,12 @@ class ImportResult:
 
     @property
     def accepted(self) -> int:
-        return self.created + self.updated
+        return self.created + self.updated + self.unchanged
 
     def summary(self) -> str:
         text = (
-            f"{self.layer}: {self.created} created, {self.updated} updated, {len(self.rejected)} rejected "
+            f"{self.layer}: {self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{len(self.rejected)} rejected "
             f"(of {self.rows} rows) in {self.seconds:.1f}s"
         )
         if self.stopped_early:
@@ -115,6 +122,7 @@ class ImportResult:
             "rows": self.rows,
             "created": self.created,
             "updated": self.updated,
+            "unchanged": self.unchanged,
             "rejected": len(self.rejected),
             "seconds": round(self.seconds, 2),
             "stopped_early": self.stopped_early,
@@ -138,6 +146,55 @@ def _write_row(*, layer: LayerSpec, agency_id: int, kwargs: dict[str, Any], sour
     except DatabaseError as exc:
         raise RowError(f"refused by the database: {str(exc).strip().splitlines()[0]}") from None
     return created
+
+
+class _Bulk:
+    """Rows of a layer with a bulk writer, gathered into chunks and written one statement per chunk."""
+
+    def __init__(
+        self,
+        *,
+        layer: LayerSpec,
+        agency_id: int,
+        source: str,
+        result: ImportResult,
+        reject: Callable[[Record, str], bool],
+    ) -> None:
+        self.layer = layer
+        self.enabled = layer.bulk_write is not None
+        self.agency_id = agency_id
+        self.source = source
+        self.result = result
+        self.reject = reject
+        self.records: list[Record] = []
+        self.rows: list[dict[str, Any]] = []
+        self.changed_ids: list[int] = []
+
+    def add(self, record: Record, kwargs: dict[str, Any]) -> bool:
+        """Queue a converted row; True when --max-errors says stop."""
+        self.records.append(record)
+        self.rows.append(kwargs)
+        return len(self.rows) >= CHUNK_ROWS and self.flush()
+
+    def flush(self) -> bool:
+        if not self.rows:
+            return False
+        assert self.layer.bulk_write is not None
+        outcome = self.layer.bulk_write(agency_id=self.agency_id, rows=self.rows, source=self.source)
+        records, self.records, self.rows = self.records, [], []
+        self.result.created += outcome.created
+        self.result.updated += outcome.updated
+        self.result.unchanged += outcome.unchanged
+        self.changed_ids.extend(outcome.changed_ids)
+        stop = False
+        for position, reason in sorted(outcome.rejected.items()):
+            stop = self.reject(records[position], reason) or stop
+        return stop
+
+    def publish(self) -> None:
+        if self.enabled and self.layer.name == "incidents":
+            # One event per incident for a small import; one reload (a resync on the maps) for a bulk one.
+            incident_publish_changes(agency_id=self.agency_id, ids=self.changed_ids)
 
 
 def import_layer(
@@ -175,29 +232,44 @@ def import_layer(
             layer=layer, file=path.name, format=opened.format, dry_run=dry_run, warnings=mapping.warnings
         )
         with transaction.atomic():
+
+            def reject(record: Record, reason: str) -> bool:
+                """Record a rejection; True when --max-errors says stop."""
+                rejection = Rejection(
+                    index=record.index,
+                    line=record.line,
+                    reason=without_userinfo(reason),
+                    raw=raw_text(record=record, delimiter=opened.delimiter),
+                )
+                result.rejected.append(rejection)
+                if on_reject is not None:
+                    on_reject(rejection)
+                if max_errors and len(result.rejected) >= max_errors:
+                    result.stopped_early = True
+                return result.stopped_early
+
+            bulk = _Bulk(layer=layer_spec, agency_id=agency.pk, source=source, result=result, reject=reject)
             for record in opened.records:
                 result.rows += 1
                 try:
                     kwargs = convert_record(record=record, mapping=mapping)
+                    if bulk.enabled:
+                        if bulk.add(record, kwargs):
+                            break
+                        continue
                     created = _write_row(layer=layer_spec, agency_id=agency.pk, kwargs=kwargs, source=source)
                 except RowError as exc:
-                    rejection = Rejection(
-                        index=record.index,
-                        line=record.line,
-                        reason=without_userinfo(str(exc)),
-                        raw=raw_text(record=record, delimiter=opened.delimiter),
-                    )
-                    result.rejected.append(rejection)
-                    if on_reject is not None:
-                        on_reject(rejection)
-                    if max_errors and len(result.rejected) >= max_errors:
-                        result.stopped_early = True
+                    if reject(record, str(exc)):
                         break
                     continue
                 if created:
                     result.created += 1
                 else:
                     result.updated += 1
+            # Rows read before a --max-errors stop are imported, as they would be one by one.
+            bulk.flush()
+            bulk.publish()
+            result.rejected.sort(key=lambda r: r.index)
             result.seconds = time.monotonic() - started
             if dry_run:
                 transaction.set_rollback(True)

@@ -303,7 +303,8 @@ def compile_mapping(*, spec: MappingSpec, layer: LayerSpec, columns: tuple[str, 
             raise MappingError(
                 f"{name} is required for {layer.name}: map a column to it (--map {name}=COLUMN) or set a constant"
             )
-    if layer.is_point and not has_geometry and not (covered("lon") and covered("lat")):
+    # (A layer may place a record without coordinates by its beat: apps.incidents.bulk.)
+    if layer.is_point and not has_geometry and not (covered("lon") and covered("lat")) and not covered("beat_code"):
         raise MappingError(f"{layer.name} need a location: map lon and lat (--map lon=COLUMN --map lat=COLUMN)")
     if not layer.is_point and not has_geometry and not covered("geometry"):
         raise MappingError("zones need a geometry: use GeoJSON, or map a column holding GeoJSON geometry")
@@ -526,6 +527,24 @@ def _location(record: Record, mapping: Mapping) -> Point:
         raise RowError(str(exc)) from None
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# Unmapped columns (apps.intake.specs LayerSpec.keeps_unmapped)
+
+
+def unmapped_values(*, record: Record, mapping: Mapping) -> dict[str, Any]:
+    """The record's non-empty values in columns no field and no derived key reads, as they came."""
+    used = {column for columns in mapping.columns.values() for column in columns}
+    used.update(column for rule in mapping.derived_keys.values() for column in rule.columns)
+    kept: dict[str, Any] = {}
+    for column, value in record.values.items():
+        if column in used:
+            continue
+        value = _clean(value)
+        if value is not None:
+            kept[column] = value
+    return kept
+
+
 def convert_record(*, record: Record, mapping: Mapping) -> dict[str, Any]:
     """One record -> keyword arguments for the layer's service (without agency_id/source)."""
     if record.problem:
@@ -546,8 +565,15 @@ def convert_record(*, record: Record, mapping: Mapping) -> dict[str, Any]:
                 raise RowError(f"{name} is missing{where}")
             continue
         kwargs[name] = value
+    if layer.keeps_unmapped:
+        kwargs["attributes"] = unmapped_values(record=record, mapping=mapping)
     if layer.is_point:
-        kwargs["location"] = _location(record, mapping)
+        try:
+            kwargs["location"] = _location(record, mapping)
+        except RowError:
+            if record.geometry is not None or not kwargs.get("beat_code"):
+                raise
+            kwargs["location"] = None  # no coordinates: the writer places it on its beat
         return kwargs
     if record.geometry is not None:
         geom = geometry_from_geojson(geometry=record.geometry, allowed=layer.geometry_types)
