@@ -31,7 +31,7 @@ from apps.zones.choices import ZoneKind
 from apps.zones.models import Zone
 
 from .choices import CallSource, IncidentStatus
-from .locations import address_is_masked
+from .locations import address_is_masked, split_call_signs
 from .models import Incident
 
 # Up to this many changed incidents an import publishes each one; above, one reload for the layer.
@@ -133,7 +133,7 @@ def _check(row: dict[str, Any]) -> None:
         raise ValueError(f"status must be one of {', '.join(IncidentStatus.values)}, got {row['status']!r}")
     if row.get("call_source", CallSource.UNKNOWN) not in CallSource.values:
         raise ValueError(f"call_source must be one of {', '.join(CallSource.values)}, got {row['call_source']!r}")
-    for sign in row.get("unit_call_signs") or ():
+    for sign in [*(row.get("unit_call_signs") or ()), *split_call_signs(row.get("units") or "")]:
         if len(sign) > 64:
             raise ValueError(f"unit call sign {sign[:20]!r}... is longer than 64 characters")
 
@@ -164,7 +164,7 @@ def _normalise(row: dict[str, Any], beats: dict[str, tuple[int, Point]]) -> dict
         "lat": location.y,
         "location_approximate": approximate,
         "beat_id": beat_id,
-        "unit_call_signs": sorted(set(row.get("unit_call_signs") or ())),
+        "unit_call_signs": sorted({*(row.get("unit_call_signs") or ()), *split_call_signs(row.get("units") or "")}),
         "attributes": dict(row.get("attributes") or {}),
     }
     for name in ("received_at", "dispatched_at", "on_scene_at", "closed_at"):
@@ -244,13 +244,14 @@ def incident_bulk_upsert(*, agency_id: int, rows: list[dict[str, Any]], source: 
             continue
         result = written.get(call.values["cad_number"])
         if result is None:
-            outcome.unchanged += 1
+            # The stored incident already had everything these rows say, the later rows' units included.
+            outcome.unchanged += len(call.positions)
+            continue
+        outcome.changed_ids.append(result[0])
+        if result[1]:
+            outcome.created += 1
         else:
-            outcome.changed_ids.append(result[0])
-            if result[1]:
-                outcome.created += 1
-            else:
-                outcome.updated += 1
+            outcome.updated += 1
         for changed in call.changed_after_first:
             if changed:
                 outcome.updated += 1

@@ -12,8 +12,9 @@ class Incident(AgencyOwned):
     """A call for service as CAD knows it; `cad_number` is unique within the agency."""
 
     cad_number = models.CharField(max_length=64)
-    # Real exports are long: SPD's call types run to 48 characters, Dallas writes "46A - CIT w/Ambulance".
-    type_code = models.CharField(max_length=128, db_index=True)
+    # Real exports are long: SPD's call types run to 48 characters, Dallas writes "46A - CIT w/Ambulance",
+    # Berkeley's published log wraps each code in a 141-character link (kept as the text it is).
+    type_code = models.CharField(max_length=200, db_index=True)
     type_description = models.CharField(max_length=500, blank=True)
     priority = models.PositiveSmallIntegerField(
         default=3, validators=[MinValueValidator(1), MaxValueValidator(9)], help_text="1 is the most urgent"

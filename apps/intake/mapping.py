@@ -532,9 +532,9 @@ def _location(record: Record, mapping: Mapping) -> Point:
 
 
 def unmapped_values(*, record: Record, mapping: Mapping) -> dict[str, Any]:
-    """The record's non-empty values in columns no field and no derived key reads, as they came."""
+    """The record's non-empty values in columns no field reads, as they came (a derived key's columns
+    are kept too: they only stand in for an empty key)."""
     used = {column for columns in mapping.columns.values() for column in columns}
-    used.update(column for rule in mapping.derived_keys.values() for column in rule.columns)
     kept: dict[str, Any] = {}
     for column, value in record.values.items():
         if column in used:

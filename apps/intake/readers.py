@@ -113,15 +113,26 @@ def _csv_records(reader: Any, header: list[str], path: Path) -> Iterator[Record]
                 problem = f"row has {len(cells)} fields but the header has {width} (check delimiter and quoting)"
             # Short rows are common (trailing empty fields left out); the missing cells read as empty.
             values = dict(zip(header, cells, strict=False))
+            problem = problem or _undecodable(values)
             yield Record(index=index, line=line, values=values, raw=cells, problem=problem)
     except (UnicodeDecodeError, csv.Error, OSError, EOFError, zlib.error) as exc:
         raise ImportFileError(f"{path.name}: cannot read past line {reader.line_num}: {exc}") from None
 
 
+def _undecodable(values: dict[str, Any]) -> str:
+    # The text is read with errors="surrogateescape": a byte the encoding cannot read (NOPD's RTCC log has
+    # a stray 0xC2) costs its row, with the column named, instead of the rest of the file.
+    for column, cell in values.items():
+        for char in cell:
+            if "\udc80" <= char <= "\udcff":
+                return f"{column}: byte 0x{ord(char) - 0xDC00:02X} is not valid in the file's encoding"
+    return ""
+
+
 @contextmanager
 def _open_csv(*, path: Path, delimiter: str | None, encoding: str) -> Iterator[Source]:
     binary = _open_binary(path)
-    text = io.TextIOWrapper(binary, encoding=encoding, newline="")
+    text = io.TextIOWrapper(binary, encoding=encoding, newline="", errors="surrogateescape")
     try:
         try:
             first_line = text.readline()
@@ -293,5 +304,6 @@ def raw_text(*, record: Record, delimiter: str = ",") -> str:
         text = buffer.getvalue()
     else:
         text = json.dumps(record.raw, ensure_ascii=False, default=str)
-    text = without_userinfo(text)
+    # Undecodable bytes (kept as surrogates by the CSV reader) become U+FFFD: the report is UTF-8.
+    text = without_userinfo(text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
     return text if len(text) <= MAX_RAW_CHARS else text[:MAX_RAW_CHARS] + "…"

@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='incident',
             name='type_code',
-            field=models.CharField(db_index=True, max_length=128),
+            field=models.CharField(db_index=True, max_length=200),
         ),
         migrations.AlterField(
             model_name='incident',
