@@ -181,7 +181,9 @@ def test_milwaukee_row_without_coordinates_is_rejected_and_the_rest_kept(tmp_pat
     mpd = f.agency("MPD")
     report = tmp_path / "rejected.csv"
 
-    out = import_cad(real_sample("cad", "milwaukee_mke_calls_first2000.csv"), "milwaukee_calls.json", "MPD", report=report)
+    out = import_cad(
+        real_sample("cad", "milwaukee_mke_calls_first2000.csv"), "milwaukee_calls.json", "MPD", report=report
+    )
 
     assert "incidents: 1999 created, 0 updated, 0 unchanged, 1 rejected (of 2000 rows)" in out
     with open(report, newline="", encoding="utf-8") as handle:
