@@ -52,6 +52,8 @@ class IngestReport:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    # Incident records by what they did: a CAD feed resending an open call unchanged is "unchanged".
+    incidents: dict[str, int] = field(default_factory=lambda: {"created": 0, "updated": 0, "unchanged": 0})
 
     def as_dict(self) -> dict:
         return {
@@ -59,6 +61,7 @@ class IngestReport:
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "rejected": len(self.rejected),
+            "incidents": dict(self.incidents),
             "rejections": [{"index": r.index, "reason": r.reason} for r in self.rejected[:MAX_REPORTED_REJECTIONS]],
         }
 
@@ -123,7 +126,7 @@ def _store(source: FeedSource, parsed: ParseResult, report: IngestReport) -> Non
             continue
         try:
             with transaction.atomic():
-                created = _write(source, record)
+                created = _write(source, record, report)
         except (ValueError, TypeError, DataError) as exc:
             # DataError: the database refused a value the adapter let through; the savepoint keeps
             # the rest of the batch.
@@ -170,7 +173,7 @@ def _write_positions(source: FeedSource, positions: list[tuple[int, PositionReco
     report.duplicates += result.duplicates
 
 
-def _write(source: FeedSource, record) -> bool:
+def _write(source: FeedSource, record, report: IngestReport) -> bool:
     """Write one non-position record; returns whether it was new (False: a duplicate)."""
     agency_id = source.agency_id
     if isinstance(record, IncidentRecord):
@@ -195,6 +198,8 @@ def _write(source: FeedSource, record) -> bool:
         if record.unit_refs:
             incident_assign_units(incident=incident, call_signs=list(record.unit_refs))
         incident_sync_unit_status(incident=incident)
+        outcome = "created" if created else "updated" if changed or added > 0 else "unchanged"
+        report.incidents[outcome] += 1
         return created or changed or added > 0
     if isinstance(record, AlprReadRecord):
         site = None

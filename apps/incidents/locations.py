@@ -8,7 +8,7 @@ import re
 # "0XX", "1200 BLOCK OF ...", "12## MAIN" or "BLK 1200 MAIN". The geocode of such an address is the block's.
 _MASKED = re.compile(
     r"""^\s*(?:
-        \d*[X#*]{2,}\b            # 11XX, 1XX, 0XX, 12##
+        \d*[X#*]{2,}(?=\s|$)      # 11XX, 1XX, 0XX, 12##
       | \d+\s+BLOCK\b             # 1200 BLOCK OF MAIN ST
       | (?:BLK|BLOCK)\s+\d+       # BLK 1200 MAIN
     )""",

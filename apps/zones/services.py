@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
 
 from apps.core.geo import GeoInputError, repair_area
+from apps.incidents.beats import incident_beats_fill
 
 from .choices import ZoneKind
 from .models import Zone
@@ -30,4 +31,8 @@ def zone_upsert(
         code=code,
         defaults={"geom": as_multipolygon(geom), "name": name or code, "parent": parent},
     )
+    if zone.kind == ZoneKind.BEAT:
+        # Incidents imported before their beats get it now (only those with none: a redrawn beat map is
+        # `manage.py recompute_beats`).
+        incident_beats_fill(zone_id=zone.pk)
     return zone, created
