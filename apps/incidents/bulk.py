@@ -122,6 +122,10 @@ class _Call:
     changed_after_first: list[bool]
 
 
+_STATUSES = frozenset(IncidentStatus.values)
+_CALL_SOURCES = frozenset(CallSource.values)
+
+
 def _check(row: dict[str, Any]) -> None:
     if not row.get("cad_number"):
         raise ValueError("cad_number is required")
@@ -129,9 +133,9 @@ def _check(row: dict[str, Any]) -> None:
         raise ValueError("type_code is required")
     if not 1 <= int(row.get("priority", 3)) <= 9:
         raise ValueError(f"priority must be 1..9, got {row['priority']}")
-    if row.get("status", IncidentStatus.PENDING) not in IncidentStatus.values:
+    if row.get("status", IncidentStatus.PENDING) not in _STATUSES:
         raise ValueError(f"status must be one of {', '.join(IncidentStatus.values)}, got {row['status']!r}")
-    if row.get("call_source", CallSource.UNKNOWN) not in CallSource.values:
+    if row.get("call_source", CallSource.UNKNOWN) not in _CALL_SOURCES:
         raise ValueError(f"call_source must be one of {', '.join(CallSource.values)}, got {row['call_source']!r}")
     for sign in [*(row.get("unit_call_signs") or ()), *split_call_signs(row.get("units") or "")]:
         if len(sign) > 64:

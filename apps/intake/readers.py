@@ -123,10 +123,13 @@ def _undecodable(values: dict[str, Any]) -> str:
     # The text is read with errors="surrogateescape": a byte the encoding cannot read (NOPD's RTCC log has
     # a stray 0xC2) costs its row, with the column named, instead of the rest of the file.
     for column, cell in values.items():
-        for char in cell:
-            if "\udc80" <= char <= "\udcff":
-                return f"{column}: byte 0x{ord(char) - 0xDC00:02X} is not valid in the file's encoding"
+        found = None if cell.isascii() else _ESCAPED_BYTE.search(cell)
+        if found:
+            return f"{column}: byte 0x{ord(found.group()) - 0xDC00:02X} is not valid in the file's encoding"
     return ""
+
+
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 
 
 @contextmanager
