@@ -108,7 +108,9 @@ def test_bulk_upsert_counts_created_updated_unchanged_and_finds_beats_in_sql(hom
 
 
 @pytest.mark.django_db
-def test_bulk_attributes_and_units_grow_and_are_never_forgotten(home):
+def test_bulk_attributes_and_units_grow_and_are_never_forgotten(home, other_agency):
+    f.unit(agency=home, call_sign="M12")
+    f.unit(agency=other_agency, call_sign="E5")  # another agency's E5 is not ours
     incident_bulk_upsert(
         agency_id=home.pk, rows=[row("A", -122.3, 47.6, units="E5", attributes={"district": "4"})], source="t"
     )
@@ -119,6 +121,7 @@ def test_bulk_attributes_and_units_grow_and_are_never_forgotten(home):
 
     incident = Incident.objects.get()
     assert incident.unit_call_signs == ["E5", "M12"]
+    assert [u.call_sign for u in incident.assigned_units.all()] == ["M12"]  # the one the agency has
     assert incident.attributes == {"district": "4", "ward": "13"}
     assert (again.updated, same.unchanged) == (1, 1)
 

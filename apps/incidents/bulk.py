@@ -209,6 +209,15 @@ def _execute(agency_id: int, source: str, calls: list[_Call]) -> dict[str, tuple
         return {cad: (pk, created) for pk, cad, created in cursor.fetchall()}
 
 
+_LINK_UNITS = """
+INSERT INTO incidents_incident_assigned_units (incident_id, unit_id)
+SELECT i.id, u.id FROM incidents_incident AS i
+JOIN units_unit AS u ON u.agency_id = i.agency_id AND u.call_sign = ANY(i.unit_call_signs)
+WHERE i.id = ANY(%(ids)s)
+ON CONFLICT DO NOTHING
+"""
+
+
 def incident_bulk_upsert(*, agency_id: int, rows: list[dict[str, Any]], source: str = "") -> BulkOutcome:
     """Create or update the incidents of one chunk of rows (must run inside a transaction)."""
     outcome = BulkOutcome()
@@ -261,6 +270,10 @@ def incident_bulk_upsert(*, agency_id: int, rows: list[dict[str, Any]], source: 
                 outcome.updated += 1
             else:
                 outcome.unchanged += 1
+    if outcome.changed_ids:
+        # The call signs the rows named that are units of the agency become its assigned units.
+        with connection.cursor() as cursor:
+            cursor.execute(_LINK_UNITS, {"ids": outcome.changed_ids})
     return outcome
 
 

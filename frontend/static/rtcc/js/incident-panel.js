@@ -74,7 +74,7 @@ export function createIncidentPanel(root, { api, config, dock, onClose }) {
     const assigned = (detail?.assigned_units || []).map((u) => u.call_sign).join(", ");
     const rows = [
       fact("Status", titleCase(props.status), `status-chip status-${props.status}`),
-      fact("Address", props.address),
+      fact("Address", props.location_approximate ? `${props.address || "—"} (approximate location)` : props.address),
       fact("Received", props.received_at && `${formatDateTime(props.received_at)} · ${formatAge(props.received_at)}`),
       fact("Dispatched", formatDateTime(props.dispatched_at)),
       fact("Beat", props.beat),
