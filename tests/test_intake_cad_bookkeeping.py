@@ -183,6 +183,10 @@ def test_feed_ingest_reply_counts_incidents_created_updated_unchanged(home):
 
     assert push([cad("C1", 2), cad("C2", 2)]) == {"created": 2, "updated": 0, "unchanged": 0}
     assert push([cad("C1", 2), cad("C2", 1)]) == {"created": 0, "updated": 1, "unchanged": 1}
+    # A live CAD feed's block-masked address marks the location approximate too.
+    assert push([{**cad("C3", 2), "address": "11XX BATES ST"}])["created"] == 1
+    assert Incident.objects.get(cad_number="C3").location_approximate is True
+    assert Incident.objects.get(cad_number="C1").location_approximate is False
 
 
 # --- live: one resync for a bulk import ------------------------------------------------------------------------------
