@@ -3,6 +3,7 @@ row in a bulk chunk losing only itself, and one live resync for a bulk import in
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, datetime, timedelta
 from io import StringIO
@@ -244,3 +245,39 @@ async def test_bulk_import_of_another_agency_sends_no_resync(ws, home, operator,
     await import_rows(write_csv(tmp_path / "big.csv", LIVE_ROWS_MAX + 1), other_agency.code)
 
     assert await drain(comm) == []
+
+
+# --- the importer reads ahead in a thread while the database writes ---------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_file_unreadable_half_way_rolls_back_every_chunk_already_written(home, tmp_path):
+    plain = write_csv(tmp_path / "calls.csv", 3000)
+    whole = gzip.compress(plain.read_bytes())
+    broken = tmp_path / "calls.csv.gz"
+    broken.write_bytes(whole[: len(whole) * 2 // 3])  # a download cut off: more than one chunk is readable
+
+    with pytest.raises(CommandError, match="cannot read past line"):
+        call_command(
+            "import_layer", "incidents", str(broken), "--agency", home.code,
+            "--map", "cad_number=cad", "--map", "type_code=type", "--map", "received_at=at", stdout=StringIO(),
+        )  # fmt: skip
+
+    assert not Incident.objects.exists() and not AuditEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_max_errors_stops_the_read_ahead_and_keeps_the_rows_before(home, tmp_path):
+    path = write_csv(tmp_path / "calls.csv", 3000)
+    lines = path.read_text().splitlines()
+    lines[1500:] = [line.replace(",DIST,", ",,") for line in lines[1500:]]  # no type from row 1500 on
+    path.write_text("\n".join(lines) + "\n")
+    out = StringIO()
+
+    call_command(
+        "import_layer", "incidents", str(path), "--agency", home.code, "--max-errors", "3",
+        "--map", "cad_number=cad", "--map", "type_code=type", "--map", "received_at=at", stdout=out,
+    )  # fmt: skip
+
+    assert "1499 created, 0 updated, 0 unchanged, 3 rejected (of 1502 rows)" in out.getvalue()
+    assert Incident.objects.count() == 1499

@@ -40,8 +40,11 @@ assembled into GEOS geometries here.
 from __future__ import annotations
 
 import csv
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +59,7 @@ from apps.audit.services import audit_record
 from apps.incidents.bulk import incident_publish_changes
 from apps.incidents.models import Incident
 from apps.intake.errors import RowError
-from apps.intake.mapping import MappingSpec, compile_mapping, convert_record
+from apps.intake.mapping import Mapping, MappingSpec, compile_mapping, convert_record
 from apps.intake.readers import Record, open_source, raw_text, without_userinfo
 from apps.intake.specs import LAYERS, LayerSpec
 
@@ -146,6 +149,67 @@ def _write_row(*, layer: LayerSpec, agency_id: int, kwargs: dict[str, Any], sour
     except DatabaseError as exc:
         raise RowError(f"refused by the database: {str(exc).strip().splitlines()[0]}") from None
     return created
+
+
+Converted = tuple[Record, dict[str, Any] | None, str]  # (record, service kwargs or None, why not)
+
+
+def _convert_all(records: Iterable[Record], mapping: Mapping) -> Iterator[Converted]:
+    for record in records:
+        try:
+            yield record, convert_record(record=record, mapping=mapping), ""
+        except RowError as exc:
+            yield record, None, str(exc)
+
+
+@contextmanager
+def _converted(*, records: Iterable[Record], mapping: Mapping, ahead: bool) -> Iterator[Iterator[Converted]]:
+    """The records converted, in order. With `ahead`, a thread reads and converts the next chunks while
+    this one waits for the database to write the current chunk (no database access in that thread; the
+    GIL is free while the database works). A reader error reaches the caller where it happened."""
+    if not ahead:
+        yield _convert_all(records, mapping)
+        return
+    chunks: queue.Queue[list[Converted] | BaseException | None] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def put(item: list[Converted] | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        chunk: list[Converted] = []
+        try:
+            for item in _convert_all(records, mapping):
+                chunk.append(item)
+                if len(chunk) >= CHUNK_ROWS:
+                    if not put(chunk):
+                        return
+                    chunk = []
+            if chunk and not put(chunk):
+                return
+            put(None)
+        except BaseException as exc:  # noqa: BLE001 (re-raised in the importing thread)
+            put(exc)
+
+    def consume() -> Iterator[Converted]:
+        while (item := chunks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+
+    worker = threading.Thread(target=produce, name="import-convert", daemon=True)
+    worker.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()  # the caller stopped early (--max-errors, an error): the thread gives up its next put
+        worker.join()
 
 
 class _Bulk:
@@ -249,23 +313,25 @@ def import_layer(
                 return result.stopped_early
 
             bulk = _Bulk(layer=layer_spec, agency_id=agency.pk, source=source, result=result, reject=reject)
-            for record in opened.records:
-                result.rows += 1
-                try:
-                    kwargs = convert_record(record=record, mapping=mapping)
-                    if bulk.enabled:
-                        if bulk.add(record, kwargs):
+            with _converted(records=opened.records, mapping=mapping, ahead=bulk.enabled) as converted:
+                for record, kwargs, problem in converted:
+                    result.rows += 1
+                    try:
+                        if kwargs is None:
+                            raise RowError(problem)
+                        if bulk.enabled:
+                            if bulk.add(record, kwargs):
+                                break
+                            continue
+                        created = _write_row(layer=layer_spec, agency_id=agency.pk, kwargs=kwargs, source=source)
+                    except RowError as exc:
+                        if reject(record, str(exc)):
                             break
                         continue
-                    created = _write_row(layer=layer_spec, agency_id=agency.pk, kwargs=kwargs, source=source)
-                except RowError as exc:
-                    if reject(record, str(exc)):
-                        break
-                    continue
-                if created:
-                    result.created += 1
-                else:
-                    result.updated += 1
+                    if created:
+                        result.created += 1
+                    else:
+                        result.updated += 1
             # Rows read before a --max-errors stop are imported, as they would be one by one.
             bulk.flush()
             bulk.publish()
