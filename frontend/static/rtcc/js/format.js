@@ -68,3 +68,9 @@ export function titleCase(code) {
   const text = String(code).replace(/_/g, " ");
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
+
+// An incident's address as the panel shows it: a block-level (blurred) location says so.
+export function formatAddress(address, approximate) {
+  if (!approximate) return address || "";
+  return `${address || "—"} (approximate location)`;
+}
