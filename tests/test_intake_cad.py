@@ -267,3 +267,68 @@ def test_nopd_log_with_a_time_and_place_given_imports_all_but_the_bad_byte_row(t
     event = AuditEvent.objects.get()
     assert event.detail["created"] + event.detail["updated"] + event.detail["unchanged"] == 18140
     assert event.detail["unchanged"] > 0  # the log lists some items twice
+
+
+# --- SPD Call Data as published now: long call types, the call source, blurred coordinates -------------------------
+
+# Six rows of SPD's current Call Data export (data.seattle.gov dataset 33kz-ixgy, City of Seattle, public
+# domain), verbatim as found in aspencoyle/dennyblaine_analysis police_reports/data/db_call_data.csv
+# (commit 3727be8f): a 48-character final call type, a 49-character initial one, the quoted
+# "TELEPHONE OTHER, NOT 911" source, an alarm call, an on-view stop, an empty arrival time.
+SPD_CALL_DATA = """\
+CAD Event Number,Event Clearance Description,Call Type,Priority,Initial Call Type,Final Call Type,\
+Original Time Queued,Arrived Time,Precinct,Sector,Beat,Blurred_Longitude,Blurred_Latitude
+2023000184092,REPORT WRITTEN (NO ARREST),911,1,"OBS - DOA - CASUALTY, DEAD BODY",\
+--CASUALTY NON-TRAF NON-CRIM - DRUG RELATED (OD),07/01/2023 8:49:41 AM,07/01/2023 8:55:35 AM,EAST,CHARLIE,C3,\
+-122.2826444,47.61703071
+2020000088332,FALSE COMPLAINT/UNFOUNDED,911,1,UNKNOWN - ANI/ALI - LANDLINE (INCLUDES OPEN LINE),\
+--ALARM-RESIDENTIAL PANIC OR DURESS,03/10/2020 7:13:59 PM,03/10/2020 7:25:01 PM,EAST,CHARLIE,C3,\
+-122.2826444,47.61703071
+2018000290319,ASSISTANCE RENDERED,"TELEPHONE OTHER, NOT 911",5,TRU - MVC - HIT AND RUN,\
+--TRAFFIC - MV COLLISION INVESTIGATION,08/05/2018 7:00:36 PM,08/05/2018 7:36:43 PM,EAST,CHARLIE,C3,\
+-122.2811368,47.61705036
+2018000255841,FALSE COMPLAINT/UNFOUNDED,ALARM CALL (NOT POLICE ALARM),3,\
+"ALARM - RESIDENTIAL - BURGLARY, SILENT/AUDIBLE",--ALARM-RESIDENTIAL BURG,07/12/2018 11:43:53 AM,\
+07/12/2018 12:52:47 PM,EAST,CHARLIE,C3,-122.2811368,47.61705036
+2023000366170,ORAL WARNING GIVEN,ONVIEW,7,TRAFFIC STOP - OFFICER INITIATED ONVIEW,--TRAFFIC - MOVING VIOLATION,\
+12/21/2023 6:15:36 PM,12/21/2023 6:15:36 PM,EAST,CHARLIE,C3,-122.2891759,47.61763948
+2020000209411,ASSISTANCE RENDERED,911,2,"SUSPICIOUS PERSON, VEHICLE, OR INCIDENT",\
+--SUSPICIOUS CIRCUM. - SUSPICIOUS PERSON,07/09/2020 11:10:31 PM,,EAST,CHARLIE,C3,-122.2816141,47.6176553
+"""
+
+
+def test_spd_call_data_keeps_long_call_types_call_source_and_blurred_locations(home, tmp_path):
+    path = tmp_path / "call_data.csv"
+    path.write_text(SPD_CALL_DATA)
+
+    out = import_cad(path, "spd_call_data.json", home.code)
+
+    assert "incidents: 6 created, 0 updated, 0 unchanged, 0 rejected (of 6 rows)" in out
+    overdose = Incident.objects.get(cad_number="2023000184092")
+    assert overdose.type_code == "--CASUALTY NON-TRAF NON-CRIM - DRUG RELATED (OD)"  # 48 characters
+    assert overdose.disposition == "REPORT WRITTEN (NO ARREST)" and overdose.location_approximate is True
+    assert overdose.attributes == {"Precinct": "EAST", "Sector": "CHARLIE", "Beat": "C3"}
+    assert Incident.objects.get(cad_number="2020000088332").type_description == (
+        "UNKNOWN - ANI/ALI - LANDLINE (INCLUDES OPEN LINE)"
+    )
+    sources = dict(Incident.objects.values_list("cad_number", "call_source"))
+    assert sources == {
+        "2023000184092": "911",
+        "2020000088332": "911",
+        "2018000290319": "phone",
+        "2018000255841": "alarm",
+        "2023000366170": "onview",
+        "2020000209411": "911",
+    }
+    assert Incident.objects.get(cad_number="2020000209411").on_scene_at is None
+
+
+def test_spd_call_source_the_mapping_does_not_know_rejects_its_row_with_the_reason(home, tmp_path):
+    path = tmp_path / "call_data.csv"
+    path.write_text(SPD_CALL_DATA.replace("ONVIEW,7,", "CARRIER PIGEON,7,"))
+    report = tmp_path / "rejected.csv"
+
+    out = import_cad(path, "spd_call_data.json", home.code, report=report)
+
+    assert "5 created, 0 updated, 0 unchanged, 1 rejected (of 6 rows)" in out
+    assert reasons(report) == ["call_source 'CARRIER PIGEON' has no translation in the mapping's values.call_source"]
