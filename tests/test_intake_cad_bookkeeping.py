@@ -281,3 +281,12 @@ def test_max_errors_stops_the_read_ahead_and_keeps_the_rows_before(home, tmp_pat
 
     assert "1499 created, 0 updated, 0 unchanged, 3 rejected (of 1502 rows)" in out.getvalue()
     assert Incident.objects.count() == 1499
+
+
+@pytest.mark.django_db
+def test_bulk_rejects_a_call_sign_longer_than_the_column(home):
+    outcome = incident_bulk_upsert(
+        agency_id=home.pk, rows=[row("A", -122.3, 47.6, units="E5, " + "X" * 65)], source="t"
+    )
+    assert outcome.rejected[0].startswith("unit call sign 'XXXXXXXXXXXXXXXXXXXX'... is longer than 64")
+    assert not Incident.objects.exists()

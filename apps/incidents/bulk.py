@@ -137,9 +137,6 @@ def _check(row: dict[str, Any]) -> None:
         raise ValueError(f"status must be one of {', '.join(IncidentStatus.values)}, got {row['status']!r}")
     if row.get("call_source", CallSource.UNKNOWN) not in _CALL_SOURCES:
         raise ValueError(f"call_source must be one of {', '.join(CallSource.values)}, got {row['call_source']!r}")
-    for sign in [*(row.get("unit_call_signs") or ()), *split_call_signs(row.get("units") or "")]:
-        if len(sign) > 64:
-            raise ValueError(f"unit call sign {sign[:20]!r}... is longer than 64 characters")
 
 
 def _normalise(row: dict[str, Any], beats: dict[str, tuple[int, Point]]) -> dict[str, Any]:
@@ -155,6 +152,10 @@ def _normalise(row: dict[str, Any], beats: dict[str, tuple[int, Point]]) -> dict
             raise ValueError(f"no location: no coordinates, and beat {code!r} is not one of the agency's beats")
         beat_id, location = beats[code]
         approximate = True  # the beat's inner point, not where the call was
+    signs = sorted({*(row.get("unit_call_signs") or ()), *split_call_signs(row.get("units") or "")})
+    for sign in signs:
+        if len(sign) > 64:
+            raise ValueError(f"unit call sign {sign[:20]!r}... is longer than 64 characters")
     out: dict[str, Any] = {
         "cad_number": row["cad_number"],
         "type_code": row["type_code"],
@@ -168,7 +169,7 @@ def _normalise(row: dict[str, Any], beats: dict[str, tuple[int, Point]]) -> dict
         "lat": location.y,
         "location_approximate": approximate,
         "beat_id": beat_id,
-        "unit_call_signs": sorted({*(row.get("unit_call_signs") or ()), *split_call_signs(row.get("units") or "")}),
+        "unit_call_signs": signs,
         "attributes": dict(row.get("attributes") or {}),
     }
     for name in ("received_at", "dispatched_at", "on_scene_at", "closed_at"):
