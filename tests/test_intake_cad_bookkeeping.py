@@ -21,6 +21,7 @@ from apps.feeds.models import FeedSource
 from apps.incidents.bulk import LIVE_ROWS_MAX, incident_bulk_upsert
 from apps.incidents.locations import address_is_masked
 from apps.incidents.models import Incident
+from apps.intake.specs import LAYERS
 from apps.zones.models import Zone
 from apps.zones.services import zone_upsert
 
@@ -290,3 +291,24 @@ def test_bulk_rejects_a_call_sign_longer_than_the_column(home):
     )
     assert outcome.rejected[0].startswith("unit call sign 'XXXXXXXXXXXXXXXXXXXX'... is longer than 64")
     assert not Incident.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_one_row_service_takes_every_field_of_the_incidents_import(home):
+    """The layer's `write` (one row, as feeds write) takes what the bulk writer takes: units, a beat code."""
+    beat = f.zone(agency=home, code="K2", bbox=(-122.34, 47.60, -122.33, 47.61))
+    write = LAYERS["incidents"].write
+
+    incident, created = write(
+        agency_id=home.pk, cad_number="D1", type_code="DIST", location=None, beat_code="K2",
+        received_at=AT, units="E5, M12", attributes={"block": "3000"},
+    )  # fmt: skip
+    again, _ = write(agency_id=home.pk, cad_number="D1", type_code="DIST", location=None, beat_code="K2",
+                     received_at=AT, units="B7")  # fmt: skip
+
+    assert created and incident.beat_id == beat.pk and incident.location_approximate is True
+    assert beat.geom.covers(incident.location)
+    again.refresh_from_db()
+    assert again.unit_call_signs == ["B7", "E5", "M12"] and again.attributes == {"block": "3000"}
+    with pytest.raises(ValueError, match="beat 'NOPE' is not one of the agency's beats"):
+        write(agency_id=home.pk, cad_number="D2", type_code="DIST", location=None, beat_code="NOPE", received_at=AT)

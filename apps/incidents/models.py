@@ -1,4 +1,5 @@
 """CAD incidents (calls for service) with their narrative and assigned units."""
+
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
