@@ -332,3 +332,12 @@ def test_spd_call_source_the_mapping_does_not_know_rejects_its_row_with_the_reas
 
     assert "5 created, 0 updated, 0 unchanged, 1 rejected (of 6 rows)" in out
     assert reasons(report) == ["call_source 'CARRIER PIGEON' has no translation in the mapping's values.call_source"]
+
+
+def test_join_csv_refuses_a_key_column_one_file_lacks(tmp_path):
+    data, lookup = tmp_path / "data.csv", tmp_path / "lookup.csv"
+    data.write_text("id,location\nP1,11XX BATES ST\n")
+    lookup.write_text("place,lat,lng\n11XX BATES ST,38.56,-90.25\n")
+    with pytest.raises(CommandError, match="lookup.csv has no column 'location'; columns are place, lat, lng"):
+        run("join_csv", data, lookup, "--on", "location", "--out", tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()
