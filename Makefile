@@ -28,4 +28,5 @@ bench:
 	$(PY) bench/workers.py $(if $(BENCH_QUICK),--quick)
 	$(PY) bench/fanout.py $(if $(BENCH_QUICK),--quick)
 	$(PY) bench/cameras.py $(if $(BENCH_QUICK),--quick)
+	$(PY) bench/bulk_import.py $(if $(BENCH_QUICK),--rows 5000)
 	$(PY) bench/profile_ingest.py

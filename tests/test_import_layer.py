@@ -56,7 +56,7 @@ def import_sample_incidents(*extra: str, path: Path = INCIDENTS_CSV) -> tuple[st
 def test_csv_keeps_good_rows_and_reports_bad_ones_by_line(home):
     out, err = import_sample_incidents("--source", "CAD nightly")
 
-    assert out.strip().startswith("incidents: 5 created, 0 updated, 7 rejected (of 12 rows) in ")
+    assert out.strip().startswith("incidents: 5 created, 0 updated, 0 unchanged, 7 rejected (of 12 rows) in ")
     assert set(Incident.objects.values_list("cad_number", flat=True)) == GOOD_CADS
     reasons = dict(line.split(": ", 1) for line in err.strip().splitlines())
     assert reasons["line 5"] == "lon must be a number, got 'abc'"
@@ -93,7 +93,7 @@ def test_reimport_updates_instead_of_duplicating(home, tmp_path):
 
     out, _ = import_sample_incidents(path=changed)
 
-    assert "incidents: 0 created, 5 updated, 7 rejected (of 12 rows)" in out
+    assert "incidents: 0 created, 1 updated, 4 unchanged, 7 rejected (of 12 rows)" in out
     assert Incident.objects.count() == 5
     assert Incident.objects.get(cad_number="24-000101").status == "closed"
 
@@ -101,7 +101,7 @@ def test_reimport_updates_instead_of_duplicating(home, tmp_path):
 def test_dry_run_writes_nothing(home):
     out, _ = import_sample_incidents("--dry-run")
 
-    assert "incidents: 5 created, 0 updated, 7 rejected (of 12 rows)" in out
+    assert "incidents: 5 created, 0 updated, 0 unchanged, 7 rejected (of 12 rows)" in out
     assert "dry run, nothing was written" in out
     assert not Incident.objects.exists()
     assert not AuditEvent.objects.exists()
@@ -135,7 +135,7 @@ def test_gzipped_csv(home, tmp_path):
 
     out, _ = import_sample_incidents(path=packed)
 
-    assert "5 created, 0 updated, 7 rejected (of 12 rows)" in out
+    assert "5 created, 0 updated, 0 unchanged, 7 rejected (of 12 rows)" in out
 
 
 def test_semicolon_csv_with_column_options_only(home, tmp_path):
@@ -173,7 +173,7 @@ def test_semicolon_csv_with_column_options_only(home, tmp_path):
         "UTC",
     )
 
-    assert "incidents: 1 created, 0 updated, 1 rejected (of 2 rows)" in out
+    assert "incidents: 1 created, 0 updated, 0 unchanged, 1 rejected (of 2 rows)" in out
     incident = Incident.objects.get()
     assert (incident.priority, incident.received_at) == (2, datetime(2016, 3, 25, 23, 15, tzinfo=UTC))
 
@@ -181,7 +181,7 @@ def test_semicolon_csv_with_column_options_only(home, tmp_path):
 def test_max_errors_stops_early(home):
     out, err = import_sample_incidents("--max-errors", "2")
 
-    assert "3 created, 0 updated, 2 rejected (of 5 rows)" in out
+    assert "3 created, 0 updated, 0 unchanged, 2 rejected (of 5 rows)" in out
     assert "stopped after 2 bad rows" in out
     assert Incident.objects.count() == 3
 
@@ -263,7 +263,7 @@ def test_unreadable_file_is_an_error(home, tmp_path):
 def test_geojson_cameras_with_heading_get_a_view_sector(home):
     out, err = run("cameras", SAMPLES / "cameras.geojson", "--agency", "SPD")
 
-    assert "cameras: 2 created, 0 updated, 4 rejected (of 6 rows)" in out
+    assert "cameras: 2 created, 0 updated, 0 unchanged, 4 rejected (of 6 rows)" in out
     assert "record 3: latitude 120.5 is outside -90..90" in err
     assert "record 4: geometry must be a Point, got 'Polygon'" in err
     assert "record 5: heading 400 is outside 0..360" in err
@@ -311,7 +311,7 @@ def test_cameras_from_plain_json_list(home, tmp_path):
         "fov_angle=45",
     )
 
-    assert "cameras: 1 created, 0 updated, 1 rejected (of 2 rows)" in out
+    assert "cameras: 1 created, 0 updated, 0 unchanged, 1 rejected (of 2 rows)" in out
     assert "record 2: no location: lon/lat are empty" in err
     camera = Camera.objects.get()
     assert (camera.heading, camera.fov_angle, camera.location.x) == (90, 45, -122.33)
@@ -365,7 +365,7 @@ def test_zones_from_polygon_and_multipolygon(home):
         "kind=beat",
     )
 
-    assert "zones: 2 created, 0 updated, 3 rejected (of 5 rows)" in out
+    assert "zones: 2 created, 0 updated, 0 unchanged, 3 rejected (of 5 rows)" in out
     assert "record 3: geometry must be a Polygon or MultiPolygon, got 'Point'" in err
     assert "record 4: a polygon ring must end where it starts" in err
     assert "record 5: coordinates must be numbers, got '47.62'" in err
@@ -444,7 +444,7 @@ def test_spd_911_day_gets_beats(home, shared_data):
         "--mapping",
         preset("spd_beats.json"),
     )
-    assert "zones: 51 created, 0 updated, 0 rejected (of 51 rows)" in out
+    assert "zones: 51 created, 0 updated, 0 unchanged, 0 rejected (of 51 rows)" in out
     out, _ = run(
         "zones",
         shared_data / "seattle_boundaries" / "spd-precincts.geojson",
@@ -502,7 +502,7 @@ def test_sfd_mva_dirty_rows_are_counted(home, shared_data, tmp_path):
     assert (len(hour_24), len(no_location), len(reasons)) == (25, 25, 50)
     assert "rejected (of 13771 rows)" in out
     event = AuditEvent.objects.get()
-    assert event.detail["created"] + event.detail["updated"] == 13771 - 50
+    assert event.detail["created"] + event.detail["updated"] + event.detail["unchanged"] == 13771 - 50
     # Rows without an incident number got a stable stand-in key.
     assert Incident.objects.filter(cad_number__startswith="SFD-").count() > 1000
 
@@ -512,7 +512,7 @@ def test_sdot_cameras(home, shared_data, tmp_path):
     listing = shared_data / "seattle_cameras" / "seattle_sdot_cameras_2024.json"
     out, _ = run("cameras", listing, "--agency", "SPD", "--mapping", preset("sdot_cameras.json"))
 
-    assert "cameras: 154 created, 0 updated, 0 rejected (of 154 rows)" in out
+    assert "cameras: 154 created, 0 updated, 0 unchanged, 0 rejected (of 154 rows)" in out
     camera = Camera.objects.get(external_id="CMR-0112")
     assert (camera.owner_kind, camera.owner_name, camera.stream_kind, camera.status, camera.sharing) == (
         "partner",

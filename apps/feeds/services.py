@@ -66,6 +66,8 @@ class IngestReport:
     ambiguous: int = 0  # records refused (and in `rejected`) because their unit id named several units
     ignored: dict[str, int] = field(default_factory=dict)  # what was deliberately not ingested, by type
     flagged: list[Rejected] = field(default_factory=list)  # stored, but outside the service area
+    # Incident records by what they did: a CAD feed resending an open call unchanged is "unchanged".
+    incidents: dict[str, int] = field(default_factory=lambda: {"created": 0, "updated": 0, "unchanged": 0})
 
     def as_dict(self) -> dict:
         return {
@@ -78,6 +80,7 @@ class IngestReport:
             "ignored_types": dict(self.ignored),
             "rejections": [r.as_dict() for r in self.rejected[:MAX_REPORTED_REJECTIONS]],
             "flagged": [r.as_dict() for r in self.flagged[:MAX_REPORTED_REJECTIONS]],
+            "incidents": dict(self.incidents),
         }
 
 
@@ -164,7 +167,7 @@ def _store(source: FeedSource, parsed: ParseResult, report: IngestReport) -> Non
             continue
         try:
             with transaction.atomic():
-                created = _write(source, record)
+                created = _write(source, record, report)
         except (ValueError, TypeError, DataError) as exc:
             # DataError: the database refused a value the adapter let through; the savepoint keeps
             # the rest of the batch.
@@ -235,7 +238,7 @@ def feed_namespace(source: FeedSource) -> str:
     return f"feed:{source.pk}"
 
 
-def _write(source: FeedSource, record) -> bool:
+def _write(source: FeedSource, record, report: IngestReport) -> bool:
     """Write one non-position record; returns whether it was new (False: a duplicate)."""
     agency_id = source.agency_id
     if isinstance(record, IncidentRecord):
@@ -260,6 +263,8 @@ def _write(source: FeedSource, record) -> bool:
         if record.unit_refs:
             incident_assign_units(incident=incident, call_signs=list(record.unit_refs))
         incident_sync_unit_status(incident=incident)
+        outcome = "created" if created else "updated" if changed or added > 0 else "unchanged"
+        report.incidents[outcome] += 1
         return created or changed or added > 0
     if isinstance(record, AlprReadRecord):
         site = None

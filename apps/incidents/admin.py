@@ -12,8 +12,8 @@ class NarrativeInline(admin.TabularInline):
 @admin.register(Incident)
 class IncidentAdmin(LeafletGeoAdmin):
     list_display = ("cad_number", "type_code", "priority", "status", "address", "received_at", "agency")
-    list_filter = ("status", "priority", "agency", "type_code")
-    search_fields = ("cad_number", "address", "type_code", "type_description")
+    list_filter = ("status", "priority", "call_source", "location_approximate", "agency", "type_code")
+    search_fields = ("cad_number", "address", "type_code", "type_description", "disposition")
     date_hierarchy = "received_at"
     raw_id_fields = ("beat",)
     filter_horizontal = ("assigned_units",)

@@ -1,4 +1,5 @@
 """Writes to incidents: create or update by CAD number, narrative lines."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,9 +9,12 @@ from django.contrib.gis.geos import Point
 from django.db import transaction
 
 from apps.live.publish import publish
+from apps.zones.choices import ZoneKind
+from apps.zones.models import Zone
 from apps.zones.selectors import zone_containing
 
-from .choices import OPEN_STATUSES, IncidentStatus
+from .choices import OPEN_STATUSES, CallSource, IncidentStatus
+from .locations import address_is_masked, split_call_signs
 from .models import Incident, NarrativeEntry
 
 UPDATABLE = (
@@ -25,6 +29,11 @@ UPDATABLE = (
     "on_scene_at",
     "closed_at",
     "source",
+    "call_source",
+    "disposition",
+    "location_approximate",
+    "attributes",
+    "unit_call_signs",
 )
 
 
@@ -47,7 +56,7 @@ def incident_apply(
     agency_id: int,
     cad_number: str,
     type_code: str,
-    location: Point,
+    location: Point | None,
     received_at: datetime,
     type_description: str = "",
     priority: int = 3,
@@ -57,14 +66,38 @@ def incident_apply(
     on_scene_at: datetime | None = None,
     closed_at: datetime | None = None,
     source: str = "",
+    call_source: str = CallSource.UNKNOWN,
+    disposition: str = "",
+    location_approximate: bool = False,
+    attributes: dict | None = None,
+    unit_call_signs: list[str] | None = None,
+    units: str = "",
+    beat_code: str = "",
 ) -> IncidentChange:
-    """Create the incident or update the one with this CAD number, and push it to the maps."""
+    """Create the incident or update the one with this CAD number, and push it to the maps.
+
+    `attributes` (the source's unmapped columns) are merged into what the incident has, and
+    `unit_call_signs` added to the ones it has: a later record of the same call adds, never forgets.
+    A block-masked address ("11XX BATES ST") makes the location approximate whatever the caller says.
+    Without a location, the agency's beat `beat_code` places the call (approximately). `units` is a CAD
+    cell of call signs ("E5, M12"); the fields are those of the incidents import (apps.intake.specs)."""
     if not cad_number:
         raise ValueError("cad_number is required")
     if not 1 <= int(priority) <= 9:
         raise ValueError(f"priority must be 1..9, got {priority}")
     if status not in IncidentStatus.values:
         raise ValueError(f"status must be one of {', '.join(IncidentStatus.values)}, got {status!r}")
+    if call_source not in CallSource.values:
+        raise ValueError(f"call_source must be one of {', '.join(CallSource.values)}, got {call_source!r}")
+    beat = None
+    if location is None:
+        if beat_code:
+            beat = Zone.objects.filter(agency_id=agency_id, kind=ZoneKind.BEAT, code=beat_code).first()
+        if beat is None:
+            where = f", and beat {beat_code!r} is not one of the agency's beats" if beat_code else " and no beat"
+            raise ValueError(f"no location: no coordinates{where}")
+        location, location_approximate = beat.geom.point_on_surface, True
+    unit_call_signs = [*(unit_call_signs or ()), *split_call_signs(units)]
     values = {
         "type_code": type_code,
         "type_description": type_description,
@@ -77,18 +110,22 @@ def incident_apply(
         "on_scene_at": on_scene_at,
         "closed_at": closed_at,
         "source": source,
+        "call_source": call_source,
+        "disposition": disposition,
+        "location_approximate": bool(location_approximate) or address_is_masked(address),
     }
     incident = Incident.objects.select_for_update().filter(agency_id=agency_id, cad_number=cad_number).first()
     created = incident is None
     if created:
         incident = Incident(agency_id=agency_id, cad_number=cad_number)
-    elif not _differs(incident, values):
+    values["attributes"] = {**incident.attributes, **(attributes or {})}
+    values["unit_call_signs"] = sorted({*incident.unit_call_signs, *(unit_call_signs or ())})
+    if not created and not _differs(incident, values):
         # The same message twice changes nothing (no write, no update pushed to the maps).
         return IncidentChange(incident, False, False)
     for field in UPDATABLE:
         setattr(incident, field, values[field])
-    beat = zone_containing(agency_id=agency_id, point=location, kind="beat")
-    incident.beat = beat
+    incident.beat = beat or zone_containing(agency_id=agency_id, point=location, kind=ZoneKind.BEAT)
     incident.save()
     publish(layer="incidents", instance=incident)
     return IncidentChange(incident, created, True)

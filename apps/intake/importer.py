@@ -41,8 +41,11 @@ assembled into GEOS geometries here.
 from __future__ import annotations
 
 import csv
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -56,16 +59,21 @@ from django.utils import timezone
 from apps.accounts.models import Agency
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
+from apps.incidents.bulk import incident_publish_changes
 from apps.incidents.models import Incident
 from apps.intake.errors import MappingError, RowError
-from apps.intake.mapping import MappingSpec, compile_mapping, convert_record
-from apps.intake.readers import open_source, raw_text, without_userinfo
+from apps.intake.mapping import Mapping, MappingSpec, compile_mapping, convert_record
+from apps.intake.readers import Record, open_source, raw_text, without_userinfo
 from apps.intake.report import Rejection
 from apps.intake.specs import LAYERS, LayerSpec
 from apps.zones.area import FLAG, ServiceAreas, check_policy
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Importing
+
+# Rows per bulk statement: big enough that round trips stop mattering, small enough that a chunk the
+# database refuses is cheap to retry row by row.
+CHUNK_ROWS = 1000
 
 
 @dataclass
@@ -78,6 +86,7 @@ class ImportResult:
     rows: int = 0
     created: int = 0
     updated: int = 0
+    unchanged: int = 0  # rows that matched what was already stored: nothing written
     rejected: list[Rejection] = field(default_factory=list)
     # Imported, but outside the agency's service area (--outside-area flag): the reason is on the record too.
     flagged: list[Rejection] = field(default_factory=list)
@@ -89,11 +98,12 @@ class ImportResult:
 
     @property
     def accepted(self) -> int:
-        return self.created + self.updated
+        return self.created + self.updated + self.unchanged
 
     def summary(self) -> str:
         text = (
-            f"{self.layer}: {self.created} created, {self.updated} updated, {len(self.rejected)} rejected "
+            f"{self.layer}: {self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{len(self.rejected)} rejected "
             f"(of {self.rows} rows) in {self.seconds:.1f}s"
         )
         if self.flagged:
@@ -113,6 +123,7 @@ class ImportResult:
             "rows": self.rows,
             "created": self.created,
             "updated": self.updated,
+            "unchanged": self.unchanged,
             "rejected": len(self.rejected),
             "flagged": len(self.flagged),
             "retired": self.retired,
@@ -168,6 +179,116 @@ def _write_row(*, layer: LayerSpec, agency_id: int, kwargs: dict[str, Any], sour
     return created
 
 
+Converted = tuple[Record, dict[str, Any] | None, RowError | None]  # (record, service kwargs or None, why not)
+
+
+def _convert_all(records: Iterable[Record], mapping: Mapping) -> Iterator[Converted]:
+    for record in records:
+        try:
+            yield record, convert_record(record=record, mapping=mapping), None
+        except RowError as exc:
+            yield record, None, exc
+
+
+@contextmanager
+def _converted(*, records: Iterable[Record], mapping: Mapping, ahead: bool) -> Iterator[Iterator[Converted]]:
+    """The records converted, in order. With `ahead`, a thread reads and converts the next chunks while
+    this one waits for the database to write the current chunk (no database access in that thread; the
+    GIL is free while the database works). A reader error reaches the caller where it happened."""
+    if not ahead:
+        yield _convert_all(records, mapping)
+        return
+    chunks: queue.Queue[list[Converted] | BaseException | None] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def put(item: list[Converted] | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        chunk: list[Converted] = []
+        try:
+            for item in _convert_all(records, mapping):
+                chunk.append(item)
+                if len(chunk) >= CHUNK_ROWS:
+                    if not put(chunk):
+                        return
+                    chunk = []
+            if chunk and not put(chunk):
+                return
+            put(None)
+        except BaseException as exc:  # noqa: BLE001 (re-raised in the importing thread)
+            put(exc)
+
+    def consume() -> Iterator[Converted]:
+        while (item := chunks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+
+    worker = threading.Thread(target=produce, name="import-convert", daemon=True)
+    worker.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()  # the caller stopped early (--max-errors, an error): the thread gives up its next put
+        worker.join()
+
+
+class _Bulk:
+    """Rows of a layer with a bulk writer, gathered into chunks and written one statement per chunk."""
+
+    def __init__(
+        self,
+        *,
+        layer: LayerSpec,
+        agency_id: int,
+        source: str,
+        result: ImportResult,
+        reject: Callable[[Record, str], bool],
+    ) -> None:
+        self.layer = layer
+        self.enabled = layer.bulk_write is not None
+        self.agency_id = agency_id
+        self.source = source
+        self.result = result
+        self.reject = reject
+        self.records: list[Record] = []
+        self.rows: list[dict[str, Any]] = []
+        self.changed_ids: list[int] = []
+
+    def add(self, record: Record, kwargs: dict[str, Any]) -> bool:
+        """Queue a converted row; True when --max-errors says stop."""
+        self.records.append(record)
+        self.rows.append(kwargs)
+        return len(self.rows) >= CHUNK_ROWS and self.flush()
+
+    def flush(self) -> bool:
+        if not self.rows:
+            return False
+        assert self.layer.bulk_write is not None
+        outcome = self.layer.bulk_write(agency_id=self.agency_id, rows=self.rows, source=self.source)
+        records, self.records, self.rows = self.records, [], []
+        self.result.created += outcome.created
+        self.result.updated += outcome.updated
+        self.result.unchanged += outcome.unchanged
+        self.changed_ids.extend(outcome.changed_ids)
+        stop = False
+        for position, reason in sorted(outcome.rejected.items()):
+            stop = self.reject(records[position], reason) or stop
+        return stop
+
+    def publish(self) -> None:
+        if self.enabled and self.layer.name == "incidents":
+            # One event per incident for a small import; one reload (a resync on the maps) for a bulk one.
+            incident_publish_changes(agency_id=self.agency_id, ids=self.changed_ids)
+
+
 def import_layer(
     *,
     layer: str,
@@ -212,42 +333,64 @@ def import_layer(
             layer=layer, file=path.name, format=opened.format, dry_run=dry_run, warnings=mapping.warnings
         )
         with transaction.atomic():
-            for record in opened.records:
-                result.rows += 1
-                try:
-                    kwargs = convert_record(record=record, mapping=mapping)
-                    flag = _service_area(
-                        layer=layer_spec, agency_id=agency.pk, kwargs=kwargs, areas=areas, policy=policy
-                    )
-                    created = _write_row(layer=layer_spec, agency_id=agency.pk, kwargs=kwargs, source=source)
-                except RowError as exc:
-                    rejection = Rejection(
-                        index=record.index,
-                        line=record.line,
-                        field=exc.field,
-                        reason=without_userinfo(str(exc)),
-                        raw=raw_text(record=record, delimiter=opened.delimiter),
-                    )
-                    result.rejected.append(rejection)
-                    if on_reject is not None:
-                        on_reject(rejection)
-                    if max_errors and len(result.rejected) >= max_errors:
-                        result.stopped_early = True
-                        break
-                    continue
-                if flag:
-                    raw = raw_text(record=record, delimiter=opened.delimiter)
-                    result.flagged.append(
-                        Rejection(index=record.index, line=record.line, field="location", reason=flag, raw=raw)
-                    )
-                if created:
-                    result.created += 1
-                else:
-                    result.updated += 1
+
+            def reject(record: Record, reason: str, field: str = "") -> bool:
+                """Record a rejection; True when --max-errors says stop."""
+                rejection = Rejection(
+                    index=record.index,
+                    line=record.line,
+                    field=field,
+                    reason=without_userinfo(reason),
+                    raw=raw_text(record=record, delimiter=opened.delimiter),
+                )
+                result.rejected.append(rejection)
+                if on_reject is not None:
+                    on_reject(rejection)
+                if max_errors and len(result.rejected) >= max_errors:
+                    result.stopped_early = True
+                return result.stopped_early
+
+            def flagged(record: Record, flag: str) -> None:
+                raw = raw_text(record=record, delimiter=opened.delimiter)
+                result.flagged.append(
+                    Rejection(index=record.index, line=record.line, field="location", reason=flag, raw=raw)
+                )
+
+            bulk = _Bulk(layer=layer_spec, agency_id=agency.pk, source=source, result=result, reject=reject)
+            with _converted(records=opened.records, mapping=mapping, ahead=bulk.enabled) as converted:
+                for record, kwargs, problem in converted:
+                    result.rows += 1
+                    try:
+                        if kwargs is None:
+                            raise problem or RowError("unreadable row")
+                        flag = _service_area(
+                            layer=layer_spec, agency_id=agency.pk, kwargs=kwargs, areas=areas, policy=policy
+                        )
+                        if bulk.enabled:
+                            if flag:
+                                flagged(record, flag)
+                            if bulk.add(record, kwargs):
+                                break
+                            continue
+                        created = _write_row(layer=layer_spec, agency_id=agency.pk, kwargs=kwargs, source=source)
+                    except RowError as exc:
+                        if reject(record, str(exc), exc.field):
+                            break
+                        continue
+                    if flag:
+                        flagged(record, flag)
+                    if created:
+                        result.created += 1
+                    else:
+                        result.updated += 1
+            # Rows read before a --max-errors stop are imported, as they would be one by one.
+            bulk.flush()
+            bulk.publish()
             if replace and layer_spec.retire_unlisted is not None:
                 result.retired = _retire_unlisted(
                     layer=layer_spec, agency_id=agency.pk, since=started_at, result=result
                 )
+            result.rejected.sort(key=lambda r: r.index)
             result.seconds = time.monotonic() - started
             if dry_run:
                 transaction.set_rollback(True)

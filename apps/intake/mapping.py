@@ -348,7 +348,14 @@ def compile_mapping(
             )
     warnings = []
     located = True
-    if layer.is_point and not has_geometry and not spec.wkt and not (covered("lon") and covered("lat")):
+    # (A layer may place a record without coordinates by its beat: apps.incidents.bulk.)
+    if (
+        layer.is_point
+        and not has_geometry
+        and not spec.wkt
+        and not (covered("lon") and covered("lat"))
+        and not covered("beat_code")
+    ):
         # Not a mapping error: a listing without coordinates (TfL's camera bucket) is read, and every row
         # is rejected saying so, which is what the operator needs to hear about that file.
         located = False
@@ -505,10 +512,28 @@ def _location(record: Record, mapping: Mapping) -> Point:
         raise RowError(str(exc)) from None
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# Unmapped columns (apps.intake.specs LayerSpec.keeps_unmapped)
+
+
+def unmapped_values(*, record: Record, mapping: Mapping) -> dict[str, Any]:
+    """The record's non-empty values in columns no field reads, as they came (a derived key's columns
+    are kept too: they only stand in for an empty key)."""
+    used = {column for columns in mapping.columns.values() for column in columns}
+    kept: dict[str, Any] = {}
+    for column, value in record.values.items():
+        if column in used:
+            continue
+        value = _clean(value)
+        if value is not None:
+            kept[column] = value
+    return kept
+
+
 def convert_record(*, record: Record, mapping: Mapping) -> dict[str, Any]:
     """One record -> keyword arguments for the layer's service (without agency_id/source)."""
     if record.problem:
-        raise RowError(record.problem)
+        raise RowError(record.problem, field=record.problem_field)
     layer = mapping.layer
     kwargs: dict[str, Any] = {}
     for name, spec in layer.fields.items():
@@ -529,12 +554,16 @@ def convert_record(*, record: Record, mapping: Mapping) -> dict[str, Any]:
                 raise RowError(f"{name} is missing{where}", field=name)
             continue
         kwargs[name] = value
+    if layer.keeps_unmapped:
+        kwargs["attributes"] = unmapped_values(record=record, mapping=mapping)
     if layer.is_point:
         try:
             kwargs["location"] = _location(record, mapping)
         except RowError as exc:
-            exc.field = exc.field or "location"
-            raise
+            if record.geometry is not None or not kwargs.get("beat_code"):
+                exc.field = exc.field or "location"
+                raise
+            kwargs["location"] = None  # no coordinates: the writer places it on its beat
         return kwargs
     if not layer.has_place:
         return kwargs

@@ -57,6 +57,7 @@ class Record:
     geometry: Any = None  # the GeoJSON geometry member of a feature (or a KML placemark's), None if absent
     raw: Any = None  # the row as read: list of cells (CSV), the JSON object, or the XML text
     problem: str = ""  # set when the reader already knows the row is unusable
+    problem_field: str = ""  # the column the problem is in, when it is one column's
 
 
 @dataclass
@@ -120,7 +121,23 @@ def _guess_delimiter(first_line: str) -> str:
 
 
 class Undecodable(str):
-    """A physical line that is not valid text in the file's encoding; its value is the reason."""
+    """A physical line that is not valid text in the file's encoding: its text with the bad bytes kept as
+    surrogates (so its cells can still be told apart), and `reason`."""
+
+    reason: str = ""
+
+
+# A byte the encoding cannot read, kept by errors="surrogateescape" (U+DC80..U+DCFF).
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def _undecodable(values: dict[str, Any]) -> tuple[str, str]:
+    """(column, reason) for the first cell holding a byte the encoding could not read, else ("", "")."""
+    for column, cell in values.items():
+        found = None if not isinstance(cell, str) or cell.isascii() else _ESCAPED_BYTE.search(cell)
+        if found:
+            return column, f"{column}: byte 0x{ord(found.group()) - 0xDC00:02X} is not valid in the file's encoding"
+    return "", ""
 
 
 def decoded_lines(binary: IO[bytes], *, encoding: str, name: str) -> Iterator[str]:
@@ -142,10 +159,12 @@ def decoded_lines(binary: IO[bytes], *, encoding: str, name: str) -> Iterator[st
             # Only the first line may carry a byte-order mark.
             text = raw.decode(encoding if first else ("utf-8" if codec.name == "utf-8-sig" else encoding))
         except UnicodeDecodeError as exc:
-            yield Undecodable(
+            line = Undecodable(raw.decode("utf-8" if codec.name == "utf-8-sig" else encoding, "surrogateescape"))
+            line.reason = (
                 f"not valid {encoding} text ({exc.reason} at byte {exc.start} of the line); "
                 "if the whole file is in another encoding, give it (--encoding, or the feed's params 'encoding')"
             )
+            yield line
             first = False
             continue
         first = False
@@ -186,7 +205,8 @@ def csv_rows(lines: Iterator[str], *, delimiter: str, width: int) -> Iterator[tu
     while (first := take()) is not None:
         line_no, text = first
         if isinstance(text, Undecodable):
-            yield line_no, [], str(text)
+            # Its cells as far as they can be read: the record names the column holding the bad byte.
+            yield line_no, next(csv.reader([text.rstrip("\r\n")], delimiter=delimiter), []), text.reason
             continue
         if not text.strip():
             continue
@@ -235,7 +255,10 @@ def _csv_records(lines: Iterator[str], header: list[str], delimiter: str, name: 
             index += 1
             # A short row's missing cells read as empty; the problem still rejects it.
             values = dict(zip(header, cells, strict=False))
-            yield Record(index=index, line=line, values=values, raw=cells, problem=problem)
+            column, bad_byte = _undecodable(values)
+            yield Record(
+                index=index, line=line, values=values, raw=cells, problem=bad_byte or problem, problem_field=column
+            )
     except (UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
         raise ImportFileError(f"{name}: cannot read past line {last_line}: {exc}") from None
 
@@ -469,5 +492,6 @@ def raw_text(*, record: Record, delimiter: str = ",") -> str:
         text = " ".join(record.raw.split())
     else:
         text = json.dumps(record.raw, ensure_ascii=False, default=str)
-    text = without_userinfo(text)
+    # Undecodable bytes (kept as surrogates by the CSV reader) become U+FFFD: the report is UTF-8.
+    text = without_userinfo(text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
     return text if len(text) <= MAX_RAW_CHARS else text[:MAX_RAW_CHARS] + "…"

@@ -14,7 +14,8 @@ from apps.alpr.services import alpr_site_upsert, hotlist_entry_upsert, hotlist_r
 from apps.cameras.choices import CameraStatus, OwnerKind, Sharing, StreamKind
 from apps.cameras.models import Camera
 from apps.cameras.services import camera_upsert
-from apps.incidents.choices import IncidentStatus
+from apps.incidents.bulk import incident_bulk_upsert
+from apps.incidents.choices import CallSource, IncidentStatus
 from apps.incidents.models import Incident
 from apps.incidents.services import incident_upsert
 from apps.sensors.models import GunshotDetection
@@ -63,6 +64,10 @@ class LayerSpec:
     takes_attributes: bool = False
     # For layers whose files are full lists (hotlists): retire what a file did not list (`--replace`).
     retire_unlisted: Callable[..., int] | None = None
+    # Writes a chunk of rows at once (apps.incidents.bulk); the importer then uses it instead of `write`.
+    bulk_write: Callable[..., object] | None = None
+    # Columns no field takes are kept in the record's `attributes` rather than dropped (CAD exports).
+    keeps_unmapped: bool = False
 
     @property
     def is_point(self) -> bool:
@@ -88,9 +93,17 @@ LAYERS: dict[str, LayerSpec] = {
             "type_description": _text(Incident, "type_description"),
             "priority": FieldSpec("int", bounds=(1, 9)),
             "status": FieldSpec("choice", choices=IncidentStatus),
+            "call_source": FieldSpec("choice", choices=CallSource),
+            "disposition": _text(Incident, "disposition"),
             "address": _text(Incident, "address"),
             "lon": FieldSpec("coordinate"),
             "lat": FieldSpec("coordinate"),
+            # True for a whole source that blurs its coordinates (a constant); masked addresses set it anyway.
+            "location_approximate": FieldSpec("bool"),
+            # Where a source gives no coordinates, the agency's beat of this code places the call (approximately).
+            "beat_code": _text(Zone, "code"),
+            # The responding unit(s): one call sign per row (rows of a call are merged) or "E5, M12".
+            "units": FieldSpec("text"),
             "received_at": FieldSpec("datetime", required=True),
             "dispatched_at": FieldSpec("datetime"),
             "on_scene_at": FieldSpec("datetime"),
@@ -99,6 +112,8 @@ LAYERS: dict[str, LayerSpec] = {
         geometry_types=("Point",),
         write=incident_upsert,
         needs_savepoint=False,
+        bulk_write=incident_bulk_upsert,
+        keeps_unmapped=True,
     ),
     "cameras": LayerSpec(
         name="cameras",

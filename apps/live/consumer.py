@@ -441,7 +441,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def _handle(self, message: LiveEvent, owner: int | None, *, hold: bool = False) -> None:
         """Send, hold for coalescing, or skip one event (the cursor is the caller's business). With
         `hold`, a coalesced upsert is only gathered: the caller flushes."""
-        if self.layers is None or message["layer"] not in self.layers or not self._in_view(message):
+        if self.layers is None or message["layer"] not in self.layers:
+            return
+        if message["type"] == "layer.reloaded":
+            await self._reloaded(message, owner)
+            return
+        if not self._in_view(message):
             return
         if LAYERS[message["layer"]].coalesce and message["type"] == "feature.upserted":
             key = (message["layer"], message["feature"]["id"])
@@ -457,6 +462,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return
         await self._flush()
         await self._emit(message, owner)
+
+    async def _reloaded(self, message: LiveEvent, owner: int | None) -> None:
+        # Earlier events go out first (seq order); what the reload covers need not be held any more.
+        await self._flush()
+        access = await self._current_access()
+        if access is None or not access.may_receive(message, owner, timezone.now()):
+            return
+        self.shown.clear()
+        await self._send(resync("bulk_import", message["seq"]))
 
     def _in_view(self, message: LiveEvent) -> bool:
         if self.bbox is None:

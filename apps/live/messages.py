@@ -8,7 +8,9 @@ Server -> client
     alert.closed        {type, seq, layer: "alerts", feature}   cancelled by its source, or expired
     subscribed          {type, layers, seq}            reply to `subscribe`; seq = head of the feed now
     resync              {type, reason, seq}            reload the subscribed layers over REST, then
-                                                       apply messages with a larger seq
+                                                       apply messages with a larger seq (also how a
+                                                       bulk import reaches the map: reason
+                                                       `bulk_import`, from a `layer.reloaded` event)
     error               {type, detail}                 a request was refused; the socket stays open
 
 Client -> server
@@ -25,17 +27,20 @@ from __future__ import annotations
 from typing import Any, Literal, NotRequired, TypedDict, cast
 
 LayerName = Literal["incidents", "cameras", "units", "alpr_reads", "gunshots", "alerts"]
-EventType = Literal["feature.upserted", "feature.removed", "alert.raised", "alert.acknowledged", "alert.closed"]
+EventType = Literal[
+    "feature.upserted", "feature.removed", "alert.raised", "alert.acknowledged", "alert.closed", "layer.reloaded"
+]
 ResyncReason = Literal[
     "last_seq_malformed",  # the client sent something that is not a sequence number
     "last_seq_expired",  # older than the oldest message the server still keeps
     "last_seq_unknown",  # newer than the feed's head: the stream was reset (Redis restarted)
     "fell_behind",  # this connection lost messages it could no longer fetch
     "sharing_changed",  # a sharing rule started, ended or changed: another agency's features come or go
+    "bulk_import",  # an import changed more features of a layer than one event each is worth
 ]
 
 EVENT_TYPES: frozenset[str] = frozenset(
-    {"feature.upserted", "feature.removed", "alert.raised", "alert.acknowledged", "alert.closed"}
+    {"feature.upserted", "feature.removed", "alert.raised", "alert.acknowledged", "alert.closed", "layer.reloaded"}
 )
 
 
@@ -93,6 +98,15 @@ class AlertClosed(TypedDict):
     feature: Feature
 
 
+class LayerReloaded(TypedDict):
+    """Many features of a layer changed at once (a bulk import). Stream-only: consumers turn it into a
+    `resync` (reason `bulk_import`) at its seq for the clients that follow the layer."""
+
+    type: Literal["layer.reloaded"]
+    seq: int
+    layer: LayerName
+
+
 class Subscribed(TypedDict):
     """Reply to `subscribe`: the layers actually granted and the feed's head sequence number."""
 
@@ -125,7 +139,7 @@ class SubscribeRequest(TypedDict):
     last_seq: NotRequired[int | str]
 
 
-LiveEvent = FeatureUpserted | FeatureRemoved | AlertRaised | AlertAcknowledged | AlertClosed
+LiveEvent = FeatureUpserted | FeatureRemoved | AlertRaised | AlertAcknowledged | AlertClosed | LayerReloaded
 ServerMessage = LiveEvent | Subscribed | Resync | Error
 
 # An event before the stream gave it a seq: what publish() builds and the stream stores.

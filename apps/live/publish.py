@@ -106,6 +106,16 @@ def publish(
     return body
 
 
+def publish_reload(*, layer: str, agency_id: int, using: str = DEFAULT_DB_ALIAS) -> EventBody:
+    """Publish that many features of an agency's layer changed at once (a bulk import): one event,
+    which maps following the layer receive as a `resync`, instead of one event per feature."""
+    get_layer(layer)
+    _refuse_event_loop()
+    body: EventBody = {"type": "layer.reloaded", "layer": layer}
+    _Batch.add(int(agency_id), body, using=using)
+    return body
+
+
 async def apublish(**kwargs) -> EventBody | None:
     """`publish()` for async callers: runs it (serialization and the on-commit hook) in Django's
     sync thread, where the ORM and the surrounding transaction live."""

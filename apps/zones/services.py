@@ -6,6 +6,7 @@ import re
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
 
 from apps.core.geo import GeoInputError, repair_area
+from apps.incidents.beats import incident_beats_fill
 
 from .choices import ZoneKind
 from .models import Zone
@@ -59,4 +60,8 @@ def zone_upsert(
     if geocodes is not None:
         defaults["geocodes"] = parse_geocodes(geocodes)
     zone, created = Zone.objects.update_or_create(agency_id=agency_id, kind=kind, code=code, defaults=defaults)
+    if zone.kind == ZoneKind.BEAT:
+        # Incidents imported before their beats get it now (only those with none: a redrawn beat map is
+        # `manage.py recompute_beats`).
+        incident_beats_fill(zone_id=zone.pk)
     return zone, created

@@ -10,8 +10,11 @@ LIST_FIELDS = (
     "type_description",
     "priority",
     "status",
+    "call_source",
+    "disposition",
     "address",
     "location",
+    "location_approximate",
     "beat",
     "received_at",
     "dispatched_at",
@@ -46,7 +49,7 @@ class IncidentDetailSerializer(IncidentSerializer):
     assigned_units = AssignedUnitSerializer(many=True, read_only=True)
 
     class Meta(IncidentSerializer.Meta):
-        fields = (*LIST_FIELDS, "narrative", "assigned_units")
+        fields = (*LIST_FIELDS, "unit_call_signs", "attributes", "narrative", "assigned_units")
 
 
 class RankedCameraSerializer(serializers.Serializer):

@@ -82,3 +82,9 @@ export function viewText(views) {
     .map(([from, to]) => (from === to ? `${Math.round(from)}°` : `${Math.round(from)}–${Math.round(to)}°`))
     .join(" · ");
 }
+
+// An incident's address as the panel shows it: a block-level (blurred) location says so.
+export function formatAddress(address, approximate) {
+  if (!approximate) return address || "";
+  return `${address || "—"} (approximate location)`;
+}

@@ -4,7 +4,7 @@
 import { ApiError, isAbort } from "./api.js";
 import { createAssistSection } from "./assist-form.js";
 import { clear, el } from "./dom.js";
-import { formatAge, formatDateTime, titleCase } from "./format.js";
+import { formatAddress, formatAge, formatDateTime, titleCase } from "./format.js";
 import { isOpenIncident, priorityClass } from "./layers/incidents.js";
 import { cameraRankItem, unitRankItem } from "./ranked-items.js";
 
@@ -74,7 +74,7 @@ export function createIncidentPanel(root, { api, config, dock, onClose }) {
     const assigned = (detail?.assigned_units || []).map((u) => u.call_sign).join(", ");
     const rows = [
       fact("Status", titleCase(props.status), `status-chip status-${props.status}`),
-      fact("Address", props.address),
+      fact("Address", formatAddress(props.address, props.location_approximate)),
       fact("Received", props.received_at && `${formatDateTime(props.received_at)} · ${formatAge(props.received_at)}`),
       fact("Dispatched", formatDateTime(props.dispatched_at)),
       fact("Beat", props.beat),
