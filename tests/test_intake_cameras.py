@@ -3,6 +3,7 @@ file in fixtures/mappings/: counts accepted and rejected, the reasons, and what 
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from pathlib import Path
 
@@ -138,7 +139,7 @@ def test_tfl_jamcams_listing_has_no_coordinates_and_says_so(home, tmp_path):
             home.code,
             "--mapping",
             str(MAPPINGS / "tfl_jamcams.json"),
-            stdout=open(tmp_path / "out", "w"),  # noqa: SIM115
-            stderr=open(tmp_path / "err", "w"),  # noqa: SIM115
+            stdout=(out := io.StringIO()),
+            stderr=(err := io.StringIO()),
         )
-    assert "no location" in (tmp_path / "err").read_text() + (tmp_path / "out").read_text()
+    assert "no location" in err.getvalue() + out.getvalue()

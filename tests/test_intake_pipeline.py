@@ -298,8 +298,8 @@ def test_one_undecodable_byte_costs_its_row_in_the_real_nopd_footage_log():
         records = list(opened.records)
     assert len(records) == 18141
     broken = [r for r in records if r.problem]
-    assert [(r.line, r.problem[:56]) for r in broken] == [
-        (5082, "not valid utf-8-sig text (invalid continuation byte at b")
+    assert [(r.line, r.problem_field, r.problem[:69]) for r in broken] == [
+        (5082, "item_number", "item_number: not valid utf-8-sig text (invalid continuation byte at b")
     ]
     assert records[5079].line == 5081 and not records[5079].problem  # the rows beside it read as usual
     assert records[5081].line == 5083 and not records[5081].problem

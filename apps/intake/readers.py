@@ -256,9 +256,9 @@ def _csv_records(lines: Iterator[str], header: list[str], delimiter: str, name: 
             # A short row's missing cells read as empty; the problem still rejects it.
             values = dict(zip(header, cells, strict=False))
             column, bad_byte = _undecodable(values)
-            yield Record(
-                index=index, line=line, values=values, raw=cells, problem=bad_byte or problem, problem_field=column
-            )
+            if column:  # the line's reason (encoding, where, what to do), with the column it is in
+                problem = f"{column}: {problem}" if problem else bad_byte
+            yield Record(index=index, line=line, values=values, raw=cells, problem=problem, problem_field=column)
     except (UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
         raise ImportFileError(f"{name}: cannot read past line {last_line}: {exc}") from None
 

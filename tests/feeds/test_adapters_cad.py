@@ -326,9 +326,10 @@ def test_csv_byte_order_mark_and_other_encodings():
     # A row that is not valid text in the payload's encoding costs that row, with the reason and its line.
     wrong = parse_csv(text.encode("cp1252"))
     assert wrong.records == []
-    assert (wrong.rejected[0].line, wrong.rejected[0].reason[:60]) == (
+    assert (wrong.rejected[0].line, wrong.rejected[0].field, wrong.rejected[0].reason[:69]) == (
         2,
-        "not valid utf-8-sig text (invalid continuation byte at byte ",
+        "address",
+        "address: not valid utf-8-sig text (invalid continuation byte at byte ",
     )
 
 
