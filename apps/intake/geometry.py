@@ -6,7 +6,7 @@ assembled here (WKT text is first read into the same GeoJSON shape by apps.intak
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.gis.geos import GEOSException, GEOSGeometry, LinearRing, MultiPolygon, Point, Polygon
 
@@ -70,3 +70,21 @@ def geometry_from_geojson(*, geometry: Any, allowed: tuple[str, ...]) -> GEOSGeo
         return MultiPolygon(*[_polygon(polygon, budget) for polygon in coordinates], srid=SRID)
     except GEOSException as exc:
         raise RowError(f"geometry cannot be built: {exc}") from None
+
+
+class LonLat(NamedTuple):
+    """A checked WGS84 position as plain numbers, for writers that take numbers (apps.incidents.bulk): named
+    like a Point's coordinates so either serves where only `.x` and `.y` are read."""
+
+    x: float  # longitude
+    y: float  # latitude
+
+
+def lon_lat_from_geojson(*, geometry: Any) -> tuple[float, float]:
+    """The checked (lon, lat) of a GeoJSON Point, with the reasons geometry_from_geojson gives, without GEOS."""
+    if not isinstance(geometry, dict):
+        raise RowError("geometry must be a GeoJSON geometry object")
+    kind = geometry.get("type")
+    if kind != "Point":
+        raise RowError(f"geometry must be a Point, got {kind!r}")
+    return _position(geometry.get("coordinates"))

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field, replace
 from datetime import tzinfo
@@ -15,27 +12,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.contrib.gis.geos import Point
-from django.db import models
 
-from apps.core.geo import GeoInputError, make_point
-from apps.incidents.choices import IncidentStatus
+from apps.core.geo import GeoInputError, check_lon_lat, make_point
+from apps.intake.convert import Read, choice, clean, converter, reader
 from apps.intake.errors import MappingError, RowError
-from apps.intake.geometry import geometry_from_geojson
+from apps.intake.geometry import LonLat, geometry_from_geojson, lon_lat_from_geojson
 from apps.intake.readers import Record
 from apps.intake.specs import FieldSpec, LayerSpec
-from apps.intake.times import epoch_datetime, parse_datetime
-from apps.intake.vocab import LAT_ALIASES, LON_ALIASES, STATUS_WORDS, status_key
+from apps.intake.times import parse_datetime  # noqa: F401 - the feeds' mapped adapter and tests import it here
+from apps.intake.vocab import LAT_ALIASES, LON_ALIASES
 from apps.intake.wkt import geojson_from_wkt
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Mappings
-
-TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y", "on"})
-FALSE_WORDS = frozenset({"0", "false", "f", "no", "n", "off"})
-# A choice field whose source spells its values many ways reads them through one word list (apps.intake.vocab).
-CHOICE_SYNONYMS: dict[type[models.TextChoices], tuple[dict[str, str], Callable[[str], str]]] = {
-    IncidentStatus: (STATUS_WORDS, status_key)
-}
 
 
 @dataclass(frozen=True)
@@ -179,6 +168,16 @@ def mapping_spec_override(
 
 
 @dataclass(frozen=True)
+class _Step:
+    """How convert_record fills one field (other than coordinates and geometry)."""
+
+    name: str
+    read: Read | None  # None: the field has no column, translation or derived key
+    required: bool
+    missing: str  # the reason when a required field is empty
+
+
+@dataclass(frozen=True)
 class Mapping:
     """A mapping checked against one layer and one file; `convert_record` applies it to rows."""
 
@@ -192,34 +191,54 @@ class Mapping:
     warnings: tuple[str, ...] = ()
     wkt: str | None = None  # the column holding the geometry as WKT
     located: bool = True  # False: the file has nothing to place a point with; every row says so
+    # Decided once from the above (apps.intake.convert), so that a row is one call per field.
+    steps: tuple[_Step, ...] = field(init=False, repr=False, compare=False)
+    row_constants: dict[str, Any] = field(init=False, repr=False, compare=False)
+    places: dict[str, Read | None] = field(init=False, repr=False, compare=False)  # lon, lat, geometry
+    used_columns: frozenset[str] = field(init=False, repr=False, compare=False)
+    # A layer with a bulk writer (apps.incidents.bulk) takes its points as checked lon/lat numbers: a GEOS
+    # Point per row cost more than the rest of the row's conversion.
+    points_as_numbers: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        steps: list[_Step] = []
+        readers: dict[str, Read | None] = {}
+        for name, spec in self.layer.fields.items():
+            if name in self.constants and spec.kind not in ("coordinate", "geometry"):
+                continue
+            rule = self.derived_keys.get(name)
+            convert = converter(
+                name, spec, formats=self.datetime_formats, tz=self.tz, geometry_types=self.layer.geometry_types
+            )
+            read = readers[name] = reader(
+                name,
+                spec,
+                convert,
+                columns=self.columns.get(name, ()),
+                table=self.values.get(name),
+                derived=(rule.prefix, rule.columns) if rule else None,
+            )
+            if spec.kind in ("coordinate", "geometry") or (read is None and not spec.required):
+                continue
+            columns = self.columns.get(name, ())
+            where = f" (column {' / '.join(map(repr, columns))} is empty)" if columns else ""
+            steps.append(_Step(name=name, read=read, required=spec.required, missing=f"{name} is missing{where}"))
+        kinds = {name: spec.kind for name, spec in self.layer.fields.items()}
+        constants = {name: v for name, v in self.constants.items() if kinds[name] not in ("coordinate", "geometry")}
+        used = frozenset(column for columns in self.columns.values() for column in columns)
+        for name, value in (
+            ("steps", tuple(steps)),
+            ("row_constants", constants),
+            ("places", {name: readers.get(name) for name in ("lon", "lat", "geometry")}),
+            ("used_columns", used),
+            ("points_as_numbers", self.layer.bulk_write is not None),
+        ):
+            object.__setattr__(self, name, value)
 
     def describe(self) -> str:
         parts = [f"{name}<-{'|'.join(cols)}" for name, cols in self.columns.items()]
         parts += [f"{name}={value!r}" for name, value in self.constants.items()]
         return ", ".join(parts)
-
-
-def _choice_lookup(choices: type[models.TextChoices]) -> dict[str, str]:
-    lookup = {str(label).casefold(): value for value, label in choices.choices}
-    lookup.update({value.casefold(): value for value in choices.values})
-    return lookup
-
-
-_CHOICE_LOOKUPS: dict[type[models.TextChoices], dict[str, str]] = {}
-
-
-def _choice(value: str, spec: FieldSpec, name: str) -> str:
-    assert spec.choices is not None
-    lookup = _CHOICE_LOOKUPS.get(spec.choices)
-    if lookup is None:
-        lookup = _CHOICE_LOOKUPS[spec.choices] = _choice_lookup(spec.choices)
-    found = lookup.get(value.casefold())
-    if found is None and spec.choices in CHOICE_SYNONYMS:
-        words, key = CHOICE_SYNONYMS[spec.choices]
-        found = words.get(key(value))
-    if found is None:
-        raise RowError(f"{name} {value!r} is not one of {', '.join(spec.choices.values)}", field=name)
-    return found
 
 
 def compile_mapping(
@@ -303,7 +322,7 @@ def compile_mapping(
         for source_value, target in table.items():
             if fspec.kind == "choice" and target is not None:
                 try:
-                    target = _choice(str(target), fspec, name)
+                    target = choice(str(target), fspec, name)
                 except RowError as exc:
                     raise MappingError(f"values.{name}: {exc}") from None
             folded[str(source_value).strip().casefold()] = target
@@ -330,7 +349,7 @@ def compile_mapping(
     for name, value in spec.constants.items():
         fspec = known[name]
         try:
-            converted = _convert(name, fspec, _clean(value), mapping)
+            converted = _convert(name, fspec, clean(value), mapping)
         except RowError as exc:
             raise MappingError(f"constants.{name}: {exc}") from None
         if converted is None and fspec.required:
@@ -374,139 +393,46 @@ def compile_mapping(
 # Converting one record
 
 
-def _clean(value: Any) -> Any:
-    """Strip text; None for empty."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = value.strip()
-        return value or None
-    return value
-
-
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise RowError(f"{name} must be a number, got {value!r}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise RowError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise RowError(f"{name} must be a finite number, got {value!r}")
-    return number
-
-
 def _convert(name: str, spec: FieldSpec, value: Any, mapping: Mapping) -> Any:
     """One cleaned, non-empty value (or None) -> the Python value the service takes."""
     if value is None:
         return None
-    if isinstance(value, dict | list) and spec.kind != "geometry":
-        raise RowError(f"{name} must be a single value, got {type(value).__name__}")
-    kind = spec.kind
-    if kind == "text":
-        text = value if isinstance(value, str) else str(value)
-        if spec.max_length and len(text) > spec.max_length:
-            raise RowError(f"{name} is longer than {spec.max_length} characters")
-        return text
-    if kind == "choice":
-        return _choice(str(value), spec, name)
-    if kind in ("int", "float", "coordinate"):
-        number = _number(value, name)
-        if kind == "int":
-            if not number.is_integer():
-                raise RowError(f"{name} must be a whole number, got {value!r}")
-            number = int(number)
-        if spec.bounds and not spec.bounds[0] <= number <= spec.bounds[1]:
-            raise RowError(f"{name} {value} is outside {spec.bounds[0]:g}..{spec.bounds[1]:g}")
-        return number
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        word = str(value).casefold()
-        if word in TRUE_WORDS:
-            return True
-        if word in FALSE_WORDS:
-            return False
-        raise RowError(f"{name} must be yes/no, true/false or 1/0, got {value!r}")
-    if kind == "datetime":
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return epoch_datetime(value=float(value), name=name)
-        if not isinstance(value, str):
-            raise RowError(f"{name} must be a date/time text, got {value!r}")
-        return parse_datetime(text=value, formats=mapping.datetime_formats, tz=mapping.tz, name=name)
-    if kind == "geometry":
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                raise RowError(f"{name} must be a GeoJSON geometry") from None
-        return geometry_from_geojson(geometry=value, allowed=mapping.layer.geometry_types)
-    raise AssertionError(f"unhandled field kind {kind}")
+    return converter(
+        name, spec, formats=mapping.datetime_formats, tz=mapping.tz, geometry_types=mapping.layer.geometry_types
+    )(value)
 
 
-def _first_value(values: dict[str, Any], columns: tuple[str, ...]) -> Any:
-    for column in columns:
-        value = _clean(values.get(column))
-        if value is not None:
-            return value
-    return None
-
-
-def _derive(values: dict[str, Any], rule: DerivedKey) -> str | None:
-    parts = [str(_clean(values.get(column)) or "") for column in rule.columns]
-    if not any(parts):
+def _coordinate(read: Read | None, name: str, record: Record) -> Any:
+    if read is None:
         return None
-    digest = hashlib.sha1("\x1f".join(parts).encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
-    return f"{rule.prefix}{digest}"
-
-
-def _field_value(name: str, spec: FieldSpec, record: Record, mapping: Mapping) -> Any:
-    columns = mapping.columns.get(name)
-    value = _first_value(record.values, columns) if columns else None
-    table = mapping.values.get(name)
-    if table is not None and value is not None:
-        key = str(value).casefold()
-        if key in table:
-            value = _clean(table[key])
-        elif spec.kind == "choice":
-            try:
-                return _convert(name, spec, value, mapping)
-            except RowError:
-                raise RowError(f"{name} {value!r} has no translation in the mapping's values.{name}") from None
-    if value is None and name in mapping.derived_keys:
-        value = _derive(record.values, mapping.derived_keys[name])
-    return _convert(name, spec, value, mapping)
-
-
-def _coordinate(name: str, record: Record, mapping: Mapping) -> Any:
     try:
-        return _field_value(name, mapping.layer.fields[name], record, mapping)
+        return read(record.values)
     except RowError as exc:
         exc.field = exc.field or name
         raise
 
 
-def _location(record: Record, mapping: Mapping) -> Point:
+def _location(record: Record, mapping: Mapping) -> Point | LonLat:
     if not mapping.located:
         raise RowError("no location: the file has no lon/lat columns, geometry or wkt column", field="location")
     if mapping.wkt and record.geometry is None:
-        text = _clean(record.values.get(mapping.wkt))
+        text = clean(record.values.get(mapping.wkt))
         if text is None:
             raise RowError(f"no location: column {mapping.wkt!r} is empty", field="location")
         record = replace(record, geometry=geojson_from_wkt(str(text)))
     if record.geometry is not None:
-        point = geometry_from_geojson(geometry=record.geometry, allowed=("Point",))
-        assert isinstance(point, Point)
-        lon, lat = point.x, point.y
+        lon, lat = lon_lat_from_geojson(geometry=record.geometry)
     else:
-        lon = _coordinate("lon", record, mapping)
-        lat = _coordinate("lat", record, mapping)
+        lon = _coordinate(mapping.places["lon"], "lon", record)
+        lat = _coordinate(mapping.places["lat"], "lat", record)
         if lon is None or lat is None:
             raise RowError("no location: lon/lat are empty" if mapping.columns.get("lon") else "no geometry")
     # CAD exports write 0,0 for "no fix"; a real call at Null Island is not going to happen.
     if lon == 0 and lat == 0:
         raise RowError("no location: coordinates are 0,0")
     try:
+        if mapping.points_as_numbers:
+            return LonLat(*check_lon_lat(lon, lat))
         return make_point(lon, lat)
     except GeoInputError as exc:
         raise RowError(str(exc)) from None
@@ -519,41 +445,36 @@ def _location(record: Record, mapping: Mapping) -> Point:
 def unmapped_values(*, record: Record, mapping: Mapping) -> dict[str, Any]:
     """The record's non-empty values in columns no field reads, as they came (a derived key's columns
     are kept too: they only stand in for an empty key)."""
-    used = {column for columns in mapping.columns.values() for column in columns}
+    used = mapping.used_columns
     kept: dict[str, Any] = {}
     for column, value in record.values.items():
         if column in used:
             continue
-        value = _clean(value)
+        value = clean(value)
         if value is not None:
             kept[column] = value
     return kept
 
 
 def convert_record(*, record: Record, mapping: Mapping) -> dict[str, Any]:
-    """One record -> keyword arguments for the layer's service (without agency_id/source)."""
+    """One record -> keyword arguments for the layer's service (without agency_id/source). A point layer
+    with a bulk writer gets its `location` as a `LonLat` (x, y numbers), any other as a GEOS Point."""
     if record.problem:
         raise RowError(record.problem, field=record.problem_field)
     layer = mapping.layer
-    kwargs: dict[str, Any] = {}
-    for name, spec in layer.fields.items():
-        if spec.kind in ("coordinate", "geometry"):
-            continue
-        if name in mapping.constants:
-            kwargs[name] = mapping.constants[name]
-            continue
+    values = record.values
+    kwargs: dict[str, Any] = dict(mapping.row_constants)
+    for step in mapping.steps:
         try:
-            value = _field_value(name, spec, record, mapping)
+            value = step.read(values) if step.read is not None else None
         except RowError as exc:
-            exc.field = exc.field or name
+            exc.field = exc.field or step.name
             raise
         if value is None:
-            if spec.required:
-                columns = mapping.columns.get(name, ())
-                where = f" (column {' / '.join(map(repr, columns))} is empty)" if columns else ""
-                raise RowError(f"{name} is missing{where}", field=name)
+            if step.required:
+                raise RowError(step.missing, field=step.name)
             continue
-        kwargs[name] = value
+        kwargs[step.name] = value
     if layer.keeps_unmapped:
         kwargs["attributes"] = unmapped_values(record=record, mapping=mapping)
     if layer.is_point:
@@ -567,12 +488,13 @@ def convert_record(*, record: Record, mapping: Mapping) -> dict[str, Any]:
         return kwargs
     if not layer.has_place:
         return kwargs
-    if mapping.wkt and record.geometry is None and _clean(record.values.get(mapping.wkt)) is not None:
-        record = replace(record, geometry=geojson_from_wkt(str(_clean(record.values.get(mapping.wkt)))))
+    if mapping.wkt and record.geometry is None and clean(record.values.get(mapping.wkt)) is not None:
+        record = replace(record, geometry=geojson_from_wkt(str(clean(record.values.get(mapping.wkt)))))
     if record.geometry is not None:
         geom = geometry_from_geojson(geometry=record.geometry, allowed=layer.geometry_types)
     else:
-        geom = _field_value("geometry", layer.fields["geometry"], record, mapping)
+        read = mapping.places.get("geometry")
+        geom = read(record.values) if read is not None else None
     if geom is None:
         raise RowError("no geometry")
     kwargs["geom"] = geom

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
 
 from apps.intake.errors import RowError
 
@@ -27,6 +31,90 @@ def epoch_datetime(*, value: float, name: str = "date") -> datetime:
     return parsed
 
 
+# strptime's own patterns (CPython's _strptime.TimeRE) for the directives CAD exports use, with \d spelled
+# [0-9]: on ASCII text the same regex, so the same match. Any other directive leaves the format to strptime.
+_DIRECTIVES = {
+    "Y": r"(?P<Y>[0-9][0-9][0-9][0-9])",
+    "m": r"(?P<m>1[0-2]|0[1-9]|[1-9])",
+    "d": r"(?P<d>3[0-1]|[1-2][0-9]|0[1-9]|[1-9]| [1-9])",
+    "H": r"(?P<H>2[0-3]|[0-1][0-9]|[0-9])",
+    "I": r"(?P<I>1[0-2]|0[1-9]|[1-9])",
+    "M": r"(?P<M>[0-5][0-9]|[0-9])",
+    "S": r"(?P<S>6[0-1]|[0-5][0-9]|[0-9])",
+    "f": r"(?P<f>[0-9]{1,6})",
+    "p": r"(?P<p>am|pm)",
+}
+# A format's fast reader: the datetime, NO_MATCH (strptime would say "time data ... does not match" or
+# "unconverted data remains", messages parse_datetime never shows), or None (ask strptime for its reason).
+NO_MATCH = False
+FastReader = Callable[[str], datetime | bool | None]
+
+
+def _am_pm() -> tuple[str, str]:
+    # What strptime's %p matches in this locale (_strptime.LocaleTime: 1 am and 10 pm, lower-cased).
+    return (
+        time.strftime("%p", (1999, 3, 17, 1, 44, 55, 2, 76, 0)).lower(),
+        time.strftime("%p", (1999, 3, 17, 22, 44, 55, 2, 76, 0)).lower(),
+    )
+
+
+@lru_cache(maxsize=64)
+def fast_reader(fmt: str) -> FastReader | None:
+    """A reader giving exactly what datetime.strptime(text, fmt) gives for ASCII text, without strptime's
+    per-call locale checks and lock (a few microseconds a row, a large part of a bulk import); None when
+    `fmt` uses a directive it does not know (the caller then uses strptime)."""
+    parts: list[str] = []
+    used: set[str] = set()
+    rest = re.sub(r"\s+", " ", fmt)  # strptime reads any run of whitespace in a format as \s+
+    while rest:
+        if rest[0] == "%":
+            directive = rest[1:2]
+            if directive not in _DIRECTIVES or directive in used:
+                return None
+            used.add(directive)
+            parts.append(_DIRECTIVES[directive])
+            rest = rest[2:]
+        else:
+            parts.append(r"\s+" if rest[0] == " " else re.escape(rest[0]))
+            rest = rest[1:]
+    if not {"Y", "m", "d"} <= used or {"H", "I"} <= used or ("p" in used and _am_pm() != ("am", "pm")):
+        return None  # strptime's defaults and leap-year rules for a missing date part, two hours, another locale
+    match = re.compile("".join(parts), re.IGNORECASE).match
+    twelve = "I" in used
+
+    def read(text: str) -> datetime | bool | None:
+        if not text.isascii():
+            return None  # strptime's \d and \s also take other scripts' digits and spaces
+        found = match(text)
+        if found is None or found.end() != len(text):
+            return NO_MATCH
+        groups = found.groupdict()
+        if twelve:
+            hour = int(groups["I"])
+            ampm = (groups.get("p") or "").lower()
+            if ampm in ("", "am"):
+                hour = 0 if hour == 12 else hour
+            elif hour != 12:
+                hour += 12
+        else:
+            hour = int(groups.get("H") or 0)
+        fraction = groups.get("f")
+        try:
+            return datetime(
+                int(groups["Y"]),
+                int(groups["m"]),
+                int(groups["d"]),
+                hour,
+                int(groups.get("M") or 0),
+                int(groups.get("S") or 0),
+                int(fraction + "0" * (6 - len(fraction))) if fraction else 0,
+            )
+        except ValueError:
+            return None  # 30 February, second 60: strptime words the reason
+
+    return read
+
+
 def parse_datetime(*, text: str, formats: tuple[str, ...], tz: tzinfo | None, name: str = "date") -> datetime:
     """Read a date/time with the given strptime formats, then ISO 8601; naive results are taken in `tz`.
 
@@ -37,6 +125,13 @@ def parse_datetime(*, text: str, formats: tuple[str, ...], tz: tzinfo | None, na
     errors: list[str] = []
     parsed: datetime | None = None
     for fmt in formats:
+        fast = fast_reader(fmt)
+        found = fast(text) if fast is not None else None
+        if found is NO_MATCH:
+            continue
+        if found is not None:
+            parsed = found  # type: ignore[assignment]
+            break
         try:
             parsed = datetime.strptime(text, fmt)
             break
