@@ -290,6 +290,24 @@ def test_migration_moves_old_params_words_into_the_mapping(home):
     )
 
 
+def test_an_undecodable_header_refuses_the_payload_with_a_reason_that_can_be_stored():
+    # Found by the fuzzer: the header's bad byte, kept as a surrogate, reached the dead letter and the log
+    # and the push answered 500. The reason says what is wrong, never the undecodable text itself.
+    with pytest.raises(ImportFileError) as caught:
+        with open_source(data=b"cad\x80number,type_code\n1,ALRM\n", name="payload", fmt="csv") as opened:
+            list(opened.records)
+    message = str(caught.value)
+    assert message.startswith("payload: the header line is not valid utf-8-sig text")
+    message.encode("utf-8")  # storable and loggable: no surrogates
+
+
+def test_a_bad_byte_beyond_the_header_width_still_rejects_its_row_cleanly():
+    with open_source(data=b"a,b\n1,2\n3,4,\x80\n5,6\n", name="payload", fmt="csv") as opened:
+        records = list(opened.records)
+    assert [(r.line, bool(r.problem)) for r in records] == [(2, False), (3, True), (4, False)]
+    records[1].problem.encode("utf-8")
+
+
 def test_one_undecodable_byte_costs_its_row_in_the_real_nopd_footage_log():
     """The NOPD RTCC footage-request log (FOIA) has one invalid UTF-8 byte (0xC2) inside an item number on
     line 5082; it used to make the whole 18,141-row file unreadable."""

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from apps.accounts.choices import Role
 from apps.feeds.models import FeedSource
+from apps.units.choices import UnitIdMode
 
 from . import factories as f
 from .browser_support import ARTIFACTS, CHROMIUM, PageWatch
@@ -158,7 +159,10 @@ def _expect_moved(page, unit_id, reference, before, start, end, timeout=8.0):
 
 
 def _token(agency, kind: str) -> str:
-    source = FeedSource.objects.create(agency=agency, name=f"{kind} (map live test)", kind=kind)
+    # The agency's own phones report by our call signs (a source's ids are otherwise its own: identity).
+    source = FeedSource.objects.create(
+        agency=agency, name=f"{kind} (map live test)", kind=kind, unit_ids=UnitIdMode.CALL_SIGN
+    )
     return source.issue_token()
 
 

@@ -31,6 +31,7 @@ from apps.accounts.middleware import LAST_SEEN_KEY
 from apps.accounts.permissions import MATRIX, Perm
 from apps.feeds.models import DeadLetter, FeedSource
 from apps.feeds.redaction import RedactTokensFilter, redact
+from apps.units.choices import UnitIdMode
 
 from . import factories as f
 from .live_support import DaphneServer, headers_for, live_test, signed_in_client, subscribe, test_database_url
@@ -75,7 +76,7 @@ def test_the_server_logs_no_feed_token(server, home):
     a form parameter, a header; and a wrong token in the path (Django logs the 401 with the path).
     The access log and Django's request log show the requests, never a token."""
     url, log = server
-    source = FeedSource.objects.create(agency=home, name="phones", kind="osmand")
+    source = FeedSource.objects.create(agency=home, name="phones", kind="osmand", unit_ids=UnitIdMode.CALL_SIGN)
     token = source.issue_token()
     for sign in ("P1", "P2", "P3", "P4", "P5"):
         f.unit(agency=home, call_sign=sign, lon=None)
