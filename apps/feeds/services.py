@@ -6,6 +6,7 @@ counters move. One bad record never costs the good records of the same batch.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from django.db import DataError, transaction
@@ -23,9 +24,7 @@ from apps.incidents.services import (
     incident_sync_narrative,
     incident_sync_unit_status,
 )
-from apps.sensors.choices import AlertStatus
-from apps.sensors.models import Alert
-from apps.sensors.services import alert_close, gunshot_record
+from apps.sensors.services import gunshot_record
 from apps.units.services import AMBIGUOUS, Fix, unit_fixes_record
 
 from .adapters.base import (
@@ -43,7 +42,7 @@ from .adapters.base import (
     get_adapter,
 )
 from .adapters.common import excerpt
-from .alert_writer import write_alert
+from .alert_writer import close_alert, write_alert
 from .area import flag_stored, screen_service_area
 from .models import DeadLetter, FeedSource, hash_token
 
@@ -78,10 +77,14 @@ class IngestReport:
             "units": {"created": self.units_created, "updated": self.units_updated, "ambiguous": self.ambiguous},
             "ignored": sum(self.ignored.values()),
             "ignored_types": dict(self.ignored),
-            "rejections": [r.as_dict() for r in self.rejected[:MAX_REPORTED_REJECTIONS]],
-            "flagged": [r.as_dict() for r in self.flagged[:MAX_REPORTED_REJECTIONS]],
+            "rejections": [_reply(r) for r in self.rejected[:MAX_REPORTED_REJECTIONS]],
+            "flagged": [_reply(r) for r in self.flagged[:MAX_REPORTED_REJECTIONS]],
             "incidents": dict(self.incidents),
         }
+
+
+def _reply(rejected: Rejected) -> dict:
+    return {k: printable(v) if isinstance(v, str) else v for k, v in rejected.as_dict().items()}
 
 
 def feed_source_for_token(token: str) -> FeedSource | None:
@@ -90,9 +93,19 @@ def feed_source_for_token(token: str) -> FeedSource | None:
     return FeedSource.objects.filter(token_hash=hash_token(token), enabled=True).select_related("agency").first()
 
 
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
+def printable(value: str) -> str:
+    """Text quoting what a source sent, safe to store and to send back as JSON: a byte the readers could
+    not decode (kept by surrogateescape as a lone surrogate, which UTF-8 cannot encode) is written \\x80."""
+    value = _UNDECODED.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", value)
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _storable(value: str) -> str:
-    # Whatever a source sent, the reason and excerpt must fit a PostgreSQL text column (no NUL).
-    return value.replace("\x00", "\\x00")[:2000]
+    # Whatever a source sent, the reason and excerpt must fit a PostgreSQL text column (UTF-8, no NUL).
+    return printable(value).replace("\x00", "\\x00")[:2000]
 
 
 def _record_failure(
@@ -138,6 +151,7 @@ def feed_ingest(*, source_id: int, payload: bytes, content_type: str = "", param
     try:
         parsed = adapter.parse(payload, content_type=content_type, params={**source.params, **(params or {})})
     except PayloadError as exc:
+        exc.args = (printable(str(exc)),)  # the reply and the dead letter quote it
         _record_failure(
             source,
             [Rejected(index=-1, reason=str(exc), raw=excerpt(payload[:2000].decode("utf-8", "replace")))],
@@ -296,22 +310,7 @@ def _write(source: FeedSource, record, report: IngestReport) -> bool:
     if isinstance(record, AlertRecord):
         return write_alert(agency_id=agency_id, source=source.name, record=record)
     if isinstance(record, AlertCloseRecord):
-        # A client repeats its cancel; one already applied is a duplicate.
-        already = Alert.objects.filter(
-            agency_id=agency_id, source=source.name[:64], source_id=record.source_id, status=AlertStatus.CLOSED
-        ).exists()
-        alert = alert_close(
-            agency_id=agency_id,
-            source=source.name,
-            source_id=record.source_id,
-            reason=record.reason,
-            closed_at=record.closed_at,
-        )
-        if alert is None:
-            if already:
-                return False  # closed before: a repeated cancel is a duplicate
-            raise ValueError(f"no alert from {record.source_id!r} to close")
-        return True
+        return close_alert(agency_id=agency_id, source=source.name, record=record)
     if isinstance(record, CameraRecord):
         return _write_camera(source, record)
     raise TypeError(f"no writer for {type(record).__name__}")

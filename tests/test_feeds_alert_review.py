@@ -1,0 +1,112 @@
+"""Review of issue 11's alert intake: a device's second emergency after its cancel, and sources with
+long names finding their own alerts and detections again."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from apps.feeds.models import FeedSource
+from apps.feeds.services import feed_ingest
+from apps.sensors.choices import AlertStatus
+from apps.sensors.models import Alert, GunshotDetection
+
+from .real_samples import real_sample
+
+DEVICE = "ANDROID-352614100054990-9-1-1"  # the uid ATAK gives this device's emergencies (real samples)
+
+
+def sample(name: str) -> bytes:
+    return real_sample("cot", name).read_bytes()
+
+
+def cancel_at(when: str) -> bytes:
+    """The real cancel, sent again at another time (ATAK's next cancel from the same device)."""
+    return sample("fts_testdata_AlertCancel.cot").replace(b"2022-10-18T13:34:59.841Z", when.encode())
+
+
+@pytest.fixture
+def tak(home):
+    return FeedSource.objects.create(agency=home, name="TAK server", kind="cot")
+
+
+def test_a_second_emergency_after_the_cancel_is_a_new_alert(tak):
+    # 13:31:42 the device calls 911; 13:34:59 it cancels; 13:36:21 it reports "In Contact".
+    assert feed_ingest(source_id=tak.pk, payload=sample("fts_testdata_AlertTrouble.cot")).accepted == 1
+    assert feed_ingest(source_id=tak.pk, payload=sample("fts_testdata_AlertCancel.cot")).accepted == 1
+    report = feed_ingest(source_id=tak.pk, payload=sample("fts_testdata_AlertOpen.cot"))
+    assert (report.accepted, report.duplicates, report.rejected) == (1, 0, [])
+    first, second = Alert.objects.filter(source=tak.name).order_by("raised_at")
+    assert (first.status, second.status) == (AlertStatus.CLOSED, AlertStatus.OPEN)
+    assert second.title == "In Contact: testClient1-Alert"
+    assert second.raised_at == datetime(2022, 10, 18, 13, 36, 21, 385000, tzinfo=UTC)
+
+    # The first emergency's late repeat (sent before the cancel) and the old cancel sent again change
+    # nothing: the operator still sees the new emergency open.
+    assert feed_ingest(source_id=tak.pk, payload=sample("fts_testdata_AlertTrouble.cot")).duplicates == 1
+    assert feed_ingest(source_id=tak.pk, payload=sample("fts_testdata_AlertCancel.cot")).duplicates == 1
+    second.refresh_from_db()
+    assert second.status == AlertStatus.OPEN
+
+    # The device's next cancel closes the new one; a third emergency is again new.
+    assert feed_ingest(source_id=tak.pk, payload=cancel_at("2022-10-18T13:40:00.000Z")).accepted == 1
+    second.refresh_from_db()
+    assert second.status == AlertStatus.CLOSED
+    assert second.closed_at == datetime(2022, 10, 18, 13, 40, tzinfo=UTC)
+    third = sample("fts_testdata_AlertTrouble.cot").replace(b"2022-10-18T13:31:42", b"2022-10-18T13:45:00")
+    assert feed_ingest(source_id=tak.pk, payload=third).accepted == 1
+    assert Alert.objects.filter(source=tak.name, status=AlertStatus.OPEN).count() == 1
+    assert Alert.objects.filter(source=tak.name).count() == 3
+
+
+def test_a_source_with_a_long_name_finds_its_own_alerts(home):
+    long_name = "Puget Sound Regional TAK Server (King County Sheriff's Office, Marine Unit, primary)"
+    assert len(long_name) > 64  # Alert.source keeps 64 characters
+    tak = FeedSource.objects.create(agency=home, name=long_name, kind="cot")
+    assert feed_ingest(source_id=tak.pk, payload=sample("fts_testdata_AlertTrouble.cot")).accepted == 1
+    # ATAK repeats the emergency: the same alert, not an integrity error that loses the payload.
+    report = feed_ingest(source_id=tak.pk, payload=sample("fts_testdata_AlertTrouble.cot"))
+    assert (report.accepted, report.duplicates) == (0, 1)
+    assert feed_ingest(source_id=tak.pk, payload=sample("fts_testdata_AlertCancel.cot")).accepted == 1
+    assert Alert.objects.get(source_id=DEVICE).status == AlertStatus.CLOSED
+
+
+def test_a_gunshot_source_with_a_long_name_finds_its_own_detections(home):
+    long_name = "Acoustic gunshot detection, South Precinct pilot (vendor feed, JSON, 2024 contract)"
+    assert len(long_name) > 64
+    source = FeedSource.objects.create(agency=home, name=long_name, kind="gunshot_json")
+    body = (
+        b'[{"id": "SST-1", "lat": 47.55, "lon": -122.30, "rounds": 3, "confidence": 0.9,'
+        b' "detected_at": "2024-05-01T12:00:00Z"}]'
+    )
+    assert feed_ingest(source_id=source.pk, payload=body).accepted == 1
+    report = feed_ingest(source_id=source.pk, payload=body)
+    assert (report.accepted, report.duplicates, report.rejected) == (0, 1, [])
+    assert GunshotDetection.objects.count() == 1
+
+
+# --- a byte the readers cannot decode, quoted back -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "quoted"),
+    [
+        (b"\x80", "\\x80"),  # a lone Windows-1252 byte where UTF-8 was expected: the header itself
+        (b"CAD\x80,lon\n1,2\n", "CAD\\x80"),
+    ],
+)
+def test_an_undecodable_byte_in_a_refused_payload_is_a_400_and_a_dead_letter(home, body, quoted):
+    from rest_framework.test import APIClient
+
+    from apps.feeds.models import DeadLetter
+
+    source = FeedSource.objects.create(agency=home, name="CAD export", kind="cad_csv")
+    token = source.issue_token()
+    response = APIClient().generic("POST", "/api/feeds/push/", body, "text/csv", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 400
+    assert quoted in response.json()["detail"]
+    [letter] = DeadLetter.objects.filter(source=source)
+    assert quoted in letter.reason
+    source.refresh_from_db()
+    assert quoted in source.last_error
