@@ -110,3 +110,47 @@ def test_an_undecodable_byte_in_a_refused_payload_is_a_400_and_a_dead_letter(hom
     assert quoted in letter.reason
     source.refresh_from_db()
     assert quoted in source.last_error
+
+
+# --- cameras a TAK feed places --------------------------------------------------------------------
+
+SENSOR_POINT = (
+    b'<event version="2.0" uid="c779053a-2f13-4683-a643-83ec8eb2558d" type="b-m-p-s-p-loc" how="h-g-i-g-o" '
+    b'time="2024-05-01T12:00:00Z" start="2024-05-01T12:00:00Z" stale="2024-05-02T12:00:00Z">'
+    b'<point lat="47.6097" lon="-122.3331" hae="10" ce="9999999" le="9999999"/>'
+    b'<detail><contact callsign="Gate 3 camera"/><sensor azimuth="135.5" fov="62" range="180"/></detail></event>'
+)
+CAMERA = "c779053a-2f13-4683-a643-83ec8eb2558d"  # an id of the real video feed list (fts sample)
+
+
+def test_a_sensor_point_sent_again_unchanged_is_a_duplicate_and_a_new_camera_reaches_the_map(
+    tak, django_capture_on_commit_callbacks
+):
+    from apps.live.feeds import agency_feed
+
+    from .test_live import stream_head
+
+    feed = agency_feed(tak.agency_id)
+    head = stream_head(feed)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert feed_ingest(source_id=tak.pk, payload=SENSOR_POINT).accepted == 1
+    assert stream_head(feed) == head + 1  # the camera is on the operators' maps now
+    with django_capture_on_commit_callbacks(execute=True):
+        report = feed_ingest(source_id=tak.pk, payload=SENSOR_POINT)
+    assert (report.accepted, report.duplicates) == (0, 1)
+    assert stream_head(feed) == head + 1
+
+
+def test_a_sensor_point_without_video_keeps_the_stream_and_the_state_the_camera_has(tak):
+    from apps.cameras.models import Camera
+
+    feed_ingest(source_id=tak.pk, payload=SENSOR_POINT)
+    assert feed_ingest(source_id=tak.pk, payload=sample("fts_video_feeds_example_feeds.xml")).accepted == 1
+    Camera.objects.filter(external_id=CAMERA).update(active=False, status="offline", ptz=True)
+
+    turned = SENSOR_POINT.replace(b'azimuth="135.5"', b'azimuth="270"')
+    assert feed_ingest(source_id=tak.pk, payload=turned).accepted == 1
+    camera = Camera.objects.get(external_id=CAMERA)
+    assert camera.heading == 270
+    assert camera.stream_url == "http://158.58.130.148:80/mjpg/video.mjpg"  # from the real feed list
+    assert (camera.active, camera.status, camera.ptz) == (False, "offline", True)  # an admin's, not the feed's

@@ -24,6 +24,7 @@ from apps.incidents.services import (
     incident_sync_narrative,
     incident_sync_unit_status,
 )
+from apps.live.publish import publish
 from apps.sensors.services import gunshot_record
 from apps.units.services import AMBIGUOUS, Fix, unit_fixes_record
 
@@ -317,45 +318,63 @@ def _write(source: FeedSource, record, report: IngestReport) -> bool:
 
 
 def _write_camera(source: FeedSource, record: CameraRecord) -> bool:
-    """Place or update a camera a feed reports. Owner and sharing come from the source's params
-    (`camera_owner_kind`, `camera_owner_name`, `camera_sharing`); a feed-list entry (no location) only
-    updates the stream of a camera already placed under the same id."""
+    """Place or update a camera a feed reports; True when it is new or changed (False: a resend that
+    changes nothing, a duplicate). Owner and sharing come from the source's params (`camera_owner_kind`,
+    `camera_owner_name`, `camera_sharing`). What the record does not carry is kept from the camera as it
+    is (a sensor point without `__video` keeps the stream a feed list gave; status, PTZ, contact and an
+    admin's deactivation stay); a feed-list entry (no location) only updates a camera already placed."""
     params = source.params or {}
     existing = Camera.objects.filter(agency_id=source.agency_id, external_id=record.external_id).first()
-    if record.lon is None or record.lat is None:
-        if existing is None:
-            raise ValueError(
-                f"feed {record.external_id!r} has no location and no camera with that id was placed by a sensor point"
-            )
-        location, heading, fov_angle, fov_range = (
-            existing.location,
-            existing.heading,
-            existing.fov_angle,
-            existing.fov_range,
+    placed = record.lon is not None and record.lat is not None
+    if not placed and existing is None:
+        raise ValueError(
+            f"feed {record.external_id!r} has no location and no camera with that id was placed by a sensor point"
         )
-    else:
-        location = make_point(record.lon, record.lat)
-        heading = record.heading
-        fov_angle = record.fov_angle if record.fov_angle is not None else 90
-        fov_range = record.fov_range if record.fov_range is not None else 60
+
+    def given(value, name: str, default):
+        if value is not None:
+            return value
+        return getattr(existing, name) if existing is not None else default
+
     values = {
         "agency_id": source.agency_id,
         "name": record.name,
         "external_id": record.external_id,
-        "location": location,
-        "heading": heading,
-        "fov_angle": fov_angle,
-        "fov_range": fov_range,
+        "location": make_point(record.lon, record.lat) if placed else existing.location,
+        "heading": given(record.heading, "heading", None),
+        "fov_angle": given(record.fov_angle, "fov_angle", 90),
+        "fov_range": given(record.fov_range, "fov_range", 60),
         "owner_kind": params.get("camera_owner_kind", "agency"),
         "owner_name": str(params.get("camera_owner_name", source.name))[:200],
         "sharing": params.get("camera_sharing", "live"),
     }
+    stream_url = record.stream_url
+    if existing is not None:
+        values |= {
+            "owner_contact": existing.owner_contact,
+            "ptz": existing.ptz,
+            "status": existing.status,
+            "active": existing.active,
+            "stream_kind": existing.stream_kind,
+        }
+        stream_url = stream_url or existing.stream_url
+    before = _camera_state(existing)
     try:
-        _, created = camera_upsert(**values, stream_url=record.stream_url)
+        camera, created = camera_upsert(**values, stream_url=stream_url)
     except ValueError as exc:
-        if not record.stream_url or not str(exc).startswith("stream_url"):
+        if not stream_url or not str(exc).startswith("stream_url"):
             raise
         # The camera and its view cone are still worth having; the stream waits for a URL we may open.
         log.warning("feed %s: camera %r kept without its stream: %s", source.pk, record.external_id, exc)
-        _, created = camera_upsert(**values)
-    return created or existing is not None
+        camera, created = camera_upsert(**values)
+    if not created and _camera_state(camera) == before:
+        return False
+    publish(layer="cameras", instance=camera)  # on the operators' maps now, not at their next reload
+    return True
+
+
+def _camera_state(camera: Camera | None) -> tuple | None:
+    if camera is None:
+        return None
+    fields = ("name", "heading", "fov_angle", "fov_range", "owner_kind", "owner_name", "sharing", "stream_url")
+    return (camera.location.coords if camera.location else None, *(getattr(camera, f) for f in fields))
