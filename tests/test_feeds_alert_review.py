@@ -154,3 +154,23 @@ def test_a_sensor_point_without_video_keeps_the_stream_and_the_state_the_camera_
     assert camera.heading == 270
     assert camera.stream_url == "http://158.58.130.148:80/mjpg/video.mjpg"  # from the real feed list
     assert (camera.active, camera.status, camera.ptz) == (False, "offline", True)  # an admin's, not the feed's
+
+
+# --- each record counted once ---------------------------------------------------------------------
+
+
+def test_a_flagged_record_refused_for_another_reason_is_counted_once_as_rejected(home):
+    import json
+
+    from django.utils import timezone
+
+    from . import factories as f
+
+    f.zone(agency=home, code="M1")  # the service area: this beat plus 2 km
+    source = FeedSource.objects.create(agency=home, name="avl", kind="osmand", params={"service_area": "flag"})
+    at = int(timezone.now().timestamp() * 1000)
+    far = {"timestamp": at, "coords": {"latitude": f.LAT, "longitude": f.LON + 0.6, "speed": 1, "heading": 90}}
+    body = {"device_id": "nobody-knows-me", "location": [far]}  # no such unit, and no auto-create
+    report = feed_ingest(source_id=source.pk, payload=json.dumps(body).encode()).as_dict()
+    assert (report["accepted"], report["rejected"], report["flagged"]) == (0, 1, [])
+    assert report["rejections"][0]["reason"] == "unknown unit 'nobody-knows-me'"

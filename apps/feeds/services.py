@@ -195,6 +195,9 @@ def _store(source: FeedSource, parsed: ParseResult, report: IngestReport) -> Non
             report.duplicates += 1
 
     report.ambiguous = sum(1 for r in report.rejected if r.reason.startswith(AMBIGUOUS))
+    # Flagged means stored outside the area: a flagged record refused for another reason is only rejected.
+    refused = {r.index for r in report.rejected}
+    report.flagged = [r for r in report.flagged if r.index not in refused]
     flag_stored(source=source, records=parsed.records, report=report)
     if report.rejected:
         _record_failure(source, report.rejected)
