@@ -174,3 +174,26 @@ def test_a_flagged_record_refused_for_another_reason_is_counted_once_as_rejected
     report = feed_ingest(source_id=source.pk, payload=json.dumps(body).encode()).as_dict()
     assert (report["accepted"], report["rejected"], report["flagged"]) == (0, 1, [])
     assert report["rejections"][0]["reason"] == "unknown unit 'nobody-knows-me'"
+
+
+# --- GTFS-RT: a label is never another vehicle's id -------------------------------------------------
+
+
+def test_a_label_only_vehicle_whose_label_is_another_vehicles_id_is_ambiguous(home):
+    from google.transit import gtfs_realtime_pb2
+
+    from apps.units.models import Unit
+
+    message = gtfs_realtime_pb2.FeedMessage()
+    message.ParseFromString(real_sample("gtfs_rt", "caltrain_ct-vehicle-positions.pb").read_bytes())
+    del message.entity[2:]  # two real Caltrain trains
+    first, second = message.entity
+    second.vehicle.vehicle.ClearField("id")
+    second.vehicle.vehicle.label = first.vehicle.vehicle.id  # the second train's label is the first's id
+    transit = FeedSource.objects.create(agency=home, name="Caltrain", kind="gtfs_rt", auto_create_units=True)
+
+    report = feed_ingest(source_id=transit.pk, payload=message.SerializeToString())
+    assert (report.accepted, report.ambiguous, report.units_created) == (1, 1, 1)
+    assert report.rejected[0].reason.startswith(f"ambiguous unit id {first.vehicle.vehicle.id!r}")
+    unit = Unit.objects.get(agency=home)
+    assert unit.positions.count() == 1  # the first train's fix only, never the second's on its unit
