@@ -197,3 +197,58 @@ def test_a_label_only_vehicle_whose_label_is_another_vehicles_id_is_ambiguous(ho
     assert report.rejected[0].reason.startswith(f"ambiguous unit id {first.vehicle.vehicle.id!r}")
     unit = Unit.objects.get(agency=home)
     assert unit.positions.count() == 1  # the first train's fix only, never the second's on its unit
+
+
+# --- CAD exports as they are, through a live feed ----------------------------------------------------
+
+
+def test_the_dallas_mapping_drives_a_live_cad_csv_feed_with_beats_attributes_and_units(db):
+    import csv
+
+    from apps.incidents.models import Incident
+
+    from . import factories as f
+    from .test_intake_cad import dallas_beats
+
+    dpd = f.agency("DPD")
+    path = real_sample("cad", "dallas_active_calls_are8-xahz.csv")
+    dallas_beats(dpd, path)  # no coordinates in the export: each call is placed on its beat
+    feed = FeedSource.objects.create(
+        agency=dpd, name="Dallas CAD", kind="cad_csv", params={"mapping": "dallas_active_calls.json"}
+    )
+
+    report = feed_ingest(source_id=feed.pk, payload=path.read_bytes())
+    assert report.rejected == []
+    assert report.incidents["created"] == 45 and Incident.objects.filter(agency=dpd).count() == 45
+    with open(path, newline="") as handle:
+        first = next(csv.DictReader(handle))
+    call = Incident.objects.get(agency=dpd, cad_number=first["incident_number"])
+    assert call.beat.code == first["beat"] and call.location_approximate is True
+    assert call.attributes == {
+        "block": first["block"],
+        "division": first["division"],
+        "reporting_area": first["reporting_area"],
+    }
+    assert first["unit_number"] in call.unit_call_signs
+
+    again = feed_ingest(source_id=feed.pk, payload=path.read_bytes())
+    assert (again.accepted, again.incidents["unchanged"]) == (0, 63)
+
+
+def test_a_cad_feed_keeps_call_source_and_disposition(home):
+    from apps.incidents.models import Incident
+
+    from . import factories as f
+
+    body = (f"CAD,TYPE,WHEN,SRC,DISPO,lon,lat\n24-1,ROBB,2024-05-01T12:00:00Z,911,ARREST,{f.LON},{f.LAT}\n").encode()
+    mapping = {
+        "fields": {"cad_number": "CAD", "type_code": "TYPE", "received_at": "WHEN", "call_source": "SRC"},
+        "constants": {},
+        "values": {},
+    }
+    mapping["fields"]["disposition"] = "DISPO"
+    feed = FeedSource.objects.create(agency=home, name="CAD", kind="cad_csv", params={"mapping": mapping})
+    report = feed_ingest(source_id=feed.pk, payload=body)
+    assert report.accepted == 1, report.rejected
+    call = Incident.objects.get(cad_number="24-1")
+    assert (call.call_source, call.disposition) == ("911", "ARREST")

@@ -268,12 +268,18 @@ def _write(source: FeedSource, record, report: IngestReport) -> bool:
             priority=record.priority,
             status=record.status,
             address=record.address,
-            location=make_point(record.lon, record.lat),
+            location=None if record.lon is None or record.lat is None else make_point(record.lon, record.lat),
             received_at=record.received_at,
             dispatched_at=record.dispatched_at,
             on_scene_at=record.on_scene_at,
             closed_at=record.closed_at,
             source=source.name[:64],
+            call_source=record.call_source,
+            disposition=record.disposition,
+            location_approximate=record.location_approximate,
+            beat_code=record.beat_code,
+            attributes=dict(record.attributes or {}),
+            unit_call_signs=list(record.unit_refs),  # as the CAD names them, known units or not
         )
         added = incident_sync_narrative(
             incident=incident, lines=[(n.entered_at, n.text, n.author) for n in record.narrative]
