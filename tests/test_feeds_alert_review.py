@@ -252,3 +252,19 @@ def test_a_cad_feed_keeps_call_source_and_disposition(home):
     assert report.accepted == 1, report.rejected
     call = Incident.objects.get(cad_number="24-1")
     assert (call.call_source, call.disposition) == ("911", "ARREST")
+
+
+def test_a_flagged_cad_incident_carries_its_flag_like_a_flagged_gunshot(home):
+    from apps.incidents.models import Incident
+
+    from . import factories as f
+
+    f.zone(agency=home, code="M1")  # the service area: this beat plus 2 km
+    far = f.LON + 0.6  # ~45 km east
+    body = f"cad_number,type_code,received_at,lon,lat\n24-9,ROBB,2024-05-01T12:00:00Z,{far},{f.LAT}\n".encode()
+    feed = FeedSource.objects.create(agency=home, name="CAD", kind="cad_csv", params={"service_area": "flag"})
+    report = feed_ingest(source_id=feed.pk, payload=body)
+    assert report.accepted == 1 and len(report.flagged) == 1
+    call = Incident.objects.get(cad_number="24-9")
+    assert call.attributes == {"service_area": report.flagged[0].reason}
+    assert report.flagged[0].reason.startswith("outside service area by ")

@@ -9,10 +9,12 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from apps.incidents.models import Incident
+from apps.live.publish import publish
 from apps.sensors.models import GunshotDetection
 from apps.zones.area import FLAG, ServiceAreas, check_policy, null_island_reason
 
-from .adapters.base import AlertRecord, GunshotRecord, Rejected
+from .adapters.base import AlertRecord, GunshotRecord, IncidentRecord, Rejected
 from .adapters.common import excerpt
 
 log = logging.getLogger(__name__)
@@ -59,13 +61,18 @@ def screen_service_area(*, source: Any, records: Sequence[Any], report: Any) -> 
 
 def flag_stored(*, source: Any, records: Sequence[Any], report: Any) -> None:
     """After the payload is stored: put each flag on its record's attributes too, where the record has them
-    (gunshot detections), so the map shows it and not only this ingest's report."""
+    (gunshot detections, incidents), so the map shows it and not only this ingest's report."""
     for flagged in report.flagged:
         record = records[flagged.index]
+        stored = None
         if isinstance(record, GunshotRecord):
-            shot = GunshotDetection.objects.filter(
+            stored = GunshotDetection.objects.filter(
                 agency_id=source.agency_id, source=source.name[:64], source_id=record.source_id[:64]
             ).first()
-            if shot is not None and shot.attributes.get(PARAM) != flagged.reason:
-                shot.attributes = {**shot.attributes, PARAM: flagged.reason}
-                shot.save(update_fields=["attributes", "updated_at"])
+        elif isinstance(record, IncidentRecord):
+            stored = Incident.objects.filter(agency_id=source.agency_id, cad_number=record.cad_number).first()
+        if stored is not None and stored.attributes.get(PARAM) != flagged.reason:
+            stored.attributes = {**stored.attributes, PARAM: flagged.reason}
+            stored.save(update_fields=["attributes", "updated_at"])
+            if isinstance(stored, Incident):
+                publish(layer="incidents", instance=stored)
