@@ -50,12 +50,14 @@ def screen_service_area(*, source: Any, records: Sequence[Any], report: Any) -> 
             reason = areas.get(source.agency_id).reason(lon, lat)
         if reason is None:
             continue
+        # The field the reason is about, as the file importer names it.
+        found = Rejected(index=index, reason=reason, raw=excerpt(repr(record)), field="location")
         if policy == FLAG:
-            report.flagged.append(Rejected(index=index, reason=reason, raw=excerpt(repr(record))))
+            report.flagged.append(found)
             log.warning("feed %s (%s) flagged record %s: %s", source.pk, source.kind, index, reason)
         else:
             refused.add(index)
-            report.rejected.append(Rejected(index=index, reason=reason, raw=excerpt(repr(record))))
+            report.rejected.append(found)
     return refused
 
 
