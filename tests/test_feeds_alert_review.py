@@ -268,3 +268,23 @@ def test_a_flagged_cad_incident_carries_its_flag_like_a_flagged_gunshot(home):
     call = Incident.objects.get(cad_number="24-9")
     assert call.attributes == {"service_area": report.flagged[0].reason}
     assert report.flagged[0].reason.startswith("outside service area by ")
+
+
+# --- identity: a source moved to another agency --------------------------------------------------------
+
+
+def test_a_source_moved_to_another_agency_never_puts_a_fix_on_the_old_agencys_unit(home, other_agency):
+    from apps.units.models import Unit
+
+    gates = sample("fts_capture_a-f-G-E-V-C-1581185447835.xml")  # a real friendly ground unit
+    tak = FeedSource.objects.create(agency=home, name="TAK", kind="cot", auto_create_units=True)
+    assert feed_ingest(source_id=tak.pk, payload=gates).units_created == 1
+    [unit] = Unit.objects.filter(agency=home)
+
+    tak.agency = other_agency
+    tak.save()
+    later = gates.replace(b"2020-02-08T18:10:44", b"2020-02-08T18:11:44")
+    report = feed_ingest(source_id=tak.pk, payload=later)  # answered, not a 500
+    assert (report.accepted, len(report.rejected)) == (0, 1)
+    assert "bound to unit" in report.rejected[0].reason and "another agency" in report.rejected[0].reason
+    assert unit.positions.count() == 1 and not Unit.objects.filter(agency=other_agency).exists()
