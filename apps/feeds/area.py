@@ -9,9 +9,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from apps.incidents.models import Incident
-from apps.live.publish import publish
-from apps.sensors.models import GunshotDetection
+from apps.incidents.services import incident_set_attribute
+from apps.sensors.services import gunshot_set_attribute
 from apps.zones.area import FLAG, ServiceAreas, check_policy, null_island_reason
 
 from .adapters.base import AlertRecord, GunshotRecord, IncidentRecord, Rejected
@@ -66,15 +65,15 @@ def flag_stored(*, source: Any, records: Sequence[Any], report: Any) -> None:
     (gunshot detections, incidents), so the map shows it and not only this ingest's report."""
     for flagged in report.flagged:
         record = records[flagged.index]
-        stored = None
         if isinstance(record, GunshotRecord):
-            stored = GunshotDetection.objects.filter(
-                agency_id=source.agency_id, source=source.name[:64], source_id=record.source_id[:64]
-            ).first()
+            gunshot_set_attribute(
+                agency_id=source.agency_id,
+                source=source.name,
+                source_id=record.source_id,
+                key=PARAM,
+                value=flagged.reason,
+            )
         elif isinstance(record, IncidentRecord):
-            stored = Incident.objects.filter(agency_id=source.agency_id, cad_number=record.cad_number).first()
-        if stored is not None and stored.attributes.get(PARAM) != flagged.reason:
-            stored.attributes = {**stored.attributes, PARAM: flagged.reason}
-            stored.save(update_fields=["attributes", "updated_at"])
-            if isinstance(stored, Incident):
-                publish(layer="incidents", instance=stored)
+            incident_set_attribute(
+                agency_id=source.agency_id, cad_number=record.cad_number, key=PARAM, value=flagged.reason
+            )

@@ -173,6 +173,16 @@ def gunshot_record(
     return shot, True
 
 
+def gunshot_set_attribute(*, agency_id: int, source: str, source_id: str, key: str, value) -> GunshotDetection | None:
+    """Set one of a detection's `attributes` (a feed's service-area flag); None when there is no such
+    detection. Nothing is written when it already has that value."""
+    shot = GunshotDetection.objects.filter(agency_id=agency_id, source=source[:64], source_id=source_id[:64]).first()
+    if shot is not None and shot.attributes.get(key) != value:
+        shot.attributes = {**shot.attributes, key: value}
+        shot.save(update_fields=["attributes", "updated_at"])
+    return shot
+
+
 def _utc(when) -> str:
     return f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
