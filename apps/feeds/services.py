@@ -133,7 +133,7 @@ def _record_failure(
     FeedSource.objects.filter(pk=source.pk).update(**updates)
     for r in rejected:
         where = f"{r.index} ({r.field})" if r.field else r.index
-        log.warning("feed %s (%s) rejected record %s: %s", source.pk, source.kind, where, r.reason)
+        log.warning("feed %s (%s) rejected record %s: %s", source.pk, source.kind, where, printable(r.reason))
 
 
 def feed_record_rejections(*, source: FeedSource, rejected: list[Rejected]) -> None:
