@@ -203,7 +203,7 @@ def test_feed_flag_policy_stores_and_reports(seattle):
     far = east_of_beat(40)
     report = _push(source, [{"id": "B", "lon": far.x, "lat": far.y, "detected_at": timezone.now().isoformat()}])
     assert report["accepted"] == 1 and report["rejected"] == 0
-    assert report["flagged"] == [{"index": 0, "reason": "outside service area by 38 km"}]
+    assert report["flagged"] == [{"index": 0, "reason": "outside service area by 38 km", "field": "location"}]
     assert GunshotDetection.objects.get(source_id="B").attributes == {"service_area": "outside service area by 38 km"}
 
 
@@ -220,7 +220,7 @@ def test_feed_positions_outside_the_area_never_move_a_unit(seattle):
     body = {"device_id": "dev-1", "location": [fix(0, far.x, far.y), fix(10, f.LON, f.LAT)]}
     report = feed_ingest(source_id=source.pk, payload=json.dumps(body).encode()).as_dict()
     assert report["accepted"] == 1 and report["rejected"] == 1, report
-    assert report["rejections"][0] == {"index": 0, "reason": "outside service area by 38 km"}
+    assert report["rejections"][0] == {"index": 0, "reason": "outside service area by 38 km", "field": "location"}
     unit.refresh_from_db()
     assert (unit.last_location.x, unit.last_location.y) == pytest.approx((f.LON, f.LAT))
 

@@ -9,10 +9,11 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from apps.sensors.models import GunshotDetection
+from apps.incidents.services import incident_set_attribute
+from apps.sensors.services import gunshot_set_attribute
 from apps.zones.area import FLAG, ServiceAreas, check_policy, null_island_reason
 
-from .adapters.base import AlertRecord, GunshotRecord, Rejected
+from .adapters.base import AlertRecord, GunshotRecord, IncidentRecord, Rejected
 from .adapters.common import excerpt
 
 log = logging.getLogger(__name__)
@@ -48,24 +49,31 @@ def screen_service_area(*, source: Any, records: Sequence[Any], report: Any) -> 
             reason = areas.get(source.agency_id).reason(lon, lat)
         if reason is None:
             continue
+        # The field the reason is about, as the file importer names it.
+        found = Rejected(index=index, reason=reason, raw=excerpt(repr(record)), field="location")
         if policy == FLAG:
-            report.flagged.append(Rejected(index=index, reason=reason, raw=excerpt(repr(record))))
+            report.flagged.append(found)
             log.warning("feed %s (%s) flagged record %s: %s", source.pk, source.kind, index, reason)
         else:
             refused.add(index)
-            report.rejected.append(Rejected(index=index, reason=reason, raw=excerpt(repr(record))))
+            report.rejected.append(found)
     return refused
 
 
 def flag_stored(*, source: Any, records: Sequence[Any], report: Any) -> None:
     """After the payload is stored: put each flag on its record's attributes too, where the record has them
-    (gunshot detections), so the map shows it and not only this ingest's report."""
+    (gunshot detections, incidents), so the map shows it and not only this ingest's report."""
     for flagged in report.flagged:
         record = records[flagged.index]
         if isinstance(record, GunshotRecord):
-            shot = GunshotDetection.objects.filter(
-                agency_id=source.agency_id, source=source.name[:64], source_id=record.source_id[:64]
-            ).first()
-            if shot is not None and shot.attributes.get(PARAM) != flagged.reason:
-                shot.attributes = {**shot.attributes, PARAM: flagged.reason}
-                shot.save(update_fields=["attributes", "updated_at"])
+            gunshot_set_attribute(
+                agency_id=source.agency_id,
+                source=source.name,
+                source_id=record.source_id,
+                key=PARAM,
+                value=flagged.reason,
+            )
+        elif isinstance(record, IncidentRecord):
+            incident_set_attribute(
+                agency_id=source.agency_id, cad_number=record.cad_number, key=PARAM, value=flagged.reason
+            )

@@ -6,6 +6,7 @@ counters move. One bad record never costs the good records of the same batch.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from django.db import DataError, transaction
@@ -23,9 +24,8 @@ from apps.incidents.services import (
     incident_sync_narrative,
     incident_sync_unit_status,
 )
-from apps.sensors.choices import AlertStatus
-from apps.sensors.models import Alert
-from apps.sensors.services import alert_close, gunshot_record
+from apps.live.publish import publish
+from apps.sensors.services import gunshot_record
 from apps.units.services import AMBIGUOUS, Fix, unit_fixes_record
 
 from .adapters.base import (
@@ -43,7 +43,7 @@ from .adapters.base import (
     get_adapter,
 )
 from .adapters.common import excerpt
-from .alert_writer import write_alert
+from .alert_writer import close_alert, write_alert
 from .area import flag_stored, screen_service_area
 from .models import DeadLetter, FeedSource, hash_token
 
@@ -78,10 +78,14 @@ class IngestReport:
             "units": {"created": self.units_created, "updated": self.units_updated, "ambiguous": self.ambiguous},
             "ignored": sum(self.ignored.values()),
             "ignored_types": dict(self.ignored),
-            "rejections": [r.as_dict() for r in self.rejected[:MAX_REPORTED_REJECTIONS]],
-            "flagged": [r.as_dict() for r in self.flagged[:MAX_REPORTED_REJECTIONS]],
+            "rejections": [_reply(r) for r in self.rejected[:MAX_REPORTED_REJECTIONS]],
+            "flagged": [_reply(r) for r in self.flagged[:MAX_REPORTED_REJECTIONS]],
             "incidents": dict(self.incidents),
         }
+
+
+def _reply(rejected: Rejected) -> dict:
+    return {k: printable(v) if isinstance(v, str) else v for k, v in rejected.as_dict().items()}
 
 
 def feed_source_for_token(token: str) -> FeedSource | None:
@@ -90,9 +94,19 @@ def feed_source_for_token(token: str) -> FeedSource | None:
     return FeedSource.objects.filter(token_hash=hash_token(token), enabled=True).select_related("agency").first()
 
 
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
+def printable(value: str) -> str:
+    """Text quoting what a source sent, safe to store and to send back as JSON: a byte the readers could
+    not decode (kept by surrogateescape as a lone surrogate, which UTF-8 cannot encode) is written \\x80."""
+    value = _UNDECODED.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", value)
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _storable(value: str) -> str:
-    # Whatever a source sent, the reason and excerpt must fit a PostgreSQL text column (no NUL).
-    return value.replace("\x00", "\\x00")[:2000]
+    # Whatever a source sent, the reason and excerpt must fit a PostgreSQL text column (UTF-8, no NUL).
+    return printable(value).replace("\x00", "\\x00")[:2000]
 
 
 def _record_failure(
@@ -119,7 +133,7 @@ def _record_failure(
     FeedSource.objects.filter(pk=source.pk).update(**updates)
     for r in rejected:
         where = f"{r.index} ({r.field})" if r.field else r.index
-        log.warning("feed %s (%s) rejected record %s: %s", source.pk, source.kind, where, r.reason)
+        log.warning("feed %s (%s) rejected record %s: %s", source.pk, source.kind, where, printable(r.reason))
 
 
 def feed_record_rejections(*, source: FeedSource, rejected: list[Rejected]) -> None:
@@ -138,6 +152,7 @@ def feed_ingest(*, source_id: int, payload: bytes, content_type: str = "", param
     try:
         parsed = adapter.parse(payload, content_type=content_type, params={**source.params, **(params or {})})
     except PayloadError as exc:
+        exc.args = (printable(str(exc)),)  # the reply and the dead letter quote it
         _record_failure(
             source,
             [Rejected(index=-1, reason=str(exc), raw=excerpt(payload[:2000].decode("utf-8", "replace")))],
@@ -180,6 +195,9 @@ def _store(source: FeedSource, parsed: ParseResult, report: IngestReport) -> Non
             report.duplicates += 1
 
     report.ambiguous = sum(1 for r in report.rejected if r.reason.startswith(AMBIGUOUS))
+    # Flagged means stored outside the area: a flagged record refused for another reason is only rejected.
+    refused = {r.index for r in report.rejected}
+    report.flagged = [r for r in report.flagged if r.index not in refused]
     flag_stored(source=source, records=parsed.records, report=report)
     if report.rejected:
         _record_failure(source, report.rejected)
@@ -250,12 +268,18 @@ def _write(source: FeedSource, record, report: IngestReport) -> bool:
             priority=record.priority,
             status=record.status,
             address=record.address,
-            location=make_point(record.lon, record.lat),
+            location=None if record.lon is None or record.lat is None else make_point(record.lon, record.lat),
             received_at=record.received_at,
             dispatched_at=record.dispatched_at,
             on_scene_at=record.on_scene_at,
             closed_at=record.closed_at,
             source=source.name[:64],
+            call_source=record.call_source,
+            disposition=record.disposition,
+            location_approximate=record.location_approximate,
+            beat_code=record.beat_code,
+            attributes=dict(record.attributes or {}),
+            unit_call_signs=list(record.unit_refs),  # as the CAD names them, known units or not
         )
         added = incident_sync_narrative(
             incident=incident, lines=[(n.entered_at, n.text, n.author) for n in record.narrative]
@@ -296,67 +320,70 @@ def _write(source: FeedSource, record, report: IngestReport) -> bool:
     if isinstance(record, AlertRecord):
         return write_alert(agency_id=agency_id, source=source.name, record=record)
     if isinstance(record, AlertCloseRecord):
-        # A client repeats its cancel; one already applied is a duplicate.
-        already = Alert.objects.filter(
-            agency_id=agency_id, source=source.name[:64], source_id=record.source_id, status=AlertStatus.CLOSED
-        ).exists()
-        alert = alert_close(
-            agency_id=agency_id,
-            source=source.name,
-            source_id=record.source_id,
-            reason=record.reason,
-            closed_at=record.closed_at,
-        )
-        if alert is None:
-            if already:
-                return False  # closed before: a repeated cancel is a duplicate
-            raise ValueError(f"no alert from {record.source_id!r} to close")
-        return True
+        return close_alert(agency_id=agency_id, source=source.name, record=record)
     if isinstance(record, CameraRecord):
         return _write_camera(source, record)
     raise TypeError(f"no writer for {type(record).__name__}")
 
 
 def _write_camera(source: FeedSource, record: CameraRecord) -> bool:
-    """Place or update a camera a feed reports. Owner and sharing come from the source's params
-    (`camera_owner_kind`, `camera_owner_name`, `camera_sharing`); a feed-list entry (no location) only
-    updates the stream of a camera already placed under the same id."""
+    """Place or update a camera a feed reports; True when it is new or changed (False: a resend that
+    changes nothing, a duplicate). Owner and sharing come from the source's params (`camera_owner_kind`,
+    `camera_owner_name`, `camera_sharing`). What the record does not carry is kept from the camera as it
+    is (a sensor point without `__video` keeps the stream a feed list gave; status, PTZ, contact and an
+    admin's deactivation stay); a feed-list entry (no location) only updates a camera already placed."""
     params = source.params or {}
     existing = Camera.objects.filter(agency_id=source.agency_id, external_id=record.external_id).first()
-    if record.lon is None or record.lat is None:
-        if existing is None:
-            raise ValueError(
-                f"feed {record.external_id!r} has no location and no camera with that id was placed by a sensor point"
-            )
-        location, heading, fov_angle, fov_range = (
-            existing.location,
-            existing.heading,
-            existing.fov_angle,
-            existing.fov_range,
+    placed = record.lon is not None and record.lat is not None
+    if not placed and existing is None:
+        raise ValueError(
+            f"feed {record.external_id!r} has no location and no camera with that id was placed by a sensor point"
         )
-    else:
-        location = make_point(record.lon, record.lat)
-        heading = record.heading
-        fov_angle = record.fov_angle if record.fov_angle is not None else 90
-        fov_range = record.fov_range if record.fov_range is not None else 60
+
+    def given(value, name: str, default):
+        if value is not None:
+            return value
+        return getattr(existing, name) if existing is not None else default
+
     values = {
         "agency_id": source.agency_id,
         "name": record.name,
         "external_id": record.external_id,
-        "location": location,
-        "heading": heading,
-        "fov_angle": fov_angle,
-        "fov_range": fov_range,
+        "location": make_point(record.lon, record.lat) if placed else existing.location,
+        "heading": given(record.heading, "heading", None),
+        "fov_angle": given(record.fov_angle, "fov_angle", 90),
+        "fov_range": given(record.fov_range, "fov_range", 60),
         "owner_kind": params.get("camera_owner_kind", "agency"),
         "owner_name": str(params.get("camera_owner_name", source.name))[:200],
         "sharing": params.get("camera_sharing", "live"),
     }
+    stream_url = record.stream_url
+    if existing is not None:
+        values |= {
+            "owner_contact": existing.owner_contact,
+            "ptz": existing.ptz,
+            "status": existing.status,
+            "active": existing.active,
+            "stream_kind": existing.stream_kind,
+        }
+        stream_url = stream_url or existing.stream_url
+    before = _camera_state(existing)
     try:
-        _, created = camera_upsert(**values, stream_url=record.stream_url)
+        camera, created = camera_upsert(**values, stream_url=stream_url)
     except ValueError as exc:
-        if not record.stream_url or not str(exc).startswith("stream_url"):
+        if not stream_url or not str(exc).startswith("stream_url"):
             raise
         # The camera and its view cone are still worth having; the stream waits for a URL we may open.
         log.warning("feed %s: camera %r kept without its stream: %s", source.pk, record.external_id, exc)
-        _, created = camera_upsert(**values)
-    return created or existing is not None
+        camera, created = camera_upsert(**values)
+    if not created and _camera_state(camera) == before:
+        return False
+    publish(layer="cameras", instance=camera)  # on the operators' maps now, not at their next reload
+    return True
+
+
+def _camera_state(camera: Camera | None) -> tuple | None:
+    if camera is None:
+        return None
+    fields = ("name", "heading", "fov_angle", "fov_range", "owner_kind", "owner_name", "sharing", "stream_url")
+    return (camera.location.coords if camera.location else None, *(getattr(camera, f) for f in fields))

@@ -142,6 +142,17 @@ def _differs(incident: Incident, values: dict) -> bool:
     return False
 
 
+def incident_set_attribute(*, agency_id: int, cad_number: str, key: str, value) -> Incident | None:
+    """Set one of the incident's `attributes` (a feed's service-area flag) and push it to the maps; None
+    when there is no such incident. Nothing is written when it already has that value."""
+    incident = Incident.objects.filter(agency_id=agency_id, cad_number=cad_number).first()
+    if incident is not None and incident.attributes.get(key) != value:
+        incident.attributes = {**incident.attributes, key: value}
+        incident.save(update_fields=["attributes", "updated_at"])
+        publish(layer="incidents", instance=incident)
+    return incident
+
+
 def incident_sync_narrative(*, incident: Incident, lines: list[tuple[datetime, str, str]]) -> int:
     """Add the (entered_at, text, author) lines the incident does not have yet; returns how many."""
     have = set(incident.narrative.values_list("entered_at", "text"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, timedelta
 
 from django.conf import settings
@@ -66,12 +67,14 @@ def alert_raise(
     area=None,
     area_desc: str = "",
     expires_at=None,
+    superseded_ids: Sequence[str] = (),
 ) -> tuple[Alert, bool]:
     """Raise an alert; the same (source, source_id) twice is the same alert (returns created=False).
 
     `area` (a MultiPolygon) is where it applies, beside its representative point `location`. An alert
     whose `expires_at` has passed when it arrives is stored closed ("expired before it arrived"):
-    kept for the record, never put in front of an operator."""
+    kept for the record, never put in front of an operator. `superseded_ids`: other ids of the source
+    that name this alert (a Cancel naming one of them finds it)."""
     from .choices import AlertKind
 
     if kind not in AlertKind.values:
@@ -99,6 +102,7 @@ def alert_raise(
             source_id=source_id[:128],
             gunshot=gunshot,
             alpr_read=alpr_read,
+            superseded_ids=[i[:128] for i in superseded_ids],
             status=AlertStatus.CLOSED if expired else AlertStatus.OPEN,
             closed_at=now if expired else None,
             close_reason=f"expired at {_utc(expires_at)} before it arrived" if expired else "",
@@ -137,7 +141,10 @@ def gunshot_record(
         raise ValueError(f"confidence must be 0..1, got {confidence}")
     if kind and kind not in GunshotKind.values:
         raise ValueError(f"kind must be one of {', '.join(GunshotKind.values)}, got {kind!r}")
-    existing = GunshotDetection.objects.filter(agency_id=agency_id, source=source, source_id=source_id).first()
+    # Looked up as stored (truncated), or a long source name never finds its own detections.
+    existing = GunshotDetection.objects.filter(
+        agency_id=agency_id, source=source[:64], source_id=source_id[:64]
+    ).first()
     if existing is not None:
         return existing, False
     with transaction.atomic():
@@ -166,14 +173,26 @@ def gunshot_record(
     return shot, True
 
 
+def gunshot_set_attribute(*, agency_id: int, source: str, source_id: str, key: str, value) -> GunshotDetection | None:
+    """Set one of a detection's `attributes` (a feed's service-area flag); None when there is no such
+    detection. Nothing is written when it already has that value."""
+    shot = GunshotDetection.objects.filter(agency_id=agency_id, source=source[:64], source_id=source_id[:64]).first()
+    if shot is not None and shot.attributes.get(key) != value:
+        shot.attributes = {**shot.attributes, key: value}
+        shot.save(update_fields=["attributes", "updated_at"])
+    return shot
+
+
 def _utc(when) -> str:
     return f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def _by_source_id(agency_id: int, source: str, source_ids: list[str]):
-    """Alerts of a source known by any of these ids: their own, or one an Update replaced."""
+    """Alerts of a source known by any of these ids: their own, or one an Update replaced. Matched as
+    they are stored (source and ids truncated), so a feed with a long name finds its own alerts."""
+    source_ids = [i[:128] for i in source_ids]
     return Alert.objects.filter(
-        Q(source_id__in=source_ids) | Q(superseded_ids__overlap=source_ids), agency_id=agency_id, source=source
+        Q(source_id__in=source_ids) | Q(superseded_ids__overlap=source_ids), agency_id=agency_id, source=source[:64]
     ).exclude(source_id="")
 
 

@@ -112,7 +112,11 @@ def units_resolve(
             result.refused[ref] = ambiguous_reason(ref, f"it is the {names}")
             result.ambiguous.add(ref)
         elif auto_create and namespace:
-            unit = _unit_introduce(agency_id=agency_id, namespace=namespace, fix=first_fix[ref])
+            try:
+                unit = _unit_introduce(agency_id=agency_id, namespace=namespace, fix=first_fix[ref])
+            except ValueError as exc:  # this ref's fixes are refused with the reason, not the batch
+                result.refused[ref] = str(exc)
+                continue
             result.units[ref] = unit
             result.created.append(unit)
         else:
@@ -151,8 +155,16 @@ def _unit_introduce(*, agency_id: int, namespace: str, fix: Fix) -> Unit:
         except IntegrityError:
             # Another ingest introduced this id a moment ago (use its unit), or took the call sign we
             # picked (pick again).
-            identity = UnitIdentity.objects.filter(namespace=namespace, external_id=external_id).first()
+            identity = (
+                UnitIdentity.objects.filter(namespace=namespace, external_id=external_id).select_related("unit").first()
+            )
             if identity is not None:
+                if identity.unit.agency_id != agency_id:
+                    # The source moved to another agency: its old bindings never put a fix on that agency's unit.
+                    raise ValueError(
+                        f"unit id {fix.unit_ref!r} of this source is bound to unit {identity.unit.call_sign!r} of "
+                        "another agency; move or delete that binding (admin: Units)"
+                    ) from None
                 return identity.unit
     raise ValueError(f"could not introduce a unit for {fix.unit_ref!r}: its call sign kept being taken")
 

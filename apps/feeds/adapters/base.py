@@ -9,9 +9,10 @@ poll that timed out).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from apps.intake.report import Rejection
 
@@ -58,8 +59,8 @@ class IncidentRecord:
 
     cad_number: str
     type_code: str
-    lon: float
-    lat: float
+    lon: float | None  # None only with a beat_code, which places the call
+    lat: float | None
     received_at: datetime
     type_description: str = ""
     priority: int = 3  # 1..9, 1 most urgent
@@ -70,6 +71,12 @@ class IncidentRecord:
     closed_at: datetime | None = None
     narrative: tuple[NarrativeLine, ...] = ()
     unit_refs: tuple[str, ...] = ()  # call signs of assigned units
+    # What a CAD export says beyond the basics (the incidents import's fields, apps.intake.specs).
+    call_source: str = "unknown"  # apps.incidents.choices.CallSource value
+    disposition: str = ""
+    location_approximate: bool = False  # block-level (blurred) coordinates
+    beat_code: str = ""  # without coordinates, the agency's beat of this code places the call
+    attributes: Mapping[str, Any] | None = None  # the export's columns no field takes
 
 
 @dataclass(frozen=True)

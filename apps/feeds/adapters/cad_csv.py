@@ -60,10 +60,16 @@ def implied_status(kwargs: dict[str, Any]) -> str:
 
 
 def incident_from_kwargs(
-    kwargs: dict[str, Any], *, units: str = "", narrative: str = "", now: datetime | None = None
+    kwargs: dict[str, Any],
+    *,
+    units: str = "",
+    narrative: str = "",
+    now: datetime | None = None,
+    own: dict[str, tuple[str, ...]] | None = None,
 ) -> IncidentRecord:
     """An IncidentRecord from `convert_record`'s keyword arguments for the incidents layer, with a live
-    feed's own checks (no times in the future) and its own columns."""
+    feed's own checks (no times in the future) and its own columns (`own`, which are taken, so they are
+    not also kept among the unmapped `attributes`)."""
     now = now or datetime.now(UTC)
     kwargs = dict(kwargs)
     for name in TIME_FIELDS:
@@ -74,7 +80,9 @@ def incident_from_kwargs(
         kwargs[name] = when = when.astimezone(timezone(when.utcoffset() or timedelta(0)))
         if when > now + MAX_FUTURE:
             raise RowError(f"{name} {when.isoformat()} is in the future", field=name)
-    location = kwargs["location"]
+    location = kwargs.get("location")
+    if location is None and not kwargs.get("beat_code"):
+        raise RowError("no location: no coordinates and no beat", field="lon")
     lines: tuple[NarrativeLine, ...] = ()
     if narrative.strip():
         try:
@@ -91,15 +99,25 @@ def incident_from_kwargs(
         priority=kwargs.get("priority") or 3,
         status=kwargs.get("status") or implied_status(kwargs),
         address=kwargs.get("address") or "",
-        lon=location.x,
-        lat=location.y,
+        lon=location.x if location is not None else None,
+        lat=location.y if location is not None else None,
         received_at=kwargs["received_at"],
         dispatched_at=kwargs.get("dispatched_at"),
         on_scene_at=kwargs.get("on_scene_at"),
         closed_at=kwargs.get("closed_at"),
         narrative=lines,
         unit_refs=refs,
+        call_source=kwargs.get("call_source") or "unknown",
+        disposition=kwargs.get("disposition") or "",
+        location_approximate=bool(kwargs.get("location_approximate")),
+        beat_code=kwargs.get("beat_code") or "",
+        attributes=_unmapped(kwargs.get("attributes"), own),
     )
+
+
+def _unmapped(attributes: dict | None, own: dict[str, tuple[str, ...]] | None) -> dict | None:
+    taken = {column for columns in (own or {}).values() for column in columns}
+    return {k: v for k, v in (attributes or {}).items() if k not in taken} or None
 
 
 def _cell(values: dict[str, Any], columns: tuple[str, ...] | None) -> str:
@@ -135,6 +153,7 @@ class CadCsvAdapter:
                             kwargs,
                             units=_cell(record.values, own.get("units")),
                             narrative=_cell(record.values, own.get("narrative")),
+                            own=own,
                         )
                     )
                 except RowError as exc:

@@ -190,7 +190,7 @@ def _parse_mapped(payload: bytes, params: dict) -> ParseResult:
         for record in opened.records:
             try:
                 kwargs = convert_record(record=record, mapping=mapping)
-                incident = incident_from_kwargs(kwargs)
+                incident = incident_from_kwargs(kwargs, own=own)
                 values = record.values
                 units = next((values[c] for c in own.get("units", ()) if values.get(c) not in (None, "", [])), None)
                 narrative = next(

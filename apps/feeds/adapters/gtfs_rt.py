@@ -92,11 +92,17 @@ class GtfsRealtimeAdapter:
         batch.result.ignored.update(skipped)
         # A vehicle id names one vehicle (the spec: unique per vehicle), so repeats of it are that vehicle's
         # fixes; a label does not, so entities named only by the same label may be different vehicles.
+        # Nor may a label stand for the vehicle whose id it happens to equal (a rail car labelled 1717 is not
+        # the bus with id 1717).
         by_label = Counter(_unit_ref(e) for _, e in vehicles if not e.vehicle.vehicle.id.strip())
+        ids = {e.vehicle.vehicle.id.strip() for _, e in vehicles} - {""}
         for index, entity in vehicles:
             ref = _unit_ref(entity)
-            if not entity.vehicle.vehicle.id.strip() and by_label[ref] > 1:
-                detail = f"{by_label[ref]} entities without a vehicle id carry this label (labels are not unique)"
+            if not entity.vehicle.vehicle.id.strip() and (by_label[ref] > 1 or ref in ids):
+                if by_label[ref] > 1:
+                    detail = f"{by_label[ref]} entities without a vehicle id carry this label (labels are not unique)"
+                else:
+                    detail = "an entity without a vehicle id carries, as its label, another vehicle's id"
                 batch.reject(index, ambiguous_reason(ref, detail), str(entity))
                 continue
             try:
