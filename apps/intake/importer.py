@@ -86,7 +86,9 @@ class ImportResult:
     rows: int = 0
     created: int = 0
     updated: int = 0
-    unchanged: int = 0  # rows that matched what was already stored: nothing written
+    # Rows that matched what was already stored (nothing written). None for layers whose writer cannot tell
+    # (all but incidents): their "updated" counts rows written again whether or not anything changed.
+    unchanged: int | None = 0
     rejected: list[Rejection] = field(default_factory=list)
     # Imported, but outside the agency's service area (--outside-area flag): the reason is on the record too.
     flagged: list[Rejection] = field(default_factory=list)
@@ -98,12 +100,15 @@ class ImportResult:
 
     @property
     def accepted(self) -> int:
-        return self.created + self.updated + self.unchanged
+        return self.created + self.updated + (self.unchanged or 0)
 
     def summary(self) -> str:
+        if self.unchanged is None:
+            same = f"{self.updated} updated or unchanged"
+        else:
+            same = f"{self.updated} updated, {self.unchanged} unchanged"
         text = (
-            f"{self.layer}: {self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{len(self.rejected)} rejected "
+            f"{self.layer}: {self.created} created, {same}, {len(self.rejected)} rejected "
             f"(of {self.rows} rows) in {self.seconds:.1f}s"
         )
         if self.flagged:
@@ -250,7 +255,8 @@ class _Bulk:
         agency_id: int,
         source: str,
         result: ImportResult,
-        reject: Callable[[Record, str], bool],
+        reject: Callable[[Record, str, str], bool],
+        flagged: Callable[[Record, str], None],
     ) -> None:
         self.layer = layer
         self.enabled = layer.bulk_write is not None
@@ -258,12 +264,17 @@ class _Bulk:
         self.source = source
         self.result = result
         self.reject = reject
+        self.flagged = flagged
         self.records: list[Record] = []
         self.rows: list[dict[str, Any]] = []
+        self.flags: dict[int, str] = {}  # position in the chunk -> service-area flag
         self.changed_ids: list[int] = []
 
-    def add(self, record: Record, kwargs: dict[str, Any]) -> bool:
-        """Queue a converted row; True when --max-errors says stop."""
+    def add(self, record: Record, kwargs: dict[str, Any], flag: str | None) -> bool:
+        """Queue a converted row (and its flag, reported once the row is written); True when --max-errors
+        says stop."""
+        if flag:
+            self.flags[len(self.rows)] = flag
         self.records.append(record)
         self.rows.append(kwargs)
         return len(self.rows) >= CHUNK_ROWS and self.flush()
@@ -274,13 +285,18 @@ class _Bulk:
         assert self.layer.bulk_write is not None
         outcome = self.layer.bulk_write(agency_id=self.agency_id, rows=self.rows, source=self.source)
         records, self.records, self.rows = self.records, [], []
+        flags, self.flags = self.flags, {}
         self.result.created += outcome.created
         self.result.updated += outcome.updated
-        self.result.unchanged += outcome.unchanged
+        self.result.unchanged = (self.result.unchanged or 0) + outcome.unchanged
         self.changed_ids.extend(outcome.changed_ids)
         stop = False
-        for position, reason in sorted(outcome.rejected.items()):
-            stop = self.reject(records[position], reason) or stop
+        for position, refused in sorted(outcome.rejected.items()):
+            stop = self.reject(records[position], refused.reason, refused.field) or stop
+        # A row the writer refused was not imported: it is rejected, not also "imported with a flag".
+        for position, flag in flags.items():
+            if position not in outcome.rejected:
+                self.flagged(records[position], flag)
         return stop
 
     def publish(self) -> None:
@@ -330,7 +346,12 @@ def import_layer(
     ) as opened:
         mapping = compile_mapping(spec=spec, layer=layer_spec, columns=opened.columns, has_geometry=opened.has_geometry)
         result = ImportResult(
-            layer=layer, file=path.name, format=opened.format, dry_run=dry_run, warnings=mapping.warnings
+            layer=layer,
+            file=path.name,
+            format=opened.format,
+            dry_run=dry_run,
+            warnings=mapping.warnings,
+            unchanged=0 if layer_spec.bulk_write is not None else None,
         )
         with transaction.atomic():
 
@@ -356,7 +377,10 @@ def import_layer(
                     Rejection(index=record.index, line=record.line, field="location", reason=flag, raw=raw)
                 )
 
-            bulk = _Bulk(layer=layer_spec, agency_id=agency.pk, source=source, result=result, reject=reject)
+            bulk = _Bulk(
+                layer=layer_spec, agency_id=agency.pk, source=source, result=result, reject=reject, flagged=flagged
+            )
+            read_all = False
             with _converted(records=opened.records, mapping=mapping, ahead=bulk.enabled) as converted:
                 for record, kwargs, problem in converted:
                     result.rows += 1
@@ -367,9 +391,7 @@ def import_layer(
                             layer=layer_spec, agency_id=agency.pk, kwargs=kwargs, areas=areas, policy=policy
                         )
                         if bulk.enabled:
-                            if flag:
-                                flagged(record, flag)
-                            if bulk.add(record, kwargs):
+                            if bulk.add(record, kwargs, flag):
                                 break
                             continue
                         created = _write_row(layer=layer_spec, agency_id=agency.pk, kwargs=kwargs, source=source)
@@ -383,8 +405,14 @@ def import_layer(
                         result.created += 1
                     else:
                         result.updated += 1
+                else:
+                    read_all = True
             # Rows read before a --max-errors stop are imported, as they would be one by one.
             bulk.flush()
+            if read_all:
+                # The last chunk's refusals (the bulk writer's come when it writes) may reach --max-errors
+                # once every row was read: the import did not stop early, nothing is left unread.
+                result.stopped_early = False
             bulk.publish()
             if replace and layer_spec.retire_unlisted is not None:
                 result.retired = _retire_unlisted(

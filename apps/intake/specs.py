@@ -114,6 +114,7 @@ LAYERS: dict[str, LayerSpec] = {
         needs_savepoint=False,
         bulk_write=incident_bulk_upsert,
         keeps_unmapped=True,
+        takes_attributes=True,
     ),
     "cameras": LayerSpec(
         name="cameras",

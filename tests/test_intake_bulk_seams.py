@@ -1,0 +1,102 @@
+"""Where the merged importer's pieces meet: the bulk incident writer, the service-area flag, per-row
+rejections with their field, --max-errors, --dry-run, and the unchanged count of each layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from apps.incidents.models import Incident
+from apps.intake.importer import import_layer
+from apps.intake.mapping import MappingSpec
+
+from . import factories as f
+
+pytestmark = pytest.mark.django_db
+
+HEADER = "cad_number,type_code,received_at,lon,lat,units,beat_code"
+FAR = (f.LON + 0.6, f.LAT)  # ~45 km east of the one beat: outside the service area
+LONG_SIGN = "U" * 70  # longer than a unit call sign may be: refused by the bulk writer
+
+
+@pytest.fixture
+def seattle(home):
+    f.zone(agency=home, code="M1")
+    return home
+
+
+def _calls(tmp_path: Path, *rows: tuple[str, ...]) -> Path:
+    path = tmp_path / "calls.csv"
+    path.write_text("\n".join([HEADER, *(",".join(r) for r in rows)]) + "\n", encoding="utf-8")
+    return path
+
+
+def _row(cad: str, lon: float = f.LON, lat: float = f.LAT, units: str = "", beat: str = "") -> tuple[str, ...]:
+    return (
+        cad,
+        "DIST",
+        "2024-05-01T12:00:00Z",
+        str(lon) if lon is not None else "",
+        str(lat) if lat is not None else "",
+        units,
+        beat,
+    )
+
+
+def test_a_flagged_row_the_bulk_writer_refuses_is_rejected_not_also_flagged(seattle, tmp_path):
+    path = _calls(tmp_path, _row("C1"), _row("C2", *FAR), _row("C3", *FAR, units=LONG_SIGN))
+    result = import_layer(layer="incidents", path=path, agency=seattle, spec=MappingSpec(), outside_area="flag")
+    assert result.created == 2
+    assert [(r.line, r.field) for r in result.rejected] == [(4, "units")]
+    assert [r.line for r in result.flagged] == [3]  # C3 was not imported: not "imported with a flag"
+    assert "1 rejected" in result.summary() and "1 flagged" in result.summary()
+    # The flag is on the incident too, as it is on gunshots and ALPR sites, not only in this run's report.
+    assert Incident.objects.get(cad_number="C2").attributes["service_area"].startswith("outside service area by")
+    assert "service_area" not in Incident.objects.get(cad_number="C1").attributes
+
+
+def test_bulk_writer_rejections_name_their_field(seattle, tmp_path):
+    path = _calls(tmp_path, _row("C1", None, None), _row("C2", None, None, beat="NOPE"), _row("C3", units=LONG_SIGN))
+    result = import_layer(layer="incidents", path=path, agency=seattle, spec=MappingSpec())
+    assert [(r.line, r.field) for r in result.rejected] == [(2, "location"), (3, "beat_code"), (4, "units")]
+
+
+def test_max_errors_with_the_bulk_writer_says_what_it_did(seattle, tmp_path):
+    # The bulk writer refuses rows when it writes its chunk: a small file is read whole, its good rows
+    # imported, and the summary must not claim that the rest was not read.
+    path = _calls(tmp_path, _row("C1", units=LONG_SIGN), _row("C2"), _row("C3", units=LONG_SIGN), _row("C4"))
+    result = import_layer(layer="incidents", path=path, agency=seattle, spec=MappingSpec(), max_errors=1)
+    assert result.rows == 4 and result.created == 2 and len(result.rejected) == 2
+    assert not result.stopped_early and "not read" not in result.summary()
+
+    # A row the converter refuses still stops the read where it is; the rows read before are imported.
+    bad = _row("C9")[:2] + ("yesterday-ish",) + _row("C9")[3:]
+    path = _calls(tmp_path, _row("C5"), bad, _row("C6"))
+    result = import_layer(layer="incidents", path=path, agency=seattle, spec=MappingSpec(), max_errors=1)
+    assert result.stopped_early and result.rows == 2 and result.created == 1
+    assert set(Incident.objects.values_list("cad_number", flat=True)) == {"C2", "C4", "C5"}
+
+
+def test_dry_run_through_the_bulk_writer_counts_and_writes_nothing(seattle, tmp_path):
+    path = _calls(tmp_path, _row("C1"), _row("C2", *FAR), _row("C3", units=LONG_SIGN))
+    result = import_layer(
+        layer="incidents", path=path, agency=seattle, spec=MappingSpec(), dry_run=True, outside_area="flag"
+    )
+    assert (result.created, len(result.rejected), len(result.flagged)) == (2, 1, 1)
+    assert not Incident.objects.exists()
+
+
+def test_layers_that_cannot_tell_unchanged_from_updated_do_not_claim_zero_unchanged(seattle, tmp_path):
+    path = tmp_path / "cams.csv"
+    path.write_text(f"name,external_id,lon,lat\nNorth,C1,{f.LON},{f.LAT}\n", encoding="utf-8")
+    import_layer(layer="cameras", path=path, agency=seattle, spec=MappingSpec())
+    again = import_layer(layer="cameras", path=path, agency=seattle, spec=MappingSpec())
+    assert again.updated == 1 and again.unchanged is None
+    assert "1 updated or unchanged" in again.summary() and "0 unchanged" not in again.summary()
+    assert again.detail()["unchanged"] is None
+
+    calls = _calls(tmp_path, _row("C1"))
+    import_layer(layer="incidents", path=calls, agency=seattle, spec=MappingSpec())
+    again = import_layer(layer="incidents", path=calls, agency=seattle, spec=MappingSpec())
+    assert (again.updated, again.unchanged) == (0, 1) and "0 updated, 1 unchanged" in again.summary()
