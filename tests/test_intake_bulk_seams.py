@@ -100,3 +100,15 @@ def test_layers_that_cannot_tell_unchanged_from_updated_do_not_claim_zero_unchan
     import_layer(layer="incidents", path=calls, agency=seattle, spec=MappingSpec())
     again = import_layer(layer="incidents", path=calls, agency=seattle, spec=MappingSpec())
     assert (again.updated, again.unchanged) == (0, 1) and "0 updated, 1 unchanged" in again.summary()
+
+
+def test_a_service_refusal_names_its_field_in_the_report(seattle, tmp_path):
+    path = tmp_path / "sites.csv"
+    path.write_text(
+        f"external_id,direction,lon,lat\nnode/1,Flock Raven,{f.LON},{f.LAT}\nnode/2,45;225,{f.LON},{f.LAT}\n",
+        encoding="utf-8",
+    )
+    result = import_layer(layer="alpr_sites", path=path, agency=seattle, spec=MappingSpec())
+    assert result.created == 1
+    assert [(r.line, r.field) for r in result.rejected] == [(2, "direction")]
+    assert result.rejected[0].reason.startswith("direction 'Flock Raven'")

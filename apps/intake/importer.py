@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import csv
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -165,6 +166,16 @@ def _retire_unlisted(*, layer: LayerSpec, agency_id: int, since: datetime, resul
     return layer.retire_unlisted(agency_id=agency_id, since=since)
 
 
+_LEADING_NAME = re.compile(r"[a-z_]+")
+
+
+def _field_named(layer: LayerSpec, reason: str) -> str:
+    """The field a service's refusal is about, when it starts with the field's name ("direction '370': ...",
+    "plate must have ...", "type 'x' is not one of ..."): the report's field column, as for a mapping's."""
+    match = _LEADING_NAME.match(reason)
+    return match.group(0) if match and match.group(0) in layer.fields else ""
+
+
 def _write_row(*, layer: LayerSpec, agency_id: int, kwargs: dict[str, Any], source: str) -> bool:
     if layer.name == "incidents" or layer.takes_source:
         kwargs["source"] = source
@@ -178,7 +189,7 @@ def _write_row(*, layer: LayerSpec, agency_id: int, kwargs: dict[str, Any], sour
     except ValidationError as exc:
         raise RowError("; ".join(exc.messages)) from None
     except (ValueError, TypeError, OverflowError, GEOSException) as exc:
-        raise RowError(str(exc)) from None
+        raise RowError(str(exc), field=_field_named(layer, str(exc))) from None
     except DatabaseError as exc:
         raise RowError(f"refused by the database: {str(exc).strip().splitlines()[0]}") from None
     return created
