@@ -112,3 +112,22 @@ def test_a_service_refusal_names_its_field_in_the_report(seattle, tmp_path):
     assert result.created == 1
     assert [(r.line, r.field) for r in result.rejected] == [(2, "direction")]
     assert result.rejected[0].reason.startswith("direction 'Flock Raven'")
+
+
+def test_a_live_cad_push_with_a_beat_code_row_rejects_that_row_instead_of_failing(seattle):
+    # The incidents mapping lets a row without coordinates through when it has a beat_code (the file importer
+    # places it on the beat); the live feed used the same mapping and crashed on the missing point.
+    from apps.feeds.models import FeedSource
+    from apps.feeds.services import feed_ingest
+
+    fields = {"cad_number": "cad", "type_code": "type", "received_at": "at", "beat_code": "beat"}
+    source = FeedSource.objects.create(
+        agency=seattle, name="cad", kind="cad_csv", params={"mapping": {"fields": fields}}
+    )
+    body = (
+        f"cad,type,at,lon,lat,beat\nA1,DIST,2024-05-01T12:00:00Z,,,M1\nA2,DIST,2024-05-01T12:00:00Z,{f.LON},{f.LAT},\n"
+    )
+    report = feed_ingest(source_id=source.pk, payload=body.encode()).as_dict()
+    assert report["accepted"] == 1
+    assert [(r["line"], r["field"]) for r in report["rejections"]] == [(2, "location")]
+    assert list(Incident.objects.values_list("cad_number", flat=True)) == ["A2"]

@@ -75,6 +75,13 @@ def incident_from_kwargs(
         if when > now + MAX_FUTURE:
             raise RowError(f"{name} {when.isoformat()} is in the future", field=name)
     location = kwargs["location"]
+    if location is None:
+        # The mapping let a row without coordinates through for its beat_code: the file importer places such
+        # a call on its beat, a live feed's record needs coordinates.
+        code = kwargs.get("beat_code", "")
+        raise RowError(
+            f"no location: no coordinates (beat {code!r} places calls in file imports only)", field="location"
+        )
     lines: tuple[NarrativeLine, ...] = ()
     if narrative.strip():
         try:
