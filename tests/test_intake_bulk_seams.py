@@ -131,3 +131,27 @@ def test_a_live_cad_push_with_a_beat_code_row_rejects_that_row_instead_of_failin
     assert report["accepted"] == 1
     assert [(r["line"], r["field"]) for r in report["rejections"]] == [(2, "location")]
     assert list(Incident.objects.values_list("cad_number", flat=True)) == ["A2"]
+
+
+def test_join_csv_reads_headers_with_spaces_and_short_lookup_rows(tmp_path):
+    # Real exports pad their header names ("id, location"); the key column and every data column must still
+    # be found and written, and a lookup row cut short must not stop the join.
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    data, lookup, out = tmp_path / "data.csv", tmp_path / "lookup.csv", tmp_path / "out.csv"
+    data.write_text("id, location\nP1,11XX BATES ST\nP2,0XX MAIN ST\n", encoding="utf-8")
+    lookup.write_text("location ,lat,lng\n11XX BATES ST,38.56,-90.25\n\n", encoding="utf-8")
+    lookup.write_text(lookup.read_text() + "ORPHAN\n", encoding="utf-8")
+    call_command("join_csv", str(data), str(lookup), "--on", "location", "--out", str(out), stdout=StringIO())
+    assert out.read_text(encoding="utf-8").splitlines() == [
+        "id,location,lat,lng",
+        "P1,11XX BATES ST,38.56,-90.25",
+        "P2,0XX MAIN ST,,",
+    ]
+    with pytest.raises(CommandError, match="cannot write"):
+        call_command(
+            "join_csv", str(data), str(lookup), "--on", "location", "--out", str(tmp_path / "no" / "o.csv"),
+            stdout=StringIO(),
+        )  # fmt: skip
