@@ -1,7 +1,7 @@
-"""Loading an agency's own data files into incidents, cameras and zones.
+"""Loading an agency's own data files into its layers (incidents, cameras, zones, gunshots, ALPR sites, units,
+hotlists).
 
-The `import_layer` management command is a thin shell around `import_layer()` here. The modules of
-apps.intake: The pieces:
+The `import_layer` management command is a thin shell around `import_layer()` here. The pieces:
 
 - readers turn a CSV (any delimiter, optionally gzipped), GeoJSON FeatureCollection, plain JSON or XML/KML
   file into `Record`s (column -> value, plus the geometry of a feature or placemark); the feed adapters use
@@ -11,31 +11,15 @@ apps.intake: The pieces:
   the layer and the file's columns once, so a typo fails the whole import before any row is written;
 - `convert_record()` turns one record into keyword arguments for the layer's domain service, raising
   `RowError` with a reason an operator can act on;
-- `import_layer()` writes each good row through the service in its own savepoint, counts, and leaves
-  one audit event.
+- `import_layer()` writes each good row through the layer's service in its own savepoint (incidents: in
+  chunks through the bulk writer, apps.incidents.bulk), checks points against the agency's service area,
+  counts, and leaves one audit event.
 
-Mapping file (every key optional)::
-
-    {
-      "layer": "incidents",                      # refuse to be used for another layer
-      "description": "free text",
-      "format": "csv", "delimiter": ",", "json_path": "data.items", "source": "CAD export",
-      "fields": {"cad_number": "Event No", "type_code": ["Call Type", "Initial Type"]},
-      "constants": {"status": "closed"},
-      "values": {"status": {"CLSD": "closed", "OPEN": "pending"}},
-      "derived_keys": {"cad_number": {"prefix": "SFD-", "columns": ["Datetime", "Address"]}},
-      "datetime_format": "%m/%d/%Y %I:%M:%S %p",  # or a list, tried in order, then ISO 8601
-      "tz": "America/Los_Angeles"                 # for naive times; default settings.TIME_ZONE
-    }
-
-A field mapped to a list of columns takes the first non-empty one. A field that is neither mapped nor a
-constant is read from a column of the same name if there is one (`lon`/`lat` also from `longitude`,
-`latitude`, `lng`, `long`). Points come from a GeoJSON feature's geometry when it has one, else from
-`lon`/`lat`. `derived_keys` builds a stable key (prefix + hash of the named columns) for rows whose key
-column is empty, so that re-importing the same file updates those rows instead of duplicating them.
+The mapping format (fields, constants, values, derived keys, date formats, tz) is documented once, for files
+and feeds alike, in fixtures/mappings/README.md.
 
 User text never reaches GDAL/OGR: coordinates are parsed as numbers, range-checked by apps.core.geo and
-assembled into GEOS geometries here.
+assembled into GEOS geometries (apps.intake.mapping, apps.intake.geometry).
 """
 
 from __future__ import annotations
