@@ -155,3 +155,32 @@ def test_join_csv_reads_headers_with_spaces_and_short_lookup_rows(tmp_path):
             "join_csv", str(data), str(lookup), "--on", "location", "--out", str(tmp_path / "no" / "o.csv"),
             stdout=StringIO(),
         )  # fmt: skip
+
+
+def _kml_polygon(x: float, y: float) -> str:
+    ring = " ".join(
+        f"{lon},{lat},0" for lon, lat in ((x, y), (x + 0.01, y), (x + 0.01, y + 0.01), (x, y + 0.01), (x, y))
+    )
+    coordinates = f"<LinearRing><coordinates>{ring}</coordinates></LinearRing>"
+    return f"<Polygon><outerBoundaryIs>{coordinates}</outerBoundaryIs></Polygon>"
+
+
+def test_kml_zone_keeps_every_polygon_of_a_multigeometry_and_skips_its_label_point(home, tmp_path):
+    from apps.zones.models import Zone
+
+    x, y = f.LON, f.LAT
+    path = tmp_path / "beats.kml"
+    path.write_text(
+        '<?xml version="1.0"?><kml xmlns="http://www.opengis.net/kml/2.2"><Document>'
+        f"<Placemark><name>B1</name><MultiGeometry>{_kml_polygon(x, y)}{_kml_polygon(x + 0.05, y)}"
+        "</MultiGeometry></Placemark>"
+        f"<Placemark><name>B2</name><MultiGeometry><Point><coordinates>{x},{y + 0.1}</coordinates></Point>"
+        f"{_kml_polygon(x, y + 0.1)}</MultiGeometry></Placemark>"
+        "</Document></kml>",
+        encoding="utf-8",
+    )
+    spec = MappingSpec(fields={"code": ("name",)}, constants={"kind": "beat"})
+    result = import_layer(layer="zones", path=path, agency=home, spec=spec)
+    assert (result.created, result.rejected) == (2, [])
+    assert len(Zone.objects.get(code="B1").geom) == 2  # both islands, not only the first
+    assert len(Zone.objects.get(code="B2").geom) == 1
