@@ -71,7 +71,7 @@ def test_shotspotter_export_keeps_unknown_rounds_unknown(seattle, tmp_path):
         "gunshots", path, "--agency", seattle.code, "--mapping", SAMPLES / "gunshots_mapping.json", "--report", report
     )
 
-    assert out.startswith("gunshots: 5 created, 0 updated or unchanged, 5 rejected (of 10 rows)")
+    assert out.startswith("gunshots: 5 created, 0 updated, 0 unchanged, 5 rejected (of 10 rows)")
     shots = {g.source_id: g for g in GunshotDetection.objects.filter(agency=seattle)}
     assert {k: (g.rounds, g.kind) for k, g in shots.items()} == {
         "SST-19-0001": (1, "single"),  # Single_Gunshot (the pre-2020 DC spelling)
@@ -92,7 +92,7 @@ def test_shotspotter_export_keeps_unknown_rounds_unknown(seattle, tmp_path):
     assert not Alert.objects.exists()
     # The same export again (next quarter's file overlaps) adds nothing.
     out, _ = run("gunshots", path, "--agency", seattle.code, "--mapping", SAMPLES / "gunshots_mapping.json")
-    assert out.startswith("gunshots: 0 created, 5 updated or unchanged, 5 rejected")
+    assert out.startswith("gunshots: 0 created, 0 updated, 5 unchanged, 5 rejected")
     assert GunshotDetection.objects.count() == 5
 
 

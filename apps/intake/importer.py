@@ -72,7 +72,7 @@ class ImportResult:
     created: int = 0
     updated: int = 0
     # Rows that matched what was already stored (nothing written). None for layers whose writer cannot tell
-    # (all but incidents): their "updated" counts rows written again whether or not anything changed.
+    # (all but incidents and gunshots): their "updated" counts rows written again whether or not anything changed.
     unchanged: int | None = 0
     rejected: list[Rejection] = field(default_factory=list)
     # Imported, but outside the agency's service area (--outside-area flag): the reason is on the record too.
@@ -346,7 +346,7 @@ def import_layer(
             format=opened.format,
             dry_run=dry_run,
             warnings=mapping.warnings,
-            unchanged=0 if layer_spec.bulk_write is not None else None,
+            unchanged=0 if layer_spec.counts_unchanged else None,
         )
         with transaction.atomic():
 
@@ -398,6 +398,8 @@ def import_layer(
                         flagged(record, flag)
                     if created:
                         result.created += 1
+                    elif layer_spec.insert_only:
+                        result.unchanged = (result.unchanged or 0) + 1
                     else:
                         result.updated += 1
                 else:
