@@ -184,3 +184,16 @@ def test_kml_zone_keeps_every_polygon_of_a_multigeometry_and_skips_its_label_poi
     assert (result.created, result.rejected) == (2, [])
     assert len(Zone.objects.get(code="B1").geom) == 2  # both islands, not only the first
     assert len(Zone.objects.get(code="B2").geom) == 1
+
+
+def test_a_header_line_the_encoding_cannot_read_is_refused_with_the_reason_not_the_bytes():
+    # The message used to carry the undecodable line itself (bytes kept as lone surrogates): a feed push
+    # storing it as its last error failed with a 500 (UnicodeEncodeError) instead of a 400.
+    from apps.intake.errors import ImportFileError
+    from apps.intake.readers import open_source
+
+    with pytest.raises(ImportFileError) as caught, open_source(data=b"cad\x80number,type\nA,B\n", fmt="csv"):
+        pass
+    message = str(caught.value)
+    message.encode("utf-8")  # no lone surrogates
+    assert message.startswith("payload: the header line is not valid utf-8-sig text (invalid start byte")

@@ -269,7 +269,7 @@ def _csv_source(lines: Iterator[str], *, name: str, delimiter: str | None, tsv: 
     except (OSError, EOFError, zlib.error) as exc:
         raise ImportFileError(f"{name}: cannot read the header line: {exc}") from None
     if isinstance(first_line, Undecodable):
-        raise ImportFileError(f"{name}: the header line is {first_line}")
+        raise ImportFileError(f"{name}: the header line is {first_line.reason}")
     if not first_line.strip():
         raise ImportFileError(f"{name}: empty (a CSV needs a header line)")
     if delimiter is None:
