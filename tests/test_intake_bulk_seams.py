@@ -197,3 +197,17 @@ def test_a_header_line_the_encoding_cannot_read_is_refused_with_the_reason_not_t
     message = str(caught.value)
     message.encode("utf-8")  # no lone surrogates
     assert message.startswith("payload: the header line is not valid utf-8-sig text (invalid start byte")
+
+
+def test_max_errors_stops_at_the_chunk_whose_writer_refused_rows(seattle, tmp_path, monkeypatch):
+    from apps.intake import importer
+
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 2)
+    rows = [_row("C1", units=LONG_SIGN), *(_row(f"C{n}") for n in range(2, 8))]
+    result = import_layer(
+        layer="incidents", path=_calls(tmp_path, *rows), agency=seattle, spec=MappingSpec(), max_errors=1
+    )
+    # The first chunk (C1 refused, C2 written) reached the limit: the rest of the file was not read.
+    assert result.stopped_early and "the rest was not read" in result.summary()
+    assert (result.rows, result.created, len(result.rejected)) == (2, 1, 1)
+    assert list(Incident.objects.values_list("cad_number", flat=True)) == ["C2"]
