@@ -263,7 +263,7 @@ def test_unreadable_file_is_an_error(home, tmp_path):
 def test_geojson_cameras_with_heading_get_a_view_sector(home):
     out, err = run("cameras", SAMPLES / "cameras.geojson", "--agency", "SPD")
 
-    assert "cameras: 2 created, 0 updated, 0 unchanged, 4 rejected (of 6 rows)" in out
+    assert "cameras: 2 created, 0 updated or unchanged, 4 rejected (of 6 rows)" in out
     assert "record 3: latitude 120.5 is outside -90..90" in err
     assert "record 4: geometry must be a Point, got 'Polygon'" in err
     assert "record 5: heading 400 is outside 0..360" in err
@@ -311,7 +311,7 @@ def test_cameras_from_plain_json_list(home, tmp_path):
         "fov_angle=45",
     )
 
-    assert "cameras: 1 created, 0 updated, 0 unchanged, 1 rejected (of 2 rows)" in out
+    assert "cameras: 1 created, 0 updated or unchanged, 1 rejected (of 2 rows)" in out
     assert "record 2: no location: lon/lat are empty" in err
     camera = Camera.objects.get()
     assert (camera.heading, camera.fov_angle, camera.location.x) == (90, 45, -122.33)
@@ -365,7 +365,7 @@ def test_zones_from_polygon_and_multipolygon(home):
         "kind=beat",
     )
 
-    assert "zones: 2 created, 0 updated, 0 unchanged, 3 rejected (of 5 rows)" in out
+    assert "zones: 2 created, 0 updated or unchanged, 3 rejected (of 5 rows)" in out
     assert "record 3: geometry must be a Polygon or MultiPolygon, got 'Point'" in err
     assert "record 4: a polygon ring must end where it starts" in err
     assert "record 5: coordinates must be numbers, got '47.62'" in err
@@ -444,7 +444,7 @@ def test_spd_911_day_gets_beats(home, shared_data):
         "--mapping",
         preset("spd_beats.json"),
     )
-    assert "zones: 51 created, 0 updated, 0 unchanged, 0 rejected (of 51 rows)" in out
+    assert "zones: 51 created, 0 updated or unchanged, 0 rejected (of 51 rows)" in out
     out, _ = run(
         "zones",
         shared_data / "seattle_boundaries" / "spd-precincts.geojson",
@@ -512,7 +512,7 @@ def test_sdot_cameras(home, shared_data, tmp_path):
     listing = shared_data / "seattle_cameras" / "seattle_sdot_cameras_2024.json"
     out, _ = run("cameras", listing, "--agency", "SPD", "--mapping", preset("sdot_cameras.json"))
 
-    assert "cameras: 154 created, 0 updated, 0 unchanged, 0 rejected (of 154 rows)" in out
+    assert "cameras: 154 created, 0 updated or unchanged, 0 rejected (of 154 rows)" in out
     camera = Camera.objects.get(external_id="CMR-0112")
     assert (camera.owner_kind, camera.owner_name, camera.stream_kind, camera.status, camera.sharing) == (
         "partner",

@@ -136,7 +136,7 @@ def test_a_row_the_database_refuses_loses_only_itself(home):
     outcome = incident_bulk_upsert(agency_id=home.pk, rows=rows, source="t")
 
     assert outcome.created == 4 and list(outcome.rejected) == [2]
-    assert outcome.rejected[2].startswith("refused by the database")
+    assert outcome.rejected[2].reason.startswith("refused by the database")
     assert set(Incident.objects.values_list("cad_number", flat=True)) == {"C0", "C1", "C3", "C4"}
 
 
@@ -149,9 +149,9 @@ def test_bulk_rejects_bad_values_with_the_field_named(home):
         row("D", -122.3, 47.6),
     ]
     outcome = incident_bulk_upsert(agency_id=home.pk, rows=rows, source="t")
-    assert outcome.rejected[0].startswith("status must be one of")
-    assert outcome.rejected[1].startswith("call_source must be one of")
-    assert outcome.rejected[2] == "no location: no coordinates and no beat"
+    assert outcome.rejected[0].reason.startswith("status must be one of") and outcome.rejected[0].field == "status"
+    assert outcome.rejected[1].reason.startswith("call_source must be one of")
+    assert outcome.rejected[2] == ("no location: no coordinates and no beat", "location")
     assert outcome.created == 1
 
 
@@ -289,7 +289,7 @@ def test_bulk_rejects_a_call_sign_longer_than_the_column(home):
     outcome = incident_bulk_upsert(
         agency_id=home.pk, rows=[row("A", -122.3, 47.6, units="E5, " + "X" * 65)], source="t"
     )
-    assert outcome.rejected[0].startswith("unit call sign 'XXXXXXXXXXXXXXXXXXXX'... is longer than 64")
+    assert outcome.rejected[0].reason.startswith("unit call sign 'XXXXXXXXXXXXXXXXXXXX'... is longer than 64")
     assert not Incident.objects.exists()
 
 

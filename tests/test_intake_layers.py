@@ -92,7 +92,7 @@ def test_shotspotter_export_keeps_unknown_rounds_unknown(seattle, tmp_path):
     assert not Alert.objects.exists()
     # The same export again (next quarter's file overlaps) adds nothing.
     out, _ = run("gunshots", path, "--agency", seattle.code, "--mapping", SAMPLES / "gunshots_mapping.json")
-    assert out.startswith("gunshots: 0 created, 5 updated, 0 unchanged, 5 rejected")
+    assert out.startswith("gunshots: 0 created, 0 updated, 5 unchanged, 5 rejected")
     assert GunshotDetection.objects.count() == 5
 
 
@@ -177,7 +177,7 @@ def test_overpass_alpr_nodes_become_sites_with_their_views(seattle, tmp_path):
 
     out, err = run("alpr_sites", path, "--agency", seattle.code, "--mapping", OSM_ALPR_MAPPING)
 
-    assert out.startswith("alpr_sites: 8 created, 0 updated, 0 unchanged, 3 rejected (of 11 rows)")
+    assert out.startswith("alpr_sites: 8 created, 0 updated or unchanged, 3 rejected (of 11 rows)")
     sites = {s.external_id: s for s in AlprSite.objects.filter(agency=seattle)}
     views = {key: (site.direction, site.view) for key, site in sites.items()}
     assert views == {
@@ -199,7 +199,7 @@ def test_overpass_alpr_nodes_become_sites_with_their_views(seattle, tmp_path):
     assert "record 11: surveillance:type is 'camera', not ALPR" in err
     # OSM ids key the sites: the next extract updates them.
     out, _ = run("alpr_sites", path, "--agency", seattle.code, "--mapping", OSM_ALPR_MAPPING)
-    assert out.startswith("alpr_sites: 0 created, 8 updated, 0 unchanged, 3 rejected")
+    assert out.startswith("alpr_sites: 0 created, 8 updated or unchanged, 3 rejected")
 
 
 def test_every_real_osm_direction_parses_or_is_refused_with_its_reason():
@@ -246,7 +246,7 @@ def test_unit_roster(home):
     f.unit(agency=home, call_sign="1A11", kind="patrol", device_id="")
     out, err = run("units", SAMPLES / "units.csv", "--agency", home.code, "--mapping", SAMPLES / "units_mapping.json")
 
-    assert out.startswith("units: 3 created, 1 updated, 0 unchanged, 3 rejected (of 7 rows)")
+    assert out.startswith("units: 3 created, 1 updated or unchanged, 3 rejected (of 7 rows)")
     units = {u.call_sign: (u.kind, u.device_id, u.active) for u in Unit.objects.filter(agency=home)}
     assert units == {
         "1A11": ("patrol", "avl-0111", True),
@@ -264,7 +264,7 @@ def test_hotlist_in_ncic_layout(home):
         "hotlists", SAMPLES / "hotlist.csv", "--agency", home.code, "--mapping", SAMPLES / "hotlist_mapping.json"
     )
 
-    assert out.startswith("hotlists: 3 created, 1 updated, 0 unchanged, 3 rejected (of 7 rows)")
+    assert out.startswith("hotlists: 3 created, 1 updated or unchanged, 3 rejected (of 7 rows)")
     lists = {h.name: h.source for h in Hotlist.objects.filter(agency=home)}
     assert lists == {"Stolen Vehicle": "NCIC extract", "Stolen Plate": "NCIC extract", "Amber Alert": "NCIC extract"}
     entries = {(e.hotlist.name, e.plate, e.state): e for e in HotlistEntry.objects.select_related("hotlist")}
@@ -309,7 +309,7 @@ def test_full_hotlist_with_replace_retires_plates_no_longer_listed(home, tmp_pat
 
     out, _ = run("hotlists", second, "--agency", home.code, "--mapping", mapping, "--replace")
 
-    assert out.startswith("hotlists: 0 created, 1 updated, 0 unchanged, 0 rejected (of 1 rows)")
+    assert out.startswith("hotlists: 0 created, 1 updated or unchanged, 0 rejected (of 1 rows)")
     assert "; 1 retired (no longer on the list)" in out
     active = set(HotlistEntry.objects.filter(active=True).values_list("plate", flat=True))
     assert active == {"ABC1234", "7XYZ123"}  # the Stolen Plate list was not in the file: untouched
@@ -340,6 +340,6 @@ def test_sites_entered_twice_by_hand_do_not_stop_an_import(seattle, tmp_path):
 
     out, _ = run("alpr_sites", path, "--agency", seattle.code, "--mapping", OSM_ALPR_MAPPING)
 
-    assert out.startswith("alpr_sites: 0 created, 1 updated, 0 unchanged, 0 rejected")
+    assert out.startswith("alpr_sites: 0 created, 1 updated or unchanged, 0 rejected")
     first.refresh_from_db()
     assert (first.direction, first.view) == (180.0, [[180.0, 180.0]])

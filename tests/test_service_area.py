@@ -136,7 +136,7 @@ def test_import_rejects_outside_rows_by_default_and_flags_them_on_request(seattl
     assert not result.flagged
 
     result = import_layer(layer="gunshots", path=path, agency=seattle, spec=spec, outside_area="flag")
-    assert result.created == 1 and result.updated == 1 and not result.rejected
+    assert result.created == 1 and result.unchanged == 1 and not result.rejected
     assert [(r.line, r.reason) for r in result.flagged] == [(3, "outside service area by 38 km")]
     assert "1 flagged outside the service area" in result.summary()
     shot = GunshotDetection.objects.get(source_id="FAR")

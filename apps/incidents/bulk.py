@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.contrib.gis.geos import Point
 from django.db import DatabaseError, connection, transaction
@@ -105,6 +105,19 @@ RETURNING i.id, i.cad_number, (i.xmax = 0) AS created, cardinality(i.unit_call_s
 """
 
 
+class Refused(NamedTuple):
+    """Why the writer refused a row, and the field at fault ("" when the database refused the row)."""
+
+    reason: str
+    field: str = ""
+
+
+class _RowError(ValueError):
+    def __init__(self, reason: str, field: str) -> None:
+        super().__init__(reason)
+        self.field = field
+
+
 @dataclass
 class BulkOutcome:
     """What one chunk did: per-row outcomes, the ids that changed, and the rows refused with why."""
@@ -114,7 +127,7 @@ class BulkOutcome:
     unchanged: int = 0
     changed_ids: list[int] = field(default_factory=list)
     with_units: list[int] = field(default_factory=list)  # changed ids whose incident names call signs
-    rejected: dict[int, str] = field(default_factory=dict)  # position in the chunk -> reason
+    rejected: dict[int, Refused] = field(default_factory=dict)  # position in the chunk -> why
 
 
 @dataclass
@@ -132,15 +145,20 @@ _CALL_SOURCES = frozenset(CallSource.values)
 
 def _check(row: dict[str, Any]) -> None:
     if not row.get("cad_number"):
-        raise ValueError("cad_number is required")
+        raise _RowError("cad_number is required", "cad_number")
     if not row.get("type_code"):
-        raise ValueError("type_code is required")
-    if not 1 <= int(row.get("priority", 3)) <= 9:
-        raise ValueError(f"priority must be 1..9, got {row['priority']}")
+        raise _RowError("type_code is required", "type_code")
+    try:
+        priority = int(row.get("priority", 3))
+    except (TypeError, ValueError):
+        raise _RowError(f"priority must be 1..9, got {row['priority']!r}", "priority") from None
+    if not 1 <= priority <= 9:
+        raise _RowError(f"priority must be 1..9, got {row['priority']}", "priority")
     if row.get("status", IncidentStatus.PENDING) not in _STATUSES:
-        raise ValueError(f"status must be one of {', '.join(IncidentStatus.values)}, got {row['status']!r}")
+        raise _RowError(f"status must be one of {', '.join(IncidentStatus.values)}, got {row['status']!r}", "status")
     if row.get("call_source", CallSource.UNKNOWN) not in _CALL_SOURCES:
-        raise ValueError(f"call_source must be one of {', '.join(CallSource.values)}, got {row['call_source']!r}")
+        choices = ", ".join(CallSource.values)
+        raise _RowError(f"call_source must be one of {choices}, got {row['call_source']!r}", "call_source")
 
 
 def _normalise(row: dict[str, Any], beats: dict[str, tuple[int, Point]]) -> dict[str, Any]:
@@ -152,16 +170,18 @@ def _normalise(row: dict[str, Any], beats: dict[str, tuple[int, Point]]) -> dict
     if location is None:
         code = row.get("beat_code")
         if not code:
-            raise ValueError("no location: no coordinates and no beat")
+            raise _RowError("no location: no coordinates and no beat", "location")
         if code not in beats:
-            raise ValueError(f"no location: no coordinates, and beat {code!r} is not one of the agency's beats")
+            raise _RowError(
+                f"no location: no coordinates, and beat {code!r} is not one of the agency's beats", "beat_code"
+            )
         beat_id, location = beats[code]
         approximate = True  # the beat's inner point, not where the call was
     given, units = row.get("unit_call_signs"), row.get("units")
     signs = sorted({*(given or ()), *split_call_signs(units or "")}) if given or units else []
     for sign in signs:
         if len(sign) > 64:
-            raise ValueError(f"unit call sign {sign[:20]!r}... is longer than 64 characters")
+            raise _RowError(f"unit call sign {sign[:20]!r}... is longer than 64 characters", "units")
     out: dict[str, Any] = {
         "cad_number": row["cad_number"],
         "type_code": row["type_code"],
@@ -235,7 +255,7 @@ def incident_bulk_upsert(*, agency_id: int, rows: list[dict[str, Any]], source: 
             _check(row)
             values = _normalise(row, beats)
         except (ValueError, TypeError) as exc:
-            outcome.rejected[position] = str(exc)
+            outcome.rejected[position] = Refused(str(exc), getattr(exc, "field", ""))
             continue
         call = calls.get(values["cad_number"])
         if call is None:
@@ -257,7 +277,7 @@ def incident_bulk_upsert(*, agency_id: int, rows: list[dict[str, Any]], source: 
             except DatabaseError as exc:
                 reason = f"refused by the database: {str(exc).strip().splitlines()[0]}"
                 for position in call.positions:
-                    outcome.rejected[position] = reason
+                    outcome.rejected[position] = Refused(reason)
                 call.positions = []
     for call in todo:
         if not call.positions:

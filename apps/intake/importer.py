@@ -1,7 +1,7 @@
-"""Loading an agency's own data files into incidents, cameras and zones.
+"""Loading an agency's own data files into its layers (incidents, cameras, zones, gunshots, ALPR sites, units,
+hotlists).
 
-The `import_layer` management command is a thin shell around `import_layer()` here. The modules of
-apps.intake: The pieces:
+The `import_layer` management command is a thin shell around `import_layer()` here. The pieces:
 
 - readers turn a CSV (any delimiter, optionally gzipped), GeoJSON FeatureCollection, plain JSON or XML/KML
   file into `Record`s (column -> value, plus the geometry of a feature or placemark); the feed adapters use
@@ -11,37 +11,22 @@ apps.intake: The pieces:
   the layer and the file's columns once, so a typo fails the whole import before any row is written;
 - `convert_record()` turns one record into keyword arguments for the layer's domain service, raising
   `RowError` with a reason an operator can act on;
-- `import_layer()` writes each good row through the service in its own savepoint, counts, and leaves
-  one audit event.
+- `import_layer()` writes each good row through the layer's service in its own savepoint (incidents: in
+  chunks through the bulk writer, apps.incidents.bulk), checks points against the agency's service area,
+  counts, and leaves one audit event.
 
-Mapping file (every key optional)::
-
-    {
-      "layer": "incidents",                      # refuse to be used for another layer
-      "description": "free text",
-      "format": "csv", "delimiter": ",", "json_path": "data.items", "source": "CAD export",
-      "fields": {"cad_number": "Event No", "type_code": ["Call Type", "Initial Type"]},
-      "constants": {"status": "closed"},
-      "values": {"status": {"CLSD": "closed", "OPEN": "pending"}},
-      "derived_keys": {"cad_number": {"prefix": "SFD-", "columns": ["Datetime", "Address"]}},
-      "datetime_format": "%m/%d/%Y %I:%M:%S %p",  # or a list, tried in order, then ISO 8601
-      "tz": "America/Los_Angeles"                 # for naive times; default settings.TIME_ZONE
-    }
-
-A field mapped to a list of columns takes the first non-empty one. A field that is neither mapped nor a
-constant is read from a column of the same name if there is one (`lon`/`lat` also from `longitude`,
-`latitude`, `lng`, `long`). Points come from a GeoJSON feature's geometry when it has one, else from
-`lon`/`lat`. `derived_keys` builds a stable key (prefix + hash of the named columns) for rows whose key
-column is empty, so that re-importing the same file updates those rows instead of duplicating them.
+The mapping format (fields, constants, values, derived keys, date formats, tz) is documented once, for files
+and feeds alike, in fixtures/mappings/README.md.
 
 User text never reaches GDAL/OGR: coordinates are parsed as numbers, range-checked by apps.core.geo and
-assembled into GEOS geometries here.
+assembled into GEOS geometries (apps.intake.mapping, apps.intake.geometry).
 """
 
 from __future__ import annotations
 
 import csv
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -86,7 +71,9 @@ class ImportResult:
     rows: int = 0
     created: int = 0
     updated: int = 0
-    unchanged: int = 0  # rows that matched what was already stored: nothing written
+    # Rows that matched what was already stored (nothing written). None for layers whose writer cannot tell
+    # (all but incidents and gunshots): their "updated" counts rows written again whether or not anything changed.
+    unchanged: int | None = 0
     rejected: list[Rejection] = field(default_factory=list)
     # Imported, but outside the agency's service area (--outside-area flag): the reason is on the record too.
     flagged: list[Rejection] = field(default_factory=list)
@@ -98,12 +85,15 @@ class ImportResult:
 
     @property
     def accepted(self) -> int:
-        return self.created + self.updated + self.unchanged
+        return self.created + self.updated + (self.unchanged or 0)
 
     def summary(self) -> str:
+        if self.unchanged is None:
+            same = f"{self.updated} updated or unchanged"
+        else:
+            same = f"{self.updated} updated, {self.unchanged} unchanged"
         text = (
-            f"{self.layer}: {self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{len(self.rejected)} rejected "
+            f"{self.layer}: {self.created} created, {same}, {len(self.rejected)} rejected "
             f"(of {self.rows} rows) in {self.seconds:.1f}s"
         )
         if self.flagged:
@@ -160,6 +150,16 @@ def _retire_unlisted(*, layer: LayerSpec, agency_id: int, since: datetime, resul
     return layer.retire_unlisted(agency_id=agency_id, since=since)
 
 
+_LEADING_NAME = re.compile(r"[a-z_]+")
+
+
+def _field_named(layer: LayerSpec, reason: str) -> str:
+    """The field a service's refusal is about, when it starts with the field's name ("direction '370': ...",
+    "plate must have ...", "type 'x' is not one of ..."): the report's field column, as for a mapping's."""
+    match = _LEADING_NAME.match(reason)
+    return match.group(0) if match and match.group(0) in layer.fields else ""
+
+
 def _write_row(*, layer: LayerSpec, agency_id: int, kwargs: dict[str, Any], source: str) -> bool:
     if layer.name == "incidents" or layer.takes_source:
         kwargs["source"] = source
@@ -173,7 +173,7 @@ def _write_row(*, layer: LayerSpec, agency_id: int, kwargs: dict[str, Any], sour
     except ValidationError as exc:
         raise RowError("; ".join(exc.messages)) from None
     except (ValueError, TypeError, OverflowError, GEOSException) as exc:
-        raise RowError(str(exc)) from None
+        raise RowError(str(exc), field=_field_named(layer, str(exc))) from None
     except DatabaseError as exc:
         raise RowError(f"refused by the database: {str(exc).strip().splitlines()[0]}") from None
     return created
@@ -250,7 +250,8 @@ class _Bulk:
         agency_id: int,
         source: str,
         result: ImportResult,
-        reject: Callable[[Record, str], bool],
+        reject: Callable[[Record, str, str], bool],
+        flagged: Callable[[Record, str], None],
     ) -> None:
         self.layer = layer
         self.enabled = layer.bulk_write is not None
@@ -258,12 +259,17 @@ class _Bulk:
         self.source = source
         self.result = result
         self.reject = reject
+        self.flagged = flagged
         self.records: list[Record] = []
         self.rows: list[dict[str, Any]] = []
+        self.flags: dict[int, str] = {}  # position in the chunk -> service-area flag
         self.changed_ids: list[int] = []
 
-    def add(self, record: Record, kwargs: dict[str, Any]) -> bool:
-        """Queue a converted row; True when --max-errors says stop."""
+    def add(self, record: Record, kwargs: dict[str, Any], flag: str | None) -> bool:
+        """Queue a converted row (and its flag, reported once the row is written); True when --max-errors
+        says stop."""
+        if flag:
+            self.flags[len(self.rows)] = flag
         self.records.append(record)
         self.rows.append(kwargs)
         return len(self.rows) >= CHUNK_ROWS and self.flush()
@@ -274,13 +280,18 @@ class _Bulk:
         assert self.layer.bulk_write is not None
         outcome = self.layer.bulk_write(agency_id=self.agency_id, rows=self.rows, source=self.source)
         records, self.records, self.rows = self.records, [], []
+        flags, self.flags = self.flags, {}
         self.result.created += outcome.created
         self.result.updated += outcome.updated
-        self.result.unchanged += outcome.unchanged
+        self.result.unchanged = (self.result.unchanged or 0) + outcome.unchanged
         self.changed_ids.extend(outcome.changed_ids)
         stop = False
-        for position, reason in sorted(outcome.rejected.items()):
-            stop = self.reject(records[position], reason) or stop
+        for position, refused in sorted(outcome.rejected.items()):
+            stop = self.reject(records[position], refused.reason, refused.field) or stop
+        # A row the writer refused was not imported: it is rejected, not also "imported with a flag".
+        for position, flag in flags.items():
+            if position not in outcome.rejected:
+                self.flagged(records[position], flag)
         return stop
 
     def publish(self) -> None:
@@ -330,7 +341,12 @@ def import_layer(
     ) as opened:
         mapping = compile_mapping(spec=spec, layer=layer_spec, columns=opened.columns, has_geometry=opened.has_geometry)
         result = ImportResult(
-            layer=layer, file=path.name, format=opened.format, dry_run=dry_run, warnings=mapping.warnings
+            layer=layer,
+            file=path.name,
+            format=opened.format,
+            dry_run=dry_run,
+            warnings=mapping.warnings,
+            unchanged=0 if layer_spec.counts_unchanged else None,
         )
         with transaction.atomic():
 
@@ -356,7 +372,10 @@ def import_layer(
                     Rejection(index=record.index, line=record.line, field="location", reason=flag, raw=raw)
                 )
 
-            bulk = _Bulk(layer=layer_spec, agency_id=agency.pk, source=source, result=result, reject=reject)
+            bulk = _Bulk(
+                layer=layer_spec, agency_id=agency.pk, source=source, result=result, reject=reject, flagged=flagged
+            )
+            read_all = False
             with _converted(records=opened.records, mapping=mapping, ahead=bulk.enabled) as converted:
                 for record, kwargs, problem in converted:
                     result.rows += 1
@@ -367,9 +386,7 @@ def import_layer(
                             layer=layer_spec, agency_id=agency.pk, kwargs=kwargs, areas=areas, policy=policy
                         )
                         if bulk.enabled:
-                            if flag:
-                                flagged(record, flag)
-                            if bulk.add(record, kwargs):
+                            if bulk.add(record, kwargs, flag):
                                 break
                             continue
                         created = _write_row(layer=layer_spec, agency_id=agency.pk, kwargs=kwargs, source=source)
@@ -381,10 +398,18 @@ def import_layer(
                         flagged(record, flag)
                     if created:
                         result.created += 1
+                    elif layer_spec.insert_only:
+                        result.unchanged = (result.unchanged or 0) + 1
                     else:
                         result.updated += 1
+                else:
+                    read_all = True
             # Rows read before a --max-errors stop are imported, as they would be one by one.
             bulk.flush()
+            if read_all:
+                # The last chunk's refusals (the bulk writer's come when it writes) may reach --max-errors
+                # once every row was read: the import did not stop early, nothing is left unread.
+                result.stopped_early = False
             bulk.publish()
             if replace and layer_spec.retire_unlisted is not None:
                 result.retired = _retire_unlisted(

@@ -68,6 +68,13 @@ class LayerSpec:
     bulk_write: Callable[..., object] | None = None
     # Columns no field takes are kept in the record's `attributes` rather than dropped (CAD exports).
     keeps_unmapped: bool = False
+    # `write` never changes a stored record (a detection is what it was): a row it did not create is unchanged.
+    insert_only: bool = False
+
+    @property
+    def counts_unchanged(self) -> bool:
+        """Whether an import can tell an unchanged row from an updated one for this layer."""
+        return self.bulk_write is not None or self.insert_only
 
     @property
     def is_point(self) -> bool:
@@ -114,6 +121,7 @@ LAYERS: dict[str, LayerSpec] = {
         needs_savepoint=False,
         bulk_write=incident_bulk_upsert,
         keeps_unmapped=True,
+        takes_attributes=True,
     ),
     "cameras": LayerSpec(
         name="cameras",
@@ -167,6 +175,7 @@ LAYERS: dict[str, LayerSpec] = {
         write=gunshot_import,
         takes_source=True,
         takes_attributes=True,
+        insert_only=True,
     ),
     # Reader sites, e.g. OpenStreetMap surveillance:type=ALPR nodes (fixtures/mappings/osm_alpr.json).
     "alpr_sites": LayerSpec(

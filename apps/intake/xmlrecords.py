@@ -75,20 +75,28 @@ def _coordinates(text: str) -> list[list[float]]:
     return points
 
 
+def _kml_polygon(element: Element) -> list[list[list[float]]]:
+    rings = []
+    for boundary in ("outerBoundaryIs", "innerBoundaryIs"):
+        for part in element:
+            if _local(part.tag) == boundary:
+                ring = _child(part, "LinearRing")
+                rings.append(_coordinates(_text(_child(ring, "coordinates") if ring is not None else None)))
+    return rings
+
+
 def _kml_geometry(placemark: Element) -> dict[str, Any] | None:
+    """The placemark's area (every Polygon of a MultiGeometry, not only the first), else its first Point
+    (a MultiGeometry often pairs an area with a label point: the area is the place)."""
+    polygons = [_kml_polygon(element) for element in placemark.iter() if _local(element.tag) == "Polygon"]
+    if len(polygons) == 1:
+        return {"type": "Polygon", "coordinates": polygons[0]}
+    if polygons:
+        return {"type": "MultiPolygon", "coordinates": polygons}
     for element in placemark.iter():
-        kind = _local(element.tag)
-        if kind == "Point":
+        if _local(element.tag) == "Point":
             point = _coordinates(_text(_child(element, "coordinates")))
             return {"type": "Point", "coordinates": point[0]}
-        if kind == "Polygon":
-            rings = []
-            for boundary in ("outerBoundaryIs", "innerBoundaryIs"):
-                for part in element:
-                    if _local(part.tag) == boundary:
-                        ring = _child(part, "LinearRing")
-                        rings.append(_coordinates(_text(_child(ring, "coordinates") if ring is not None else None)))
-            return {"type": "Polygon", "coordinates": rings}
     return None
 
 

@@ -30,11 +30,11 @@ is read. ``Rejected.index`` is the 0-based position among the non-blank data row
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from apps.incidents.choices import IncidentStatus
+from apps.incidents.locations import split_call_signs
 from apps.intake.errors import RowError
 from apps.intake.mapping import convert_record
 
@@ -42,7 +42,6 @@ from .base import IncidentRecord, NarrativeLine, ParseResult, register
 from .common import MAX_FUTURE, RecordError, text
 from .mapped import extra_columns, feed_mapping_spec, mapped_payload, rejection
 
-UNIT_SEPARATORS = re.compile(r"[;,|]")
 FEED_FIELDS = ("units", "narrative")
 TIME_FIELDS = ("received_at", "dispatched_at", "on_scene_at", "closed_at")
 MAX_NARRATIVE_TEXT = 4000
@@ -89,7 +88,7 @@ def incident_from_kwargs(
             lines = (NarrativeLine(kwargs["received_at"], text(narrative, "narrative", max_len=MAX_NARRATIVE_TEXT)),)
         except RecordError as exc:
             raise RowError(str(exc), field="narrative") from None
-    refs = tuple(dict.fromkeys(u.strip() for u in UNIT_SEPARATORS.split(units) if u.strip()))
+    refs = tuple(split_call_signs(units))
     if any(len(ref) > 32 for ref in refs):
         raise RowError("units: a call sign is longer than 32 characters", field="units")
     return IncidentRecord(

@@ -22,8 +22,9 @@ def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
-            rows = list(reader)
-            return [name.strip() for name in reader.fieldnames or []], rows
+            # Rows are keyed by the names as the header spells them: " location" is the key column too.
+            reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+            return list(reader.fieldnames), list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise CommandError(f"cannot read {path}: {exc}") from None
 
@@ -45,14 +46,19 @@ class Command(BaseCommand):
                 raise CommandError(f"{name.name} has no column {on!r}; columns are {', '.join(header)}")
         table: dict[str, dict[str, str]] = {}
         for row in lookup_rows:
-            table.setdefault(row[on].strip(), row)  # the first entry of a key wins, as in the lookup's order
+            table.setdefault(
+                (row.get(on) or "").strip(), row
+            )  # the first entry of a key wins, as in the lookup's order
         added = [name for name in lookup_columns if name != on and name not in columns]
         unmatched = 0
-        with open(out, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=[*columns, *added], extrasaction="ignore")
-            writer.writeheader()
-            for row in rows:
-                found = table.get((row.get(on) or "").strip())
-                unmatched += found is None
-                writer.writerow({**row, **{name: (found or {}).get(name, "") for name in added}})
+        try:
+            with open(out, "w", encoding="utf-8", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=[*columns, *added], extrasaction="ignore")
+                writer.writeheader()
+                for row in rows:
+                    found = table.get((row.get(on) or "").strip())
+                    unmatched += found is None
+                    writer.writerow({**row, **{name: (found or {}).get(name, "") for name in added}})
+        except OSError as exc:
+            raise CommandError(f"cannot write {out}: {exc.strerror or exc}") from None
         self.stdout.write(f"{len(rows)} rows written to {out}, {unmatched} without a match in {lookup.name}")
