@@ -90,13 +90,15 @@ def test_a_gunshot_source_with_a_long_name_finds_its_own_detections(home):
 
 
 @pytest.mark.parametrize(
-    ("body", "quoted"),
+    "body",
     [
-        (b"\x80", "\\x80"),  # a lone Windows-1252 byte where UTF-8 was expected: the header itself
-        (b"CAD\x80,lon\n1,2\n", "CAD\\x80"),
+        b"\x80",  # a lone Windows-1252 byte where UTF-8 was expected: the header itself
+        b"CAD\x80,lon\n1,2\n",
     ],
 )
-def test_an_undecodable_byte_in_a_refused_payload_is_a_400_and_a_dead_letter(home, body, quoted):
+def test_an_undecodable_byte_in_a_refused_payload_is_a_400_and_a_dead_letter(home, body):
+    # The reason says where and what (never the undecodable text itself, which could not be stored).
+    quoted = "the header line is not valid utf-8-sig text (invalid start byte at byte"
     from rest_framework.test import APIClient
 
     from apps.feeds.models import DeadLetter

@@ -235,3 +235,38 @@ def test_bulk_writer_takes_numbers_and_links_units_only_for_calls_naming_them(ho
         later = incident_bulk_upsert(agency_id=home.pk, rows=[{**rows[0], "units": "E5"}], source="t")
     assert later.with_units == later.changed_ids == [Incident.objects.get(cad_number="A").pk]
     assert [u.call_sign for u in Incident.objects.get(cad_number="A").assigned_units.all()] == ["E5"]
+
+
+# --- Found in review: inputs that escaped as Python errors or were read as the wrong date ----------------------------
+
+LA = ZoneInfo("America/Los_Angeles")
+
+
+def test_compact_cad_times_are_calendar_times_not_milliseconds_of_1976():
+    assert parse_datetime(text="202405011200", formats=(), tz=LA) == datetime(2024, 5, 1, 12, 0, tzinfo=LA)
+    assert parse_datetime(text="20240501120005", formats=(), tz=LA) == datetime(2024, 5, 1, 12, 0, 5, tzinfo=LA)
+    with pytest.raises(RowError, match="is not a valid date/time"):
+        parse_datetime(text="202413011200", formats=(), tz=LA)  # month 13: a reason, not 1976
+    # Epoch seconds and milliseconds still read as such.
+    assert parse_datetime(text="1714564800", formats=(), tz=LA) == datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    assert parse_datetime(text="1714564800000", formats=(), tz=LA) == datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def test_unicode_digits_in_a_time_are_a_row_reason_not_a_crash():
+    with pytest.raises(RowError, match="is not a valid date/time"):
+        parse_datetime(text="²²²²²²²²²", formats=(), tz=LA)
+
+
+def test_a_number_of_hundreds_of_digits_is_a_row_reason_not_a_crash():
+    mapping = compile_mapping(
+        spec=MappingSpec(), layer=LAYERS["incidents"], columns=("cad_number", "type_code", "received_at", "lon", "lat"),
+        has_geometry=False,
+    )  # fmt: skip
+    huge = int("9" * 400)
+    for values, field in (
+        ({"cad_number": "1", "type_code": "T", "received_at": "2024-05-01T12:00:00Z", "lon": huge, "lat": 47.6}, "lon"),
+        ({"cad_number": "1", "type_code": "T", "received_at": huge, "lon": -122.3, "lat": 47.6}, "received_at"),
+    ):
+        with pytest.raises(RowError) as caught:
+            convert_record(record=Record(index=1, line=None, values=values, raw=values), mapping=mapping)
+        assert field in str(caught.value)

@@ -73,8 +73,8 @@ def number(value: Any, name: str) -> float:
         raise RowError(f"{name} must be a number, got {value!r}")
     try:
         found = float(value)
-    except ValueError:
-        raise RowError(f"{name} must be a number, got {value!r}") from None
+    except (ValueError, OverflowError):  # OverflowError: an integer of hundreds of digits
+        raise RowError(f"{name} must be a number, got {str(value)[:40]!r}") from None
     if not math.isfinite(found):
         raise RowError(f"{name} must be a finite number, got {value!r}")
     return found
@@ -154,7 +154,11 @@ def converter(
             if isinstance(value, str):
                 return parse_datetime(text=value, formats=formats, tz=tz, name=name)
             if isinstance(value, int | float) and not isinstance(value, bool):
-                return epoch_datetime(value=float(value), name=name)
+                try:
+                    seconds = float(value)
+                except OverflowError:
+                    raise RowError(f"{name} {str(value)[:40]}... is out of range", field=name) from None
+                return epoch_datetime(value=seconds, name=name)
             if isinstance(value, dict | list):
                 raise _not_single(name, value)
             raise RowError(f"{name} must be a date/time text, got {value!r}")

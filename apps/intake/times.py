@@ -142,8 +142,15 @@ def parse_datetime(*, text: str, formats: tuple[str, ...], tz: tzinfo | None, na
             parsed = datetime.fromisoformat(text)
         except ValueError as exc:
             errors.append(str(exc))
-    if parsed is None and text.isdigit() and len(text) >= 9:
-        return epoch_datetime(value=float(text), name=name)
+    if parsed is None and text.isascii() and text.isdigit():
+        if len(text) in (12, 14):
+            # YYYYMMDDHHMM[SS], as CAD systems write compact times; never milliseconds of the 1970s-90s.
+            try:
+                parsed = datetime.strptime(text, "%Y%m%d%H%M%S" if len(text) == 14 else "%Y%m%d%H%M")
+            except ValueError as exc:
+                errors.append(str(exc))
+        elif len(text) >= 9:  # seconds (or, from 13 digits, milliseconds) since 1970
+            return epoch_datetime(value=float(text), name=name)
     if parsed is None:
         expected = " or ".join([*formats, "ISO 8601"])
         # strptime/fromisoformat say *what* is wrong (hour 24, 30 February) in some messages; keep those.
