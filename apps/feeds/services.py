@@ -9,7 +9,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from django.db import DataError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -49,6 +49,7 @@ from .models import DeadLetter, FeedSource, hash_token
 
 log = logging.getLogger(__name__)
 MAX_REPORTED_REJECTIONS = 50
+UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE for a unique constraint
 
 
 class FeedUnavailable(Exception):
@@ -183,6 +184,15 @@ def _store(source: FeedSource, parsed: ParseResult, report: IngestReport) -> Non
         try:
             with transaction.atomic():
                 created = _write(source, record, report)
+        except IntegrityError as exc:
+            if getattr(exc.__cause__, "sqlstate", "") == UNIQUE_VIOLATION:
+                # Another push of the same record (a sender's retry racing its first try) committed it
+                # after our look-up: it is stored, once. The savepoint keeps the rest of the batch.
+                report.duplicates += 1
+                continue
+            reason = f"refused by the database: {str(exc).strip().splitlines()[0]}"
+            report.rejected.append(Rejected(index=index, reason=reason, raw=excerpt(repr(record))))
+            continue
         except (ValueError, TypeError, DataError) as exc:
             # DataError: the database refused a value the adapter let through; the savepoint keeps
             # the rest of the batch.
