@@ -9,12 +9,17 @@ demo:
 	WITH_BROWSER=0 bash scripts/setup.sh
 	bash scripts/demo.sh
 
+# The tests start with the lint: a build whose shape is wrong (README, Layout: the floors) is not green.
 test:
 	WITH_BROWSER=1 bash scripts/setup.sh
+	$(MAKE) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff's rules and its formatting, then import-linter's contracts in pyproject.toml (the floors).
 lint:
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 # Benchmarks are separate from the test suite; each prints a table and writes bench/results/*.json.
 # `make bench BENCH_QUICK=1`: small counts.

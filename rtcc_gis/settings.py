@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "apps.measures",
     "apps.exports",
     "apps.playback",
+    "apps.console",  # the map page and the camera wall: the top floor (README, Layout)
 ]
 
 MIDDLEWARE = [

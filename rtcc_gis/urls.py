@@ -6,7 +6,6 @@ urlpatterns = [
     path("api/", include("rtcc_gis.api_urls")),
     path("demo/", include("apps.demo.urls")),
     path("measures/", include("apps.measures.urls")),
-    # The hardened sign-in (lockout, 2FA) comes before the map's routes so it answers accounts/login/.
     path("", include("apps.accounts.urls")),
-    path("", include("apps.core.urls")),
+    path("", include("apps.console.urls")),
 ]

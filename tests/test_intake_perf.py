@@ -13,10 +13,10 @@ from django.contrib.gis.geos import Point
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from apps.core.geo import LonLat
 from apps.incidents.bulk import incident_bulk_upsert
 from apps.incidents.models import Incident
 from apps.intake.errors import RowError
-from apps.intake.geometry import LonLat
 from apps.intake.mapping import MappingSpec, compile_mapping, convert_record
 from apps.intake.readers import Record
 from apps.intake.specs import LAYERS

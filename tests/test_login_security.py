@@ -30,7 +30,7 @@ from apps.accounts.services import totp_device_verify, totp_new_key, totp_provis
 
 from . import factories as f
 
-# The accounts routes as the lead includes them (before apps.core.urls), so these tests do not
+# The accounts routes as the lead includes them (before the map's routes), so these tests do not
 # depend on rtcc_gis/urls.py having been edited yet.
 urlpatterns = [path("", include("apps.accounts.urls")), path("", include("rtcc_gis.urls"))]
 pytestmark = pytest.mark.urls(__name__)

@@ -351,7 +351,7 @@ def test_map_draws_our_own_basemap_and_the_history_overlay(browser, live_server,
 
 
 def test_map_config_points_at_our_basemap_unless_an_agency_tile_server_is_set(operator, settings):
-    from apps.core.views import map_config
+    from apps.console.views import map_config
 
     assert map_config(operator)["basemap"] == {"url": "/api/tiles/basemap/{z}/{x}/{y}.mvt", "attribution": ""}
     Street.objects.create(osm_id=1, kind="primary", geom=LineString((LON, LAT), (LON + 0.001, LAT), srid=4326))

@@ -10,7 +10,7 @@ from django.contrib.gis.geos import Point
 from django.db import transaction
 from django.utils import timezone
 
-from apps.live.publish import publish
+from apps.core.publish import publish
 from apps.sensors.choices import AlertKind
 from apps.sensors.services import alert_raise
 

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.live.publish import publish
+from apps.core.publish import publish
 
 from .choices import CameraStatus, OwnerKind, Sharing, StreamDisplay, StreamKind
 from .grants import grant_mint

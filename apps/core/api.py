@@ -10,8 +10,6 @@ from rest_framework.filters import BaseFilterBackend
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework_gis.pagination import GeoJsonPagination
 
-from apps.accounts.permissions import Perm
-
 from .geo import GeoInputError, parse_bbox
 from .params import check_datetime, choice_list_param, int_param, parse_id
 from .unavailable import unavailable_response_drf
@@ -100,12 +98,14 @@ def _query_parameter(name: str, description: str, *, fmt: str = "") -> dict:
 class LayerViewSet(viewsets.ReadOnlyModelViewSet):
     """A read-only map layer: GeoJSON list with viewport/time/status filters, and details.
 
-    Subclasses supply `selector(user)` returning what the user may see.
+    Subclasses supply `selector(user)` returning what the user may see, and `required_perms`, the
+    permission each action needs (apps.accounts.permissions): the core knows no permission, so a
+    layer that declares none is closed to everyone (the permission class refuses an undeclared action).
     """
 
     pagination_class = LayerPagination
     filter_backends = [LayerFilterBackend]
-    required_perms = {"list": Perm.VIEW_LAYERS, "retrieve": Perm.VIEW_LAYERS}
+    required_perms: dict[str, str] = {}
     bbox_field: str | None = None
     time_field: str | None = None
     status_field: str | None = None

@@ -6,6 +6,7 @@ GEOS geometries with a fixed SRID.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from django.contrib.gis.geos import GeometryCollection, GEOSGeometry, MultiPolygon, Point, Polygon
 
@@ -37,6 +38,14 @@ def check_lon_lat(lon, lat) -> tuple[float, float]:
     if not -90.0 <= lat_f <= 90.0:
         raise GeoInputError(f"latitude {lat_f} is outside -90..90")
     return lon_f, lat_f
+
+
+class LonLat(NamedTuple):
+    """A checked WGS84 position as plain numbers, for writers that take numbers (apps.incidents.bulk, fed
+    by the importer): named like a Point's coordinates so either serves where only `.x` and `.y` are read."""
+
+    x: float  # longitude
+    y: float  # latitude
 
 
 def make_point(lon, lat) -> Point:

@@ -18,13 +18,13 @@ from apps.alpr.services import alpr_read_record
 from apps.cameras.models import Camera
 from apps.cameras.services import camera_upsert
 from apps.core.geo import make_point
+from apps.core.publish import publish
 from apps.incidents.services import (
     incident_apply,
     incident_assign_units,
     incident_sync_narrative,
     incident_sync_unit_status,
 )
-from apps.live.publish import publish
 from apps.sensors.services import gunshot_record
 from apps.units.services import AMBIGUOUS, Fix, unit_fixes_record
 

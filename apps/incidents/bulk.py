@@ -21,21 +21,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from django.contrib.gis.geos import Point
 from django.db import DatabaseError, connection, transaction
 
-from apps.live.publish import publish, publish_reload
+from apps.core.geo import LonLat
+from apps.core.publish import publish, publish_reload
 from apps.zones.choices import ZoneKind
 from apps.zones.models import Zone
 
 from .choices import CallSource, IncidentStatus
 from .locations import address_is_masked, split_call_signs
 from .models import Incident
-
-if TYPE_CHECKING:
-    from apps.intake.geometry import LonLat
 
 # Up to this many changed incidents an import publishes each one; above, one reload for the layer.
 LIVE_ROWS_MAX = 50
@@ -163,7 +161,7 @@ def _check(row: dict[str, Any]) -> None:
 
 def _normalise(row: dict[str, Any], beats: dict[str, tuple[int, Point]]) -> dict[str, Any]:
     """A service row -> the recordset row (plain JSON values). Its location may be a GEOS Point or the
-    importer's LonLat (apps.intake.geometry): only `.x` and `.y` are read."""
+    importer's LonLat (apps.core.geo): only `.x` and `.y` are read."""
     location: Point | LonLat | None = row.get("location")
     beat_id = None
     approximate = bool(row.get("location_approximate")) or address_is_masked(row.get("address") or "")

@@ -8,7 +8,7 @@ from typing import NamedTuple
 from django.contrib.gis.geos import Point
 from django.db import transaction
 
-from apps.live.publish import publish
+from apps.core.publish import publish
 from apps.zones.choices import ZoneKind
 from apps.zones.models import Zone
 from apps.zones.selectors import zone_containing

@@ -6,7 +6,7 @@ assembled here (WKT text is first read into the same GeoJSON shape by apps.intak
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 from django.contrib.gis.geos import GEOSException, GEOSGeometry, LinearRing, MultiPolygon, Point, Polygon
 
@@ -70,14 +70,6 @@ def geometry_from_geojson(*, geometry: Any, allowed: tuple[str, ...]) -> GEOSGeo
         return MultiPolygon(*[_polygon(polygon, budget) for polygon in coordinates], srid=SRID)
     except GEOSException as exc:
         raise RowError(f"geometry cannot be built: {exc}") from None
-
-
-class LonLat(NamedTuple):
-    """A checked WGS84 position as plain numbers, for writers that take numbers (apps.incidents.bulk): named
-    like a Point's coordinates so either serves where only `.x` and `.y` are read."""
-
-    x: float  # longitude
-    y: float  # latitude
 
 
 def lon_lat_from_geojson(*, geometry: Any) -> tuple[float, float]:

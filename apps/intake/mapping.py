@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.contrib.gis.geos import Point
 
-from apps.core.geo import GeoInputError, check_lon_lat, make_point
+from apps.core.geo import GeoInputError, LonLat, check_lon_lat, make_point
 from apps.intake.convert import Read, choice, clean, converter, reader
 from apps.intake.errors import MappingError, RowError
-from apps.intake.geometry import LonLat, geometry_from_geojson, lon_lat_from_geojson
+from apps.intake.geometry import geometry_from_geojson, lon_lat_from_geojson
 from apps.intake.readers import Record
 from apps.intake.specs import FieldSpec, LayerSpec
 from apps.intake.times import parse_datetime  # noqa: F401 - the feeds' mapped adapter and tests import it here

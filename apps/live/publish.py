@@ -1,6 +1,9 @@
 """The one way a change reaches the maps: `publish()`, called by services inside their transaction.
 
-    from apps.live.publish import publish
+The domain services call it through the ground floor's door, apps.core.publish (they may not import this
+app: README, Floors); LiveConfig.ready() installs these functions there.
+
+    from apps.core.publish import publish
 
     @transaction.atomic
     def unit_position_record(*, unit, location, ...):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
-from apps.live.publish import publish
+from apps.core.publish import publish
 
 from .choices import ALERT_LIVE_STATUSES, AckOutcome, AlertStatus, GunshotKind
 from .models import Alert, GunshotDetection, rounds_text

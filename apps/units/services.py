@@ -10,7 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from apps.core.geo import SRID
-from apps.live.publish import publish
+from apps.core.publish import publish
 
 from .choices import UnitIdMode, UnitKind
 from .models import Unit, UnitIdentity

@@ -23,6 +23,7 @@ class AlprSiteViewSet(LayerViewSet):
 
     serializer_class = AlprSiteSerializer
     bbox_field = "location"
+    required_perms = {"list": Perm.VIEW_LAYERS, "retrieve": Perm.VIEW_LAYERS}
 
     def selector(self, user):
         return site_list(user=user)

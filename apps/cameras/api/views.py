@@ -19,7 +19,7 @@ class CameraViewSet(LayerViewSet):
     bbox_field = "location"
     status_field = "status"
     status_choices = CameraStatus
-    required_perms = {**LayerViewSet.required_perms, "stream": Perm.VIEW_CAMERA_STREAM}
+    required_perms = {"list": Perm.VIEW_LAYERS, "retrieve": Perm.VIEW_LAYERS, "stream": Perm.VIEW_CAMERA_STREAM}
 
     def selector(self, user):
         return camera_list(user=user)

@@ -22,7 +22,12 @@ class IncidentViewSet(LayerViewSet):
     time_field = "received_at"
     status_field = "status"
     status_choices = IncidentStatus
-    required_perms = {**LayerViewSet.required_perms, "cameras": Perm.VIEW_LAYERS, "units": Perm.VIEW_LAYERS}
+    required_perms = {
+        "list": Perm.VIEW_LAYERS,
+        "retrieve": Perm.VIEW_LAYERS,
+        "cameras": Perm.VIEW_LAYERS,
+        "units": Perm.VIEW_LAYERS,
+    }
 
     def selector(self, user):
         if self.action == "list":

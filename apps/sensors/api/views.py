@@ -40,6 +40,7 @@ class GunshotViewSet(LayerViewSet):
     serializer_class = GunshotSerializer
     bbox_field = "location"
     time_field = "detected_at"
+    required_perms = {"list": Perm.VIEW_LAYERS, "retrieve": Perm.VIEW_LAYERS}
 
     def selector(self, user):
         return gunshot_list(user=user)
@@ -55,7 +56,8 @@ class AlertViewSet(LayerViewSet):
     status_field = "status"
     status_choices = AlertStatus
     required_perms = {
-        **LayerViewSet.required_perms,
+        "list": Perm.VIEW_LAYERS,
+        "retrieve": Perm.VIEW_LAYERS,
         "acknowledge": Perm.ACK_ALERTS,
         "cameras": Perm.VIEW_LAYERS,
         "units": Perm.VIEW_LAYERS,

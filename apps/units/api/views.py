@@ -32,7 +32,12 @@ class UnitViewSet(LayerViewSet):
     time_field = "last_seen"
     status_field = "status"
     status_choices = UnitStatus
-    required_perms = {**LayerViewSet.required_perms, "track": Perm.VIEW_LAYERS, "trails": Perm.VIEW_LAYERS}
+    required_perms = {
+        "list": Perm.VIEW_LAYERS,
+        "retrieve": Perm.VIEW_LAYERS,
+        "track": Perm.VIEW_LAYERS,
+        "trails": Perm.VIEW_LAYERS,
+    }
 
     def selector(self, user):
         if self.action == "track":

@@ -1,6 +1,7 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions
 
+from apps.accounts.permissions import Perm
 from apps.core.api import LayerViewSet
 
 from ..choices import ZoneKind
@@ -14,6 +15,7 @@ class ZoneViewSet(LayerViewSet):
 
     serializer_class = ZoneSerializer
     bbox_field = "geom"
+    required_perms = {"list": Perm.VIEW_LAYERS, "retrieve": Perm.VIEW_LAYERS}
 
     def selector(self, user):
         qs = zone_list(user=user)

@@ -16,13 +16,13 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from apps.accounts.permissions import Perm, user_has_perm
+from apps.cameras.choices import Sharing
+from apps.cameras.models import Camera
+from apps.cameras.selectors import camera_list, cameras_seeing_point
 from apps.core.params import parse_id
-from apps.core.views import map_config, no_map_page
 from apps.incidents.selectors import incident_list
 
-from .choices import Sharing
-from .models import Camera
-from .selectors import camera_list, cameras_seeing_point
+from .views import map_config, no_map_page
 
 LAYOUT = re.compile(r"^([1-4])x([1-4])$")
 MAX_CAMERAS = 16
