@@ -170,7 +170,7 @@ from apps.accounts.models import Agency, User  # noqa: E402
 from apps.core.geo import make_point  # noqa: E402
 from apps.feeds.models import DeadLetter, FeedSource  # noqa: E402
 from apps.feeds.services import feed_ingest  # noqa: E402
-from apps.live.feeds import agency_feed, seq_of  # noqa: E402
+from apps.live.streams import agency_feed, seq_of  # noqa: E402
 from apps.units.models import Unit, UnitPosition  # noqa: E402
 from apps.units.services import _INSERT as UNNEST_INSERT  # noqa: E402  (the statement itself is measured)
 
