@@ -92,7 +92,6 @@ INSTALLED_APPS = [
     "apps.feeds",
     "apps.intake",
     "apps.retention",
-    "apps.demo",
     "apps.live",
     "apps.search",
     "apps.tiles",
@@ -101,6 +100,11 @@ INSTALLED_APPS = [
     "apps.exports",
     "apps.playback",
 ]
+# The demo city (apps.demo: its loader and simulator commands, and the simulated cameras' video and snapshot
+# routes under /demo/) only where asked for: `make demo` and the tests set RTCC_DEMO=1; production leaves it out.
+RTCC_DEMO = env_bool("RTCC_DEMO", False)
+if RTCC_DEMO:
+    INSTALLED_APPS.append("apps.demo")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -21,6 +21,8 @@ _TEST_ENV = {
     "DJANGO_SECURE_SSL_REDIRECT": "0",
     "DJANGO_SECURE_COOKIES": "0",
     "DJANGO_SECURE_HSTS_SECONDS": "0",
+    # The demo city's app and routes: the simulator and demo tests use them (production leaves them out).
+    "RTCC_DEMO": "1",
 }
 for _name, _value in _TEST_ENV.items():
     os.environ.setdefault(_name, _value)
