@@ -5,12 +5,8 @@ map; RTCC_DEMO=1 (the tests, scripts/local_env.sh for `make demo`) puts both bac
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
 import subprocess
-import sys
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -18,18 +14,13 @@ from django.apps import apps
 from django.db import connection
 from django.urls import resolve
 
-ROOT = Path(__file__).resolve().parent.parent
-PRODUCTION = {
-    "DJANGO_DEBUG": "0",
-    "DJANGO_SECRET_KEY": "x" * 20 + secrets.token_urlsafe(48),
-    "DJANGO_ALLOWED_HOSTS": "rtcc.example.org",
-    "RTCC_AUDIT_CHECKPOINT_KEY": "production-audit-checkpoint-key-not-in-the-database",
-}
+from .hardening_support import PRODUCTION, ROOT, run_django
+
 # `from apps.demo...`, `import apps.demo`, or a dotted path handed to include()/import_module().
 DEMO_IMPORT = re.compile(r"^\s*(from|import)\s+apps\.demo\b|(include|import_module)\(\s*[\"']apps\.demo", re.M)
 DEMO_ROUTE = "/demo/cameras/DEMO-CAM-01/snapshot.svg"
 
-# Run in the production process: what is installed, what the demo's route and the map resolve to, how many
+# Run in the production process: what is installed, whether the demo's route resolves, how many
 # migrations the database still lacks, and what the map and the sign-in page answer.
 INSPECT = f"""
 import json, django
@@ -51,7 +42,6 @@ answers = {{p: client.get(p, secure=True, headers={{"host": "rtcc.example.org"}}
 print(json.dumps({{
     "installed": apps.is_installed("apps.demo"),
     "demo_route": demo_route,
-    "map_view": resolve("/").func.__module__,
     "pending": [str(m) for m, _ in pending],
     "status": {{p: r.status_code for p, r in answers.items()}},
     "map_redirect": answers["/"].headers.get("Location", ""),
@@ -59,18 +49,9 @@ print(json.dumps({{
 """
 
 
-def _production(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
-    """A fresh interpreter on rtcc_gis.settings as a deployment starts it: none of the suite's DJANGO_ or
-    RTCC_DEMO values (settings_test.py sets RTCC_DEMO=1 in this process's environment)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "RTCC_DEMO"))}
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env={**base, "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings", **PRODUCTION, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def _production(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`manage.py ...` or Python code on production settings in a fresh interpreter, RTCC_DEMO unset unless given."""
+    return run_django(code, **{**PRODUCTION, **env})
 
 
 def _test_database_url() -> str:
@@ -81,10 +62,10 @@ def _test_database_url() -> str:
 
 
 def test_production_settings_check_clean_without_the_demo():
-    run = _production(["manage.py", "check", "--fail-level", "WARNING"])
+    run = _production("manage.py check --fail-level WARNING")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "System check identified no issues" in run.stdout + run.stderr
-    listed = _production(["manage.py", "help", "--commands"])
+    listed = _production("manage.py help --commands")
     assert listed.returncode == 0, listed.stderr
     commands = listed.stdout.split()
     assert "load_demo_city" not in commands and "simulate_city" not in commands
@@ -93,7 +74,7 @@ def test_production_settings_check_clean_without_the_demo():
 
 @pytest.mark.django_db
 def test_production_settings_serve_the_map_without_the_demo_app_or_routes():
-    run = _production(["-c", INSPECT], DATABASE_URL=_test_database_url())
+    run = _production(INSPECT, DATABASE_URL=_test_database_url())
     assert run.returncode == 0, run.stderr
     seen = json.loads(run.stdout)
     assert seen["installed"] is False
@@ -112,7 +93,7 @@ def test_rtcc_demo_installs_the_demo_app_and_its_routes():
 
 
 def test_rtcc_demo_must_be_a_boolean():
-    run = _production(["-c", "import django; django.setup()"], RTCC_DEMO="sometimes")
+    run = _production("import django; django.setup()", RTCC_DEMO="sometimes")
     assert run.returncode != 0
     assert "ImproperlyConfigured" in run.stderr and "RTCC_DEMO" in run.stderr, run.stderr
 
