@@ -74,7 +74,7 @@ from bench._ingest.config import DAY_MS, RESULTS  # noqa: E402
 from bench._ingest.direct import run_feed_ingest, run_insert_only  # noqa: E402
 from bench._ingest.fleet import Bench, Fleet, bench_setup, gtfs_payload, session_cookie  # noqa: E402
 from bench._ingest.latency import run_server_phases  # noqa: E402
-from bench._ingest.measure import _MONITOR, Throughput, machine  # noqa: E402
+from bench._ingest.measure import Throughput, close_monitor, machine  # noqa: E402
 from bench._ingest.report import print_report  # noqa: E402
 
 
@@ -110,8 +110,7 @@ def main() -> None:
         ingest += http
     finally:
         session.delete()
-        for monitor in _MONITOR:
-            monitor.close()
+        close_monitor()
         client = redis.Redis.from_url(settings.REDIS_URL)
         keys = list(client.scan_iter(match=f"{config.ENV.prefix}*", count=1000))
         for i in range(0, len(keys), 500):

@@ -118,6 +118,12 @@ def db_sessions() -> int:
     return int(row[0]) if row else 0
 
 
+def close_monitor() -> None:
+    """Close the pg_stat_database connection db_sessions() opened, if it did."""
+    while _MONITOR:
+        _MONITOR.pop().close()
+
+
 # --- figures ------------------------------------------------------------------------------------------
 
 
