@@ -128,6 +128,3 @@ def run_insert_only(bench: Bench, rows: int) -> list[Throughput]:
             )
         )
     return results
-
-
-# --- a minimal async HTTP/1.1 client and our own Daphne ---------------------------------------------

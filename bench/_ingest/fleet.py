@@ -152,6 +152,3 @@ def osmand_target(token: str, fix: FixSpec) -> str:
         "bearing": f"{fix.bearing:.0f}",
     }
     return f"/api/feeds/osmand/{token}/?{urlencode(query)}"
-
-
-# --- CPU: who used the cores during a measurement ------------------------------------------------------

@@ -304,6 +304,3 @@ async def run_server_phases(bench: Bench, fleet: Fleet, cookie: str, log: Path) 
     finally:
         stop_daphne(server)
     return http, latency
-
-
-# --- report -----------------------------------------------------------------------------------------

@@ -166,7 +166,7 @@ class Throughput:
         return asdict(self) | {"records_per_s": round(self.rate, 1), "seconds": round(self.seconds, 3)}
 
 
-# --- 1a, 1b: in this process --------------------------------------------------------------------------
+# --- the machine ----------------------------------------------------------------------------------------
 
 
 def machine() -> dict[str, Any]:

@@ -191,6 +191,3 @@ async def run_http_throughput(
         cpu=meter.stop(),
         db_sessions=meter.sessions_opened,
     )
-
-
-# --- 2: ingest-to-map latency -----------------------------------------------------------------------

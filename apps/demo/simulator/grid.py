@@ -162,6 +162,3 @@ class StreetGrid:
 
 def bearing_xy(x1: float, y1: float, x2: float, y2: float) -> float:
     return math.degrees(math.atan2(x2 - x1, y2 - y1)) % 360.0
-
-
-# --- rates ---------------------------------------------------------------------------------------------
