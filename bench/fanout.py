@@ -189,7 +189,7 @@ class MapClient:
 def stream_head(agency_id: int) -> int:
     import redis
 
-    from apps.live.feeds import agency_feed, seq_of
+    from apps.live.streams import agency_feed, seq_of
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:

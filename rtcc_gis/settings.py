@@ -92,7 +92,6 @@ INSTALLED_APPS = [
     "apps.feeds",
     "apps.intake",
     "apps.retention",
-    "apps.demo",
     "apps.live",
     "apps.search",
     "apps.tiles",
@@ -102,6 +101,11 @@ INSTALLED_APPS = [
     "apps.playback",
     "apps.console",  # the map page and the camera wall: the top floor (README, Layout)
 ]
+# The demo city (apps.demo: its loader and simulator commands, and the simulated cameras' video and snapshot
+# routes under /demo/) only where asked for: `make demo` and the tests set RTCC_DEMO=1; production leaves it out.
+RTCC_DEMO = env_bool("RTCC_DEMO", False)
+if RTCC_DEMO:
+    INSTALLED_APPS.append("apps.demo")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -391,7 +395,7 @@ for _network in RTCC_STREAM_ALLOWED_NETWORKS:
 # shift ends when the next one starts, the last wraps past midnight (apps.measures.shifts checks them at start-up).
 RTCC_SHIFTS = env_list("RTCC_SHIFTS", ["day=07:00", "swing=15:00", "night=23:00"])
 
-# --- HTTPS, cookies and security headers (hardening; tests/test_hardening.py) -----------------------------------------
+# --- HTTPS, cookies and security headers (tests/test_hardening_headers.py, test_hardening_settings.py) -----------
 # Production (DJANGO_DEBUG=0) is HTTPS-only by default and `manage.py check --deploy` is clean there.
 # Each default can be turned off by environment for a deployment that does TLS differently.
 SESSION_COOKIE_HTTPONLY = True
@@ -517,11 +521,11 @@ if RTCC_AUDIT_CHECKPOINT_SYSLOG:
     LOGGING["loggers"]["rtcc.audit.checkpoint"] = {"handlers": ["audit_syslog"], "level": "INFO"}
 
 # Acknowledged system checks, each for a stated reason (`manage.py check --deploy` is otherwise clean in production,
-# tests/test_hardening.py keeps it so):
+# tests/test_hardening_gdal.py keeps it so):
 # - gis.W001: GDAL 3.6 cannot block file/network access from spatial reference input. No user text reaches GDAL/OGR:
 #   SRIDs come only from apps.core.geo.ALLOWED_SRIDS, coordinates and bboxes are parsed as numbers and built into
 #   GEOS geometries, and the only spatial reference GDAL parses is PostGIS's own WKT for EPSG:4326 (Django's distance
-#   functions); tests/test_hardening.py records every GDAL text parser call while imports, feeds and the API run.
+#   functions); tests/test_hardening_gdal.py records every GDAL text parser call while imports, feeds and the API run.
 # - security.W021: HSTS preload is the agency's decision for its whole domain (DJANGO_SECURE_HSTS_PRELOAD above).
 SILENCED_SYSTEM_CHECKS = ["gis.W001", "security.W021"]
 

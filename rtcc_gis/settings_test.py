@@ -17,10 +17,12 @@ _TEST_ENV = {
     # "testserver" is Django's test client's host.
     "DJANGO_ALLOWED_HOSTS": "testserver,localhost,127.0.0.1,[::1]",
     # The test client and live servers are plain HTTP: a redirect to https:// or Secure cookies would
-    # stop every request. tests/test_hardening.py checks production's HTTPS defaults in a fresh process.
+    # stop every request. tests/test_hardening_settings.py checks production's HTTPS defaults in a fresh process.
     "DJANGO_SECURE_SSL_REDIRECT": "0",
     "DJANGO_SECURE_COOKIES": "0",
     "DJANGO_SECURE_HSTS_SECONDS": "0",
+    # The demo city's app and routes: the simulator and demo tests use them (production leaves them out).
+    "RTCC_DEMO": "1",
 }
 for _name, _value in _TEST_ENV.items():
     os.environ.setdefault(_name, _value)

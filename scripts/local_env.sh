@@ -25,3 +25,6 @@ export DJANGO_ALLOWED_HOSTS=${DJANGO_ALLOWED_HOSTS:-localhost,127.0.0.1,[::1]${D
 export DJANGO_SECURE_SSL_REDIRECT=${DJANGO_SECURE_SSL_REDIRECT:-0}
 export DJANGO_SECURE_COOKIES=${DJANGO_SECURE_COOKIES:-0}
 export DJANGO_SECURE_HSTS_SECONDS=${DJANGO_SECURE_HSTS_SECONDS:-0}
+# The demo city's app (apps.demo: load_demo_city, simulate_city, the simulated cameras' routes); production
+# settings leave it out unless RTCC_DEMO=1.
+export RTCC_DEMO=${RTCC_DEMO:-1}

@@ -31,7 +31,7 @@ from django.db import connection, connections
 from django.test import Client
 
 from apps.accounts.models import User
-from apps.live import feeds
+from apps.live import streams
 from rtcc_gis.asgi import application
 
 ORIGIN = (b"origin", b"http://localhost")
@@ -88,7 +88,7 @@ async def ws(live):
     yield open_
     for comm in opened:
         await comm.disconnect()
-    await feeds.aclose_redis()
+    await streams.aclose_redis()
     # The ORM ran in asgiref's sync thread; close its connection there, or the test database
     # cannot be dropped at the end of the session.
     await database_sync_to_async(connections.close_all)()

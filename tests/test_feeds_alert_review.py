@@ -128,7 +128,7 @@ CAMERA = "c779053a-2f13-4683-a643-83ec8eb2558d"  # an id of the real video feed 
 def test_a_sensor_point_sent_again_unchanged_is_a_duplicate_and_a_new_camera_reaches_the_map(
     tak, django_capture_on_commit_callbacks
 ):
-    from apps.live.feeds import agency_feed
+    from apps.live.streams import agency_feed
 
     from .test_live import stream_head
 

@@ -24,10 +24,10 @@ from apps.accounts.models import User
 from apps.alpr.models import AlprRead
 from apps.core.geo import make_point
 from apps.incidents.models import Incident
-from apps.live import feeds
+from apps.live import streams
 from apps.live.consumer import SubscribeError, geometry_bounds, parse_subscribe
-from apps.live.feeds import ALL, agency_feed, parse_client_seq
 from apps.live.publish import _append, apublish, publish
+from apps.live.streams import ALL, agency_feed, parse_client_seq
 from apps.sensors.choices import AlertStatus
 from apps.sensors.models import Alert
 from apps.units.models import Unit
@@ -80,10 +80,10 @@ def db(fn: Callable[[], Any]) -> Any:
     return fn()
 
 
-def stream_head(feed: feeds.Feed) -> int:
+def stream_head(feed: streams.Feed) -> int:
     client = redis.Redis.from_url(django_settings.REDIS_URL, decode_responses=True)
     try:
-        return feeds.seq_of(client.xinfo_stream(feed.stream_key)["last-generated-id"])
+        return streams.seq_of(client.xinfo_stream(feed.stream_key)["last-generated-id"])
     except redis.ResponseError:
         return 0
     finally:

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from apps.core.geo import make_point
 from apps.incidents.models import Incident
-from apps.live.feeds import agency_feed
 from apps.live.publish import publish
+from apps.live.streams import agency_feed
 from apps.units.models import Unit
 
 from . import factories as f

@@ -18,8 +18,8 @@ from apps.cameras.services import camera_stream_secret_set
 from apps.cameras.tasks import cameras_check_health
 
 from . import factories as f
+from .hardening_support import PRODUCTION, run_django
 from .live_support import live_test
-from .test_hardening import PRODUCTION, _django
 from .test_stream_proxy import client_for, open_stream, pytestmark, serve_origin, uris  # noqa: F401 - pytestmark
 
 
@@ -221,6 +221,6 @@ def test_probe_falls_back_to_get_when_head_is_refused(origin):
     ],
 )
 def test_stream_settings_fail_loudly(env, complaint):
-    run = _django("import django; django.setup()", **{**PRODUCTION, **env})
+    run = run_django("import django; django.setup()", **{**PRODUCTION, **env})
     assert run.returncode != 0
     assert "ImproperlyConfigured" in run.stderr and complaint in run.stderr, run.stderr

@@ -25,9 +25,9 @@ from apps.accounts.services import agency_sharing_create, agency_sharing_end, ag
 from apps.audit.models import AuditAction, AuditEvent
 from apps.cameras.services import camera_set_status
 from apps.core.geo import destination
-from apps.live.feeds import agency_feed, feeds_for_agency, layers_needed
 from apps.live.layers import LAYERS as LIVE_LAYERS
 from apps.live.publish import _append
+from apps.live.streams import agency_feed, feeds_for_agency, layers_needed
 
 from . import factories as f
 from .live_support import drain, headers_for, live_test, subscribe

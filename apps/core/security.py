@@ -11,7 +11,7 @@ The policy, and why each part is as it is:
 - ``style-src 'self'``: Leaflet moves tiles, markers and popups through the CSSOM (``el.style.transform
   = ...``), which CSP does not govern; only ``style="..."`` in markup, ``<style>`` elements and
   ``setAttribute("style")`` need 'unsafe-inline', and neither Leaflet 1.9 nor our modules use them
-  (tests/test_hardening.py drives the whole map in Chromium and counts violations). So the map page
+  (tests/test_hardening_browser.py drives the whole map in Chromium and counts violations). So the map page
   refuses inline styles too, which closes CSS-injection tricks (attribute selectors that leak page
   text through background images) for text a feed sent us.
 - ``img-src``: our own files, ``data:``/``blob:`` (Leaflet's icons and canvas snapshots) and the

@@ -36,7 +36,7 @@ Delivery guarantees (per connection, after `subscribed`)
       most every RTCC_LIVE_ACCESS_TTL seconds): a deactivated user, or one who lost VIEW_LAYERS or
       changed agency, is disconnected (4403); one who lost a layer's permission stops getting it.
 
-Sharing between agencies (apps.accounts.selectors; how events reach a partner: apps.live.feeds)
+Sharing between agencies (apps.accounts.selectors; how events reach a partner: apps.live.streams)
     * A user of agency P gets, on P's own feed, the events of agency O on the layers O shares with
       P, while the rule is in force; nothing else of O's. Their seqs are P's feed's seqs, so a
       client with shared layers still keeps one `last_seq` and the protocol is unchanged.
@@ -75,7 +75,6 @@ from apps.accounts.selectors import sharing_rules_received
 from apps.core.geo import GeoInputError, check_lon_lat
 
 from . import conf
-from .feeds import Feed, events_between, feed_for_user, layers_needed, owner_of, parse_client_seq, stream_state
 from .layers import LAYERS
 from .messages import (
     GroupBatch,
@@ -89,6 +88,7 @@ from .messages import (
     subscribed,
     with_seq,
 )
+from .streams import Feed, events_between, feed_for_user, layers_needed, owner_of, parse_client_seq, stream_state
 
 logger = logging.getLogger(__name__)
 
@@ -543,7 +543,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     def _sharing_scope(self) -> frozenset[str]:
         """The layers whose sharing matters to this subscription (hotlist-hit alerts need the reads
-        shared too: apps.live.feeds.layers_needed)."""
+        shared too: apps.live.streams.layers_needed)."""
         layers = self.layers or frozenset()
         return (layers | {"alpr_reads"}) if "alerts" in layers else layers
 

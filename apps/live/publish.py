@@ -18,7 +18,7 @@ What happens:
    (so the map gets the state this transaction wrote, not whatever is there after the commit);
 2. on commit (`transaction.on_commit`; a rolled-back write publishes nothing): the event is appended
    to the Redis stream of each feed it belongs to (its agency's, `all` for superusers, and each
-   partner agency's whose sharing rule lists the layer now: apps.live.feeds), which
+   partner agency's whose sharing rule lists the layer now: apps.live.streams), which
    numbers it (its seq) and keeps the last RTCC_LIVE_REPLAY_MAX events for reconnecting clients;
    then it is sent to each feed's channel group, i.e. to every connected consumer in every process.
 
@@ -48,9 +48,9 @@ from django.db.models import Model
 from redis.typing import EncodableT, FieldT
 
 from . import conf
-from .feeds import Feed, feeds_for_event, layers_needed, seq_of
 from .layers import get_layer
 from .messages import EventBody, EventType, GroupBatch, GroupEnvelope, GroupEvent, with_seq
+from .streams import Feed, feeds_for_event, layers_needed, seq_of
 
 logger = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ def _append_many(events: list[tuple[tuple[Feed, ...], EventBody, int | None]]) -
             # with it, and clients never see it. (Entries without it are the feed's own agency's.)
             fields: dict[FieldT, EncodableT] = {"m": payload} if owner is None else {"m": payload, "a": str(owner)}
             for feed in feeds:
-                # `0-*`: Redis picks the next gap-free sequence number (feeds.py says why that
+                # `0-*`: Redis picks the next gap-free sequence number (streams.py says why that
                 # matters); `~` lets Redis trim whole nodes, which keeps XADD O(1).
                 pipe.xadd(feed.stream_key, fields, id="0-*", maxlen=limit, approximate=True)
         ids = iter(pipe.execute())

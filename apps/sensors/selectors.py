@@ -17,7 +17,7 @@ def alert_list(*, user) -> QuerySet[Alert]:
     reads = agency_scope_q(user, layer=Layer.ALPR_READS)
     if reads is not None:
         # A hotlist hit names the plate that was read, so another agency's hits are ALPR data: they
-        # cross only where the reads layer is shared too (apps.live.feeds.layers_needed, the same
+        # cross only where the reads layer is shared too (apps.live.streams.layers_needed, the same
         # rule for live messages).
         qs = qs.filter(~Q(kind=AlertKind.HOTLIST_HIT) | reads)
     return qs

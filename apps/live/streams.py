@@ -1,4 +1,6 @@
-"""Feeds: the numbered sequence of events one client follows, its channel group and its Redis stream.
+"""Live feeds: the numbered sequence of events one client follows, its channel group and its Redis stream.
+
+(The module is streams.py, not feeds.py, so it does not read as apps/feeds, the ingest side.)
 
 Each agency has a feed; superusers follow the `all` feed, which carries every agency's events with
 its own numbering. A feed's Redis stream keeps the recent events for replay; the stream entry id
