@@ -3,7 +3,7 @@ from django.contrib import admin
 from leaflet.admin import LeafletGeoAdmin
 
 from .models import Camera, CameraStreamSecret, split_stream_credentials
-from .services import camera_stream_secret_set
+from .services import camera_save, cameras_delete
 
 
 class CameraAdminForm(forms.ModelForm):
@@ -54,8 +54,13 @@ class CameraAdmin(LeafletGeoAdmin):
     search_fields = ("name", "external_id", "owner_name")
     readonly_fields = ("last_seen",)
 
+    # Every write goes through the services, which put the change on the operators' maps.
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        credentials = form.credentials_change()
-        if credentials is not None:
-            camera_stream_secret_set(camera=obj, username=credentials[0], password=credentials[1])
+        previous = form.initial.get("agency") if change else None
+        camera_save(camera=obj, credentials=form.credentials_change(), previous_agency_id=previous)
+
+    def delete_model(self, request, obj):
+        cameras_delete(cameras=Camera.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        cameras_delete(cameras=queryset)
