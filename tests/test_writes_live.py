@@ -12,7 +12,6 @@ from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
-import redis
 from django.conf import settings
 from django.contrib.gis.geos import MultiPolygon, Polygon
 from django.utils import timezone
@@ -20,11 +19,11 @@ from django.utils import timezone
 from apps.cameras.models import Camera
 from apps.cameras.tasks import cameras_mark_silent_unknown
 from apps.incidents.models import Incident
-from apps.live import conf
 from apps.units.models import Unit
 from apps.zones.models import Zone
 
 from . import factories as f
+from .live_support import stream_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -90,16 +89,6 @@ def post_admin(client, url: str, data: dict[str, list[str]]) -> None:
     # The admin redirects after a save; a 200 is the form again, with its errors.
     errors = response.context["adminform"].form.errors if response.status_code == 200 else None
     assert response.status_code == 302, errors
-
-
-def stream_events(agency_id: int) -> list[dict]:
-    """What the agency's maps receive, in order (the live stream of the agency's feed)."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    try:
-        entries = client.xrange(f"{conf.key_prefix()}:agency.{agency_id}")
-    finally:
-        client.close()
-    return [json.loads(fields[b"m"]) for _id, fields in entries]
 
 
 def geojson_square(lon: float, lat: float, half: float) -> str:
@@ -295,8 +284,13 @@ def test_a_bowtie_beat_drawn_in_the_admin_is_repaired_not_a_500(admin, home):
     data = admin_form(admin, "/admin/zones/zone/add/")
     ring = [[f.LON, f.LAT], [f.LON + 0.01, f.LAT + 0.01], [f.LON + 0.01, f.LAT], [f.LON, f.LAT + 0.01], [f.LON, f.LAT]]
     bowtie = {"type": "MultiPolygon", "coordinates": [[ring]]}
-    data |= {"agency": [str(home.pk)], "kind": ["beat"], "code": ["B7"], "name": ["Bowtie"],
-             "geom": [json.dumps(bowtie)]}
+    data |= {
+        "agency": [str(home.pk)],
+        "kind": ["beat"],
+        "code": ["B7"],
+        "name": ["Bowtie"],
+        "geom": [json.dumps(bowtie)],
+    }
     post_admin(admin, "/admin/zones/zone/add/", data)
     zone = Zone.objects.get(code="B7")
     assert zone.geom.valid

@@ -323,5 +323,5 @@ def unit_upsert(
             raise ValueError(f"device_id {device_id!r} already reports for unit {clash.call_sign!r}")
         defaults["device_id"] = device_id
     unit, created = Unit.objects.update_or_create(agency_id=agency_id, call_sign=call_sign, defaults=defaults)
-    publish(layer="units", instance=unit)
+    unit_publish(unit=unit)  # a roster that retires a unit takes it off the maps
     return unit, created

@@ -52,9 +52,11 @@ def zone_upsert(
     name: str = "",
     parent: Zone | None = None,
     geocodes: str | list[str] | None = None,
+    publish: bool = True,
 ) -> tuple[Zone, bool]:
     """Create or update the zone (agency, kind, code). `geocodes` (see parse_geocodes) replaces the
-    zone's codes when given; left out, they stay as they were."""
+    zone's codes when given; left out, they stay as they were. The incidents a new beat takes reach the
+    maps, unless `publish` is False (a file import, which reloads the incidents layer once at its end)."""
     if kind not in ZoneKind.values:
         raise ValueError(f"kind must be one of {', '.join(ZoneKind.values)}, got {kind!r}")
     if not code:
@@ -66,7 +68,9 @@ def zone_upsert(
     if zone.kind == ZoneKind.BEAT:
         # Incidents imported before their beats get it now (only those with none: a redrawn beat map is
         # `manage.py recompute_beats`); the maps see their new beat.
-        incident_publish_changes(agency_id=zone.agency_id, ids=incident_beats_fill(zone_id=zone.pk))
+        filled = incident_beats_fill(zone_id=zone.pk)
+        if publish:
+            incident_publish_changes(agency_id=zone.agency_id, ids=filled)
     return zone, created
 
 
