@@ -102,3 +102,21 @@ def test_a_demo_reset_reloads_every_live_layer_of_the_demo_agency(db, live, djan
     with django_capture_on_commit_callbacks(execute=True):
         demo_city_load(seed=2, incidents=0, reset=True, password="a-long-demo-password-42")
     assert kinds(agency_id) == [("layer.reloaded", layer, None) for layer in LAYERS]
+
+
+def test_a_feed_update_of_a_retired_camera_keeps_it_off_the_map(home, live, django_capture_on_commit_callbacks):
+    from apps.feeds.models import FeedSource
+    from apps.feeds.services import feed_ingest
+
+    source = FeedSource.objects.create(agency=home, name="TAK server", kind="cot")
+    retired = f.camera(agency=home, external_id="CAM-7", active=False, heading=10)
+    sensor_point = (
+        b'<event version="2.0" uid="CAM-7" type="b-m-p-s-p-loc" how="h-g-i-g-o" time="2024-05-01T12:00:00Z" '
+        b'start="2024-05-01T12:00:00Z" stale="2024-05-02T12:00:00Z">'
+        b'<point lat="47.6097" lon="-122.3422" hae="0" ce="10" le="10"/>'
+        b'<detail><contact callsign="Dock camera"/><sensor azimuth="90" fov="60" range="100"/></detail></event>'
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert feed_ingest(source_id=source.pk, payload=sensor_point).accepted == 1
+    assert Camera.objects.get(pk=retired.pk).heading == 90  # updated, still retired (the admin's choice)
+    assert kinds(home.pk) == [("feature.removed", "cameras", retired.pk)]
