@@ -6,7 +6,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import http.client
-import json
 import os
 import re
 import signal
@@ -337,16 +336,3 @@ class SystemProcess:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
         _running_groups.discard(pgid)
-
-
-def stream_events(agency_id: int) -> list[dict]:
-    """What the agency's maps receive, in order: the events in its feed's live stream (for tests that write
-    outside a WebSocket test and check what was published on commit)."""
-    from apps.live import conf
-
-    client = redis.Redis.from_url(django_settings.REDIS_URL)
-    try:
-        entries = client.xrange(f"{conf.key_prefix()}:agency.{int(agency_id)}")
-    finally:
-        client.close()
-    return [json.loads(fields[b"m"]) for _id, fields in entries]

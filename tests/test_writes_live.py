@@ -23,7 +23,7 @@ from apps.units.models import Unit
 from apps.zones.models import Zone
 
 from . import factories as f
-from .live_support import stream_events
+from .stream_support import stream_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -19,7 +19,7 @@ from apps.units.models import Unit
 from apps.zones.services import zone_upsert
 
 from . import factories as f
-from .live_support import stream_events
+from .stream_support import stream_events
 
 pytestmark = pytest.mark.django_db
 

@@ -9,10 +9,13 @@ from .services import camera_save, cameras_delete
 class CameraAdminForm(forms.ModelForm):
     """Stream credentials are write-only here: staff may replace or clear them, never read them back."""
 
-    stream_username = forms.CharField(required=False, max_length=200, label="Stream user name",
-                                      widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    stream_username = forms.CharField(
+        required=False, max_length=200, label="Stream user name", widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
     stream_password = forms.CharField(
-        required=False, max_length=200, label="Stream password",
+        required=False,
+        max_length=200,
+        label="Stream password",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
     stream_credentials_clear = forms.BooleanField(required=False, label="Clear the stored stream credentials")
@@ -26,7 +29,8 @@ class CameraAdminForm(forms.ModelForm):
         stored = self.instance.pk and CameraStreamSecret.objects.filter(camera_id=self.instance.pk).exists()
         self.fields["stream_username"].help_text = (
             "Credentials stored (not shown). Type a user name and password to replace them."
-            if stored else "No credentials stored. A URL typed as scheme://user:pass@host/... is split here too."
+            if stored
+            else "No credentials stored. A URL typed as scheme://user:pass@host/... is split here too."
         )
         self.pasted_credentials = None
 

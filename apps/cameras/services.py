@@ -1,4 +1,5 @@
 """Writes to the camera registry."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -213,7 +214,11 @@ def camera_stream_open(
     if renewal:
         detail["renewal"] = True
     event = audit_record(
-        user=user, action=AuditAction.CAMERA_STREAM_OPEN, obj=camera, reason=reason.strip(), detail=detail,
+        user=user,
+        action=AuditAction.CAMERA_STREAM_OPEN,
+        obj=camera,
+        reason=reason.strip(),
+        detail=detail,
         request=request,
     )
     grant = grant_mint(user_id=user.pk, camera_id=camera.pk, event_id=event.pk)

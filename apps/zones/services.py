@@ -1,4 +1,5 @@
 """Writes to zones."""
+
 from __future__ import annotations
 
 import re
