@@ -60,8 +60,7 @@ class CameraAdmin(LeafletGeoAdmin):
 
     # Every write goes through the services, which put the change on the operators' maps.
     def save_model(self, request, obj, form, change):
-        previous = form.initial.get("agency") if change else None
-        camera_save(camera=obj, credentials=form.credentials_change(), previous_agency_id=previous)
+        camera_save(camera=obj, credentials=form.credentials_change())
 
     def delete_model(self, request, obj):
         cameras_delete(cameras=Camera.objects.filter(pk=obj.pk))

@@ -120,11 +120,11 @@ def camera_publish(*, camera: Camera, previous_agency_id: int | None = None) -> 
 
 
 @transaction.atomic
-def camera_save(
-    *, camera: Camera, credentials: tuple[str, str] | None = None, previous_agency_id: int | None = None
-) -> Camera:
+def camera_save(*, camera: Camera, credentials: tuple[str, str] | None = None) -> Camera:
     """Save a camera edited as a whole (the admin's form has set and validated its fields), store or clear
-    its stream `credentials` ((user, password); ("", "") clears; None leaves them), and push it to the maps."""
+    its stream `credentials` ((user, password); ("", "") clears; None leaves them), and push it to the maps
+    (moved to another agency, off the old agency's maps)."""
+    previous_agency_id = Camera.objects.filter(pk=camera.pk).values_list("agency_id", flat=True).first()
     camera.save()
     if credentials is not None:
         camera_stream_secret_set(camera=camera, username=credentials[0], password=credentials[1])

@@ -23,9 +23,7 @@ class IncidentAdmin(LeafletGeoAdmin):
     # Every write goes through the services, which put the change on the operators' maps.
     def save_model(self, request, obj, form, change):
         relocated = "location" in form.changed_data and "beat" not in form.changed_data
-        incident_save(
-            incident=obj, relocated=relocated, previous_agency_id=form.initial.get("agency") if change else None
-        )
+        incident_save(incident=obj, relocated=relocated)
 
     def delete_model(self, request, obj):
         incidents_delete(incidents=Incident.objects.filter(pk=obj.pk))

@@ -144,10 +144,12 @@ def _differs(incident: Incident, values: dict) -> bool:
 
 
 @transaction.atomic
-def incident_save(*, incident: Incident, relocated: bool = False, previous_agency_id: int | None = None) -> Incident:
+def incident_save(*, incident: Incident, relocated: bool = False) -> Incident:
     """Save an incident edited as a whole (the admin's form has set and validated its fields) and push it
-    to the maps. `relocated`: its location changed and its beat was not chosen by hand, so the beat is the
-    one covering the new location. A block-masked address makes the location approximate, as on import."""
+    to the maps (moved to another agency, off the old agency's maps). `relocated`: its location changed and
+    its beat was not chosen by hand, so the beat is the one covering the new location. A block-masked
+    address makes the location approximate, as on import."""
+    previous_agency_id = Incident.objects.filter(pk=incident.pk).values_list("agency_id", flat=True).first()
     if address_is_masked(incident.address):
         incident.location_approximate = True
     if relocated:

@@ -23,7 +23,7 @@ class UnitAdmin(LeafletGeoAdmin):
 
     # Every write goes through the services, which put the change on the operators' maps.
     def save_model(self, request, obj, form, change):
-        unit_save(unit=obj, previous_agency_id=form.initial.get("agency") if change else None)
+        unit_save(unit=obj)
 
     def delete_model(self, request, obj):
         units_delete(units=Unit.objects.filter(pk=obj.pk))

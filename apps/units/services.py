@@ -287,8 +287,10 @@ def unit_publish(*, unit: Unit, previous_agency_id: int | None = None) -> None:
 
 
 @transaction.atomic
-def unit_save(*, unit: Unit, previous_agency_id: int | None = None) -> Unit:
-    """Save a unit edited as a whole (the admin's form has set and validated its fields) and push it to the maps."""
+def unit_save(*, unit: Unit) -> Unit:
+    """Save a unit edited as a whole (the admin's form has set and validated its fields) and push it to the
+    maps (moved to another agency, off the old agency's maps)."""
+    previous_agency_id = Unit.objects.filter(pk=unit.pk).values_list("agency_id", flat=True).first()
     unit.save()
     unit_publish(unit=unit, previous_agency_id=previous_agency_id)
     return unit

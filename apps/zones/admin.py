@@ -38,8 +38,7 @@ class ZoneAdmin(LeafletGeoAdmin):
 
     # Every write goes through the services: a beat's incidents follow it, on the operators' maps too.
     def save_model(self, request, obj, form, change):
-        previous = (form.initial["agency"], form.initial["kind"]) if change else None
-        zone_save(zone=obj, previous=previous)
+        zone_save(zone=obj)
 
     def delete_model(self, request, obj):
         zones_delete(zones=Zone.objects.filter(pk=obj.pk))

@@ -76,10 +76,11 @@ def zone_upsert(
 
 
 @transaction.atomic
-def zone_save(*, zone: Zone, previous: tuple[int, str] | None = None) -> Zone:
+def zone_save(*, zone: Zone) -> Zone:
     """Save a zone edited as a whole (the admin's form has set and validated its fields). A beat's incidents
-    follow it: those it held and those inside its new shape are put on the beat covering them now, and the
-    maps see the change. `previous` is the (agency id, kind) it had before the edit, None for a new zone."""
+    follow it: those it held and those inside its new shape are put on the beat covering them now (in its
+    old agency too, if it moved), and the maps see the change."""
+    previous = Zone.objects.filter(pk=zone.pk).values_list("agency_id", "kind").first()
     zone.geom = as_multipolygon(zone.geom)
     zone.save()
     was_beat = previous is not None and previous[1] == ZoneKind.BEAT
