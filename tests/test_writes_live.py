@@ -224,6 +224,20 @@ def test_incident_added_in_the_admin_is_placed_on_its_beat_and_reaches_the_map(a
     assert event["feature"]["properties"]["beat"] == "K2"
 
 
+def test_incident_moved_in_the_admin_takes_the_beat_of_its_new_place(admin, home):
+    f.zone(agency=home, code="K1")  # around f.LON, f.LAT
+    east = f.zone(agency=home, code="K2", bbox=(f.LON + 0.05, f.LAT - 0.01, f.LON + 0.07, f.LAT + 0.01))
+    incident = f.incident(agency=home)
+    url = f"/admin/incidents/incident/{incident.pk}/change/"
+    data = admin_form(admin, url)
+    data["location"] = [json.dumps({"type": "Point", "coordinates": [f.LON + 0.06, f.LAT]})]
+    post_admin(admin, url, data)
+
+    assert Incident.objects.get(pk=incident.pk).beat_id == east.pk
+    (event,) = _upserts(home.pk, "incidents")
+    assert event["feature"]["properties"]["beat"] == "K2"
+
+
 def test_incidents_deleted_by_the_admin_bulk_action_leave_the_map(admin, home):
     incidents = [f.incident(agency=home) for _ in range(2)]
     response = admin.post(
@@ -254,6 +268,25 @@ def test_beat_redrawn_in_the_admin_moves_its_incidents_on_the_map(admin, home):
     assert beats == {inside.pk: None, elsewhere.pk: None, outside_before.pk: beat.pk}
     published = {e["feature"]["id"]: e["feature"]["properties"]["beat"] for e in _upserts(home.pk, "incidents")}
     assert published == {inside.pk: None, outside_before.pk: "K2"}
+
+
+def test_beat_added_in_the_admin_takes_the_incidents_inside_it(admin, home):
+    inside, outside = f.incident(agency=home), f.incident(agency=home, lon=f.LON + 0.5)
+    data = admin_form(admin, "/admin/zones/zone/add/")
+    data |= {
+        "agency": [str(home.pk)],
+        "kind": ["beat"],
+        "code": ["N3"],
+        "name": ["North 3"],
+        "geom": [geojson_square(f.LON, f.LAT, 0.01)],
+    }
+    post_admin(admin, "/admin/zones/zone/add/", data)
+
+    assert Incident.objects.get(pk=inside.pk).beat.code == "N3"
+    assert Incident.objects.get(pk=outside.pk).beat is None
+    assert [(e["feature"]["id"], e["feature"]["properties"]["beat"]) for e in _upserts(home.pk, "incidents")] == [
+        (inside.pk, "N3")
+    ]
 
 
 def test_beat_deleted_in_the_admin_hands_its_incidents_to_the_beat_under_them(admin, home):
