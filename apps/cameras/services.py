@@ -136,7 +136,7 @@ def camera_save(*, camera: Camera, credentials: tuple[str, str] | None = None) -
 def cameras_delete(*, cameras: QuerySet[Camera]) -> int:
     """Delete these cameras and take them off the maps; returns how many were deleted."""
     gone = list(cameras.values_list("pk", "agency_id"))
-    cameras.model.objects.filter(pk__in=[pk for pk, _ in gone]).delete()
+    Camera.objects.filter(pk__in=[pk for pk, _ in gone]).delete()
     for pk, agency_id in gone:
         publish(layer="cameras", removed_id=pk, agency_id=agency_id)
     return len(gone)
