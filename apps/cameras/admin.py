@@ -3,16 +3,19 @@ from django.contrib import admin
 from leaflet.admin import LeafletGeoAdmin
 
 from .models import Camera, CameraStreamSecret, split_stream_credentials
-from .services import camera_stream_secret_set
+from .services import camera_save, cameras_delete
 
 
 class CameraAdminForm(forms.ModelForm):
     """Stream credentials are write-only here: staff may replace or clear them, never read them back."""
 
-    stream_username = forms.CharField(required=False, max_length=200, label="Stream user name",
-                                      widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    stream_username = forms.CharField(
+        required=False, max_length=200, label="Stream user name", widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
     stream_password = forms.CharField(
-        required=False, max_length=200, label="Stream password",
+        required=False,
+        max_length=200,
+        label="Stream password",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
     stream_credentials_clear = forms.BooleanField(required=False, label="Clear the stored stream credentials")
@@ -26,7 +29,8 @@ class CameraAdminForm(forms.ModelForm):
         stored = self.instance.pk and CameraStreamSecret.objects.filter(camera_id=self.instance.pk).exists()
         self.fields["stream_username"].help_text = (
             "Credentials stored (not shown). Type a user name and password to replace them."
-            if stored else "No credentials stored. A URL typed as scheme://user:pass@host/... is split here too."
+            if stored
+            else "No credentials stored. A URL typed as scheme://user:pass@host/... is split here too."
         )
         self.pasted_credentials = None
 
@@ -54,8 +58,12 @@ class CameraAdmin(LeafletGeoAdmin):
     search_fields = ("name", "external_id", "owner_name")
     readonly_fields = ("last_seen",)
 
+    # Every write goes through the services, which put the change on the operators' maps.
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        credentials = form.credentials_change()
-        if credentials is not None:
-            camera_stream_secret_set(camera=obj, username=credentials[0], password=credentials[1])
+        camera_save(camera=obj, credentials=form.credentials_change())
+
+    def delete_model(self, request, obj):
+        cameras_delete(cameras=Camera.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        cameras_delete(cameras=queryset)

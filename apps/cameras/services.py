@@ -1,4 +1,5 @@
 """Writes to the camera registry."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -6,10 +7,11 @@ from datetime import UTC, datetime
 from django.contrib.gis.geos import Point
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.core.publish import publish
+from apps.core.publish import publish, publish_reload
 
 from .choices import CameraStatus, OwnerKind, Sharing, StreamDisplay, StreamKind
 from .grants import grant_mint
@@ -106,6 +108,40 @@ def camera_stream_secret_set(*, camera: Camera, username: str, password: str) ->
     CameraStreamSecret.objects.update_or_create(camera=camera, defaults={"username": username, "password": password})
 
 
+def camera_publish(*, camera: Camera, previous_agency_id: int | None = None) -> None:
+    """Put the camera on the maps as it now is: an active camera is upserted, a retired one removed (the
+    layer lists active cameras only). Moved to another agency, it leaves the old agency's maps too."""
+    if previous_agency_id is not None and previous_agency_id != camera.agency_id:
+        publish(layer="cameras", removed_id=camera.pk, agency_id=previous_agency_id)
+    if camera.active:
+        publish(layer="cameras", instance=camera)
+    else:
+        publish(layer="cameras", removed_id=camera.pk, agency_id=camera.agency_id)
+
+
+@transaction.atomic
+def camera_save(*, camera: Camera, credentials: tuple[str, str] | None = None) -> Camera:
+    """Save a camera edited as a whole (the admin's form has set and validated its fields), store or clear
+    its stream `credentials` ((user, password); ("", "") clears; None leaves them), and push it to the maps
+    (moved to another agency, off the old agency's maps)."""
+    previous_agency_id = Camera.objects.filter(pk=camera.pk).values_list("agency_id", flat=True).first()
+    camera.save()
+    if credentials is not None:
+        camera_stream_secret_set(camera=camera, username=credentials[0], password=credentials[1])
+    camera_publish(camera=camera, previous_agency_id=previous_agency_id)
+    return camera
+
+
+@transaction.atomic
+def cameras_delete(*, cameras: QuerySet[Camera]) -> int:
+    """Delete these cameras and take them off the maps; returns how many were deleted."""
+    gone = list(cameras.values_list("pk", "agency_id"))
+    Camera.objects.filter(pk__in=[pk for pk, _ in gone]).delete()
+    for pk, agency_id in gone:
+        publish(layer="cameras", removed_id=pk, agency_id=agency_id)
+    return len(gone)
+
+
 def camera_set_status(*, camera: Camera, status: str, seen_at: datetime | None = None) -> Camera:
     _check_choice(status, CameraStatus, "status")
     camera.status = status
@@ -114,6 +150,34 @@ def camera_set_status(*, camera: Camera, status: str, seen_at: datetime | None =
     camera.save(update_fields=["status", "last_seen", "updated_at"])
     publish(layer="cameras", instance=camera)
     return camera
+
+
+# Up to this many cameras changed at once reach the maps one by one; above, one reload per agency.
+LIVE_ROWS_MAX = 50
+
+
+@transaction.atomic
+def cameras_mark_silent_unknown(*, cutoff: datetime) -> int:
+    """Cameras 'online' but not heard from since `cutoff` become 'unknown' (no longer known to be online),
+    and the maps are told: each changed camera, or one reload of the layer per agency when there are many.
+    Returns how many changed."""
+    silent = (
+        Camera.objects.select_for_update(of=("self",))
+        .filter(status=CameraStatus.ONLINE, last_seen__lt=cutoff)
+        .values_list("pk", flat=True)
+    )
+    ids = list(silent)
+    if not ids:
+        return 0
+    Camera.objects.filter(pk__in=ids).update(status=CameraStatus.UNKNOWN, updated_at=timezone.now())
+    shown = Camera.objects.filter(pk__in=ids, active=True)  # a retired camera is on no map
+    if len(ids) > LIVE_ROWS_MAX:
+        for agency_id in shown.values_list("agency_id", flat=True).distinct().order_by("agency_id"):
+            publish_reload(layer="cameras", agency_id=agency_id)
+    else:
+        for camera in shown.order_by("pk"):
+            publish(layer="cameras", instance=camera)
+    return len(ids)
 
 
 class StreamRefused(Exception):
@@ -150,7 +214,11 @@ def camera_stream_open(
     if renewal:
         detail["renewal"] = True
     event = audit_record(
-        user=user, action=AuditAction.CAMERA_STREAM_OPEN, obj=camera, reason=reason.strip(), detail=detail,
+        user=user,
+        action=AuditAction.CAMERA_STREAM_OPEN,
+        obj=camera,
+        reason=reason.strip(),
+        detail=detail,
         request=request,
     )
     grant = grant_mint(user_id=user.pk, camera_id=camera.pk, event_id=event.pk)

@@ -16,10 +16,9 @@ from .models import Camera
 @shared_task(soft_time_limit=100, time_limit=120)
 def cameras_mark_silent_unknown() -> int:
     """A camera 'online' but not heard from for a long time is no longer known to be online."""
-    cutoff = timezone.now() - timedelta(seconds=settings.RTCC_CAMERA_SILENT_SECONDS)
-    return Camera.objects.filter(status=CameraStatus.ONLINE, last_seen__lt=cutoff).update(
-        status=CameraStatus.UNKNOWN, updated_at=timezone.now()
-    )
+    from .services import cameras_mark_silent_unknown as mark
+
+    return mark(cutoff=timezone.now() - timedelta(seconds=settings.RTCC_CAMERA_SILENT_SECONDS))
 
 
 # Beat sends this every 120 s. A run stops starting probes after its budget, so with many slow or

@@ -36,6 +36,8 @@ from apps.cameras.services import camera_stream_open
 from apps.core.geo import SRID
 from apps.incidents.choices import OPEN_STATUSES
 from apps.incidents.models import Incident, NarrativeEntry
+from apps.live.layers import LAYERS as LIVE_LAYERS
+from apps.live.publish import publish_reload
 from apps.measures.choices import AssistKind
 from apps.measures.services import incident_assist_create
 from apps.sensors.choices import AckOutcome, AlertKind, AlertStatus
@@ -109,6 +111,9 @@ def demo_city_load(
         else:
             demo_city_clear(agency=agency)
             out.write(f"Cleared the previous demo data of {agency}.\n")
+            # Maps open on the old city resync onto the new one (one event per layer, not one per row).
+            for layer in LIVE_LAYERS:
+                publish_reload(layer=layer, agency_id=agency.pk)
         users = demo_users_ensure(agency=agency, password=password, stdout=out)
         _Loader(spec=spec, agency=agency, users=users, seed=seed).run(incidents=incidents)
         counts = demo_city_counts(agency=agency)

@@ -16,9 +16,8 @@ from django.utils import timezone
 from apps.alpr.models import AlprSite
 from apps.alpr.services import alpr_read_record
 from apps.cameras.models import Camera
-from apps.cameras.services import camera_upsert
+from apps.cameras.services import camera_publish, camera_upsert
 from apps.core.geo import make_point
-from apps.core.publish import publish
 from apps.incidents.services import (
     incident_apply,
     incident_assign_units,
@@ -388,7 +387,7 @@ def _write_camera(source: FeedSource, record: CameraRecord) -> bool:
         camera, created = camera_upsert(**values)
     if not created and _camera_state(camera) == before:
         return False
-    publish(layer="cameras", instance=camera)  # on the operators' maps now, not at their next reload
+    camera_publish(camera=camera)  # on the operators' maps now, not at their next reload (off them if retired)
     return True
 
 

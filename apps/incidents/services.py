@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 from django.contrib.gis.geos import Point
 from django.db import transaction
+from django.db.models import QuerySet
 
 from apps.core.publish import publish
 from apps.zones.choices import ZoneKind
@@ -140,6 +141,34 @@ def _differs(incident: Incident, values: dict) -> bool:
         elif current != value:
             return True
     return False
+
+
+@transaction.atomic
+def incident_save(*, incident: Incident, relocated: bool = False) -> Incident:
+    """Save an incident edited as a whole (the admin's form has set and validated its fields) and push it
+    to the maps (moved to another agency, off the old agency's maps). `relocated`: its location changed and
+    its beat was not chosen by hand, so the beat is the one covering the new location. A block-masked
+    address makes the location approximate, as on import."""
+    previous_agency_id = Incident.objects.filter(pk=incident.pk).values_list("agency_id", flat=True).first()
+    if address_is_masked(incident.address):
+        incident.location_approximate = True
+    if relocated:
+        incident.beat = zone_containing(agency_id=incident.agency_id, point=incident.location, kind=ZoneKind.BEAT)
+    incident.save()
+    if previous_agency_id is not None and previous_agency_id != incident.agency_id:
+        publish(layer="incidents", removed_id=incident.pk, agency_id=previous_agency_id)
+    publish(layer="incidents", instance=incident)
+    return incident
+
+
+@transaction.atomic
+def incidents_delete(*, incidents: QuerySet[Incident]) -> int:
+    """Delete these incidents (narrative with them) and take them off the maps; returns how many."""
+    gone = list(incidents.values_list("pk", "agency_id"))
+    Incident.objects.filter(pk__in=[pk for pk, _ in gone]).delete()
+    for pk, agency_id in gone:
+        publish(layer="incidents", removed_id=pk, agency_id=agency_id)
+    return len(gone)
 
 
 def incident_set_attribute(*, agency_id: int, cad_number: str, key: str, value) -> Incident | None:

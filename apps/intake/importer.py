@@ -51,6 +51,7 @@ from apps.intake.mapping import Mapping, MappingSpec, compile_mapping, convert_r
 from apps.intake.readers import Record, open_source, raw_text, without_userinfo
 from apps.intake.report import Rejection
 from apps.intake.specs import LAYERS, LayerSpec
+from apps.live.publish import publish_reload
 from apps.zones.area import FLAG, ServiceAreas, check_policy
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -298,6 +299,9 @@ class _Bulk:
         if self.enabled and self.layer.name == "incidents":
             # One event per incident for a small import; one reload (a resync on the maps) for a bulk one.
             incident_publish_changes(agency_id=self.agency_id, ids=self.changed_ids)
+        elif self.layer.reloads and (self.result.created or self.result.updated):
+            # Rows whose service publishes nothing itself (cameras; zones, whose beats move incidents).
+            publish_reload(layer=self.layer.reloads, agency_id=self.agency_id)
 
 
 def import_layer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -70,6 +71,9 @@ class LayerSpec:
     keeps_unmapped: bool = False
     # `write` never changes a stored record (a detection is what it was): a row it did not create is unchanged.
     insert_only: bool = False
+    # The live layer an import that wrote rows reloads on the agency's maps, once at its end, when `write`
+    # does not publish each row itself (one resync, not one event per row).
+    reloads: str = ""
 
     @property
     def counts_unchanged(self) -> bool:
@@ -145,6 +149,7 @@ LAYERS: dict[str, LayerSpec] = {
         },
         geometry_types=("Point",),
         write=camera_upsert,
+        reloads="cameras",
     ),
     "zones": LayerSpec(
         name="zones",
@@ -157,7 +162,9 @@ LAYERS: dict[str, LayerSpec] = {
             "geometry": FieldSpec("geometry"),
         },
         geometry_types=("Polygon", "MultiPolygon"),
-        write=zone_upsert,
+        # Zones are no live layer, but a beat puts incidents in it: their beat is on the map.
+        write=functools.partial(zone_upsert, publish=False),
+        reloads="incidents",
     ),
     # ShotSpotter-style exports (DC "Shot Spotter Gun Shots": ID, TYPE, DATETIME, LATITUDE, LONGITUDE).
     "gunshots": LayerSpec(

@@ -2,6 +2,7 @@ from django.contrib import admin
 from leaflet.admin import LeafletGeoAdmin
 
 from .models import Unit, UnitIdentity, UnitPosition
+from .services import unit_save, units_delete
 
 
 class UnitIdentityInline(admin.TabularInline):
@@ -19,6 +20,16 @@ class UnitAdmin(LeafletGeoAdmin):
     list_filter = ("status", "kind", "agency", "active")
     search_fields = ("call_sign", "device_id", "identities__external_id")
     inlines = [UnitIdentityInline]
+
+    # Every write goes through the services, which put the change on the operators' maps.
+    def save_model(self, request, obj, form, change):
+        unit_save(unit=obj)
+
+    def delete_model(self, request, obj):
+        units_delete(units=Unit.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        units_delete(units=queryset)
 
 
 @admin.register(UnitPosition)

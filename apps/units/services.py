@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from apps.core.geo import SRID
 from apps.core.publish import publish
@@ -275,6 +275,37 @@ def unit_set_status(*, unit: Unit, status: str) -> Unit:
     return unit
 
 
+def unit_publish(*, unit: Unit, previous_agency_id: int | None = None) -> None:
+    """Put the unit on the maps as it now is: an active unit is upserted, a retired one removed (the layer
+    lists active units only). Moved to another agency, it leaves the old agency's maps too."""
+    if previous_agency_id is not None and previous_agency_id != unit.agency_id:
+        publish(layer="units", removed_id=unit.pk, agency_id=previous_agency_id)
+    if unit.active:
+        publish(layer="units", instance=unit)
+    else:
+        publish(layer="units", removed_id=unit.pk, agency_id=unit.agency_id)
+
+
+@transaction.atomic
+def unit_save(*, unit: Unit) -> Unit:
+    """Save a unit edited as a whole (the admin's form has set and validated its fields) and push it to the
+    maps (moved to another agency, off the old agency's maps)."""
+    previous_agency_id = Unit.objects.filter(pk=unit.pk).values_list("agency_id", flat=True).first()
+    unit.save()
+    unit_publish(unit=unit, previous_agency_id=previous_agency_id)
+    return unit
+
+
+@transaction.atomic
+def units_delete(*, units: QuerySet[Unit]) -> int:
+    """Delete these units (their position history with them) and take them off the maps; returns how many."""
+    gone = list(units.values_list("pk", "agency_id"))
+    Unit.objects.filter(pk__in=[pk for pk, _ in gone]).delete()
+    for pk, agency_id in gone:
+        publish(layer="units", removed_id=pk, agency_id=agency_id)
+    return len(gone)
+
+
 def unit_upsert(
     *, agency_id: int, call_sign: str, kind: str = "", device_id: str = "", active: bool = True
 ) -> tuple[Unit, bool]:
@@ -294,5 +325,5 @@ def unit_upsert(
             raise ValueError(f"device_id {device_id!r} already reports for unit {clash.call_sign!r}")
         defaults["device_id"] = device_id
     unit, created = Unit.objects.update_or_create(agency_id=agency_id, call_sign=call_sign, defaults=defaults)
-    publish(layer="units", instance=unit)
+    unit_publish(unit=unit)  # a roster that retires a unit takes it off the maps
     return unit, created

@@ -3,7 +3,7 @@ from django.contrib import admin
 from leaflet.admin import LeafletGeoAdmin
 
 from .models import Zone
-from .services import parse_geocodes
+from .services import as_multipolygon, parse_geocodes, zone_save, zones_delete
 
 
 class ZoneForm(forms.ModelForm):
@@ -14,6 +14,13 @@ class ZoneForm(forms.ModelForm):
             "geocodes": "SCHEME:value, comma-separated (UGC:WAZ558,SAME:053033): CAP alerts given "
             "only these codes are placed on this zone"
         }
+
+    def clean_geom(self):
+        geom = self.cleaned_data.get("geom")
+        try:
+            return as_multipolygon(geom) if geom is not None else geom
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
     def clean_geocodes(self):
         try:
@@ -28,3 +35,13 @@ class ZoneAdmin(LeafletGeoAdmin):
     list_display = ("code", "name", "kind", "agency", "parent")
     list_filter = ("kind", "agency")
     search_fields = ("code", "name")
+
+    # Every write goes through the services: a beat's incidents follow it, on the operators' maps too.
+    def save_model(self, request, obj, form, change):
+        zone_save(zone=obj)
+
+    def delete_model(self, request, obj):
+        zones_delete(zones=Zone.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        zones_delete(zones=queryset)

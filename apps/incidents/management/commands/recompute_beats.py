@@ -14,6 +14,7 @@ from apps.accounts.models import Agency
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.incidents.beats import incident_beats_recompute
+from apps.incidents.bulk import incident_publish_changes
 
 
 class Command(BaseCommand):
@@ -28,7 +29,10 @@ class Command(BaseCommand):
             known = ", ".join(Agency.objects.order_by("code").values_list("code", flat=True)) or "none"
             raise CommandError(f"unknown agency code {agency!r} (known: {known})")
         with transaction.atomic():
-            changed = incident_beats_recompute(agency_id=found.pk)
+            ids = incident_beats_recompute(agency_id=found.pk)
+            changed = len(ids)
+            # On the maps too (the beat is part of an incident's feature): each, or one reload for many.
+            incident_publish_changes(agency_id=found.pk, ids=ids)
             audit_record(
                 user=None,
                 action=AuditAction.IMPORT,
