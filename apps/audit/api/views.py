@@ -57,7 +57,7 @@ CSV_COLUMNS = (
 # page and reasons are typed by whoever, so such cells get a leading apostrophe.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Reading the trail is itself a look on record; a reason is optional (an auditor's routine review has none).
-TRAIL_QUERY = AuditedRead("audit.list", actions=(AuditAction.AUDIT_QUERY,))
+TRAIL_QUERY = AuditedRead("audit.list", actions=(AuditAction.AUDIT_QUERY,), object_type="audit.auditevent")
 TRAIL_EVENT = AuditedRead("audit.retrieve", actions=(AuditAction.AUDIT_QUERY,), object_type="audit.auditevent")
 TRAIL_EXPORT = AuditedRead("audit.export", actions=(AuditAction.EXPORT,), object_type="audit.auditevent")
 

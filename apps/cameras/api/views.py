@@ -14,11 +14,17 @@ from ..selectors import camera_list
 from ..services import StreamRefused, camera_stream_open
 from .serializers import CameraDetailSerializer, CameraSerializer, StreamRequestSerializer, StreamSerializer
 
-# The reason may be left out when the incident being worked is named (camera_stream_open checks one is given).
+
+def _stream_reason_required(request) -> str:
+    # The incident being worked stands in for a reason (its number is on the event's detail).
+    body = request.data if isinstance(request.data, dict) else {}
+    return "" if body.get("incident") not in (None, "") else "give a reason or the incident you are working"
+
+
 STREAM_OPEN = AuditedRead(
     "cameras.stream",
     actions=(AuditAction.CAMERA_STREAM_OPEN,),
-    reason=Reason(source="body"),
+    reason=Reason(required=_stream_reason_required, source="body"),
     target=lambda view: view.get_object(),
 )
 
