@@ -117,6 +117,7 @@ class AuditedRead:
     object_type: str = ""
     throttle_seconds: int | None = None
     target: Callable[[Any], Any] | None = None
+    via: str = "http"  # or "socket": a live subscription, opened with `watch()` (no request, no typed reason)
 
     def __post_init__(self) -> None:
         if not self.actions:
@@ -128,7 +129,18 @@ class AuditedRead:
     def look(self, request, *, obj: Any = None) -> Look:
         """Parse the reason (a 400 when it breaks the rule) and open the look (at `obj`, if one)."""
         reason, given = self.reason.parse(request)
-        return Look(read=self, request=request, reason=reason, given=given, obj=obj)
+        return Look(read=self, user=request.user, request=request, reason=reason, given=given, obj=obj)
+
+    def watch(self, *, user, ip: str | None = None) -> Look:
+        """Open the look of a live subscription: no request to read a reason from, so the default stands."""
+        return Look(read=self, user=user, request=_Peer(ip), reason=self.reason.default, given=False)
+
+
+class _Peer:
+    """Where a socket look came from, as audit_record reads it from a request (REMOTE_ADDR)."""
+
+    def __init__(self, ip: str | None):
+        self.META = {"REMOTE_ADDR": ip} if ip else {}
 
 
 @dataclass
@@ -136,6 +148,7 @@ class Look:
     """One sensitive look in progress: its parsed reason, and whether it is on record yet."""
 
     read: AuditedRead
+    user: Any
     request: Any
     reason: str
     given: bool  # the user typed the reason (rather than the endpoint's default standing in)
@@ -162,9 +175,8 @@ class Look:
             raise ImproperlyConfigured(f"audited read {self.read.name} does not declare action {action}")
         obj = self.obj if obj is None else obj
         kind, pk = _name(obj) if obj is not None else ("", "")
-        user = self.request.user
         event = {
-            "user": user,
+            "user": self.user,
             "action": action,
             "object_type": object_type or kind or self.read.object_type,
             "object_id": object_id or pk,
