@@ -311,3 +311,26 @@ def test_required_where_the_old_views_required_it():
         "tiles.alpr_reads",
         "tiles.unit_positions",
     }
+
+
+# ---- the video wall's purpose (part of each of its streams' reasons) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reason", "needle"),
+    [
+        ("Parade\x01detail", "reason: must not contain control characters (found U+0001)"),
+        ("Parade \u202edetail", "reason: must not contain control characters (found U+202E)"),
+        ("p" * 201, "reason: at most 200 characters on a wall, got 201"),
+    ],
+)
+def test_a_wall_refuses_a_purpose_its_streams_could_not_record(operator, home, reason, needle):
+    from django.test import Client
+
+    cam = f.camera(agency=home)
+    client = Client()
+    client.force_login(operator)
+    response = client.get("/wall/", {"cameras": str(cam.pk), "reason": reason})
+    assert response.status_code == 400 and needle in response.content.decode()
+    fine = client.get("/wall/", {"cameras": str(cam.pk), "reason": " Parade\t detail " + "p" * 180})
+    assert fine.status_code == 200 and fine.context["config"]["wall"]["reason"] == "Parade detail " + "p" * 180
