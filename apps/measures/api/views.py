@@ -112,7 +112,7 @@ class MeasuresViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="measures_export_csv",
-        parameters=PERIOD_PARAMETERS,
+        parameters=[*PERIOD_PARAMETERS, OpenApiParameter("reason", str, description="why you export (recorded)")],
         responses={200: OpenApiResponse(OpenApiTypes.STR, description="CSV: " + ", ".join(CSV_COLUMNS))},
     )
     @audited(MEASURES_EXPORT)
