@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 import rtcc_gis.urls  # noqa: F401  (every view module imported: every audited read registered)
 from apps.accounts.choices import Role
 from apps.audit.models import AuditAction, AuditEvent
-from apps.audit.reads import READS, REASON_MAX_CHARS, AuditedRead, Reason, audited, clean_reason
+from apps.audit.reads import READS, REASON_MAX_CHARS, AuditedRead, Reason, audited, parse_reason
 from apps.audit.services import audit_record
 from apps.core.params import ParamError
 
@@ -33,14 +33,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_a_reason_is_trimmed_and_kept_whole_up_to_the_cap():
-    assert clean_reason("  case 26-0099 \n") == "case 26-0099"
-    assert clean_reason("x" * REASON_MAX_CHARS) == "x" * REASON_MAX_CHARS == "x" * 500
-    assert clean_reason("Fall 2026 — Überfall № 7, 事件") == "Fall 2026 — Überfall № 7, 事件"
+    assert parse_reason("  case 26-0099 \n") == "case 26-0099"
+    assert parse_reason("x" * REASON_MAX_CHARS) == "x" * REASON_MAX_CHARS == "x" * 500
+    assert parse_reason("Fall 2026 — Überfall № 7, 事件") == "Fall 2026 — Überfall № 7, 事件"
     with pytest.raises(ParamError) as refused:
-        clean_reason("x" * (REASON_MAX_CHARS + 1))
+        parse_reason("x" * (REASON_MAX_CHARS + 1))
     assert refused.value.detail == {"reason": "at most 500 characters, got 501"}
     # Counted after trimming: padding does not push a reason over the cap.
-    assert clean_reason(" " * 50 + "y" * REASON_MAX_CHARS + " " * 50) == "y" * REASON_MAX_CHARS
+    assert parse_reason(" " * 50 + "y" * REASON_MAX_CHARS + " " * 50) == "y" * REASON_MAX_CHARS
 
 
 @pytest.mark.parametrize(
@@ -60,18 +60,18 @@ def test_a_reason_is_trimmed_and_kept_whole_up_to_the_cap():
 )
 def test_control_characters_are_refused_naming_the_field(text):
     with pytest.raises(ParamError) as refused:
-        clean_reason(text, field="reason")
+        parse_reason(text, field="reason")
     assert list(refused.value.detail) == ["reason"]
     assert "control characters" in str(refused.value.detail["reason"])
 
 
 def test_a_missing_reason_is_refused_only_where_required():
     with pytest.raises(ParamError) as refused:
-        clean_reason("   ", required="a playback needs a reason")
+        parse_reason("   ", required="a playback needs a reason")
     assert refused.value.detail == {"reason": "a playback needs a reason"}
-    assert clean_reason(None) == "" and clean_reason("", default="routine") == "routine"
+    assert parse_reason(None) == "" and parse_reason("", default="routine") == "routine"
     with pytest.raises(ParamError):
-        clean_reason(["case 1"])  # a JSON body may send anything
+        parse_reason(["case 1"])  # a JSON body may send anything
 
 
 def test_a_read_must_declare_an_action_and_a_name_of_its_own():
@@ -334,3 +334,15 @@ def test_a_wall_refuses_a_purpose_its_streams_could_not_record(operator, home, r
     assert response.status_code == 400 and needle in response.content.decode()
     fine = client.get("/wall/", {"cameras": str(cam.pk), "reason": " Parade\t detail " + "p" * 180})
     assert fine.status_code == 200 and fine.context["config"]["wall"]["reason"] == "Parade detail " + "p" * 180
+
+
+def test_a_look_the_role_may_not_make_says_so_before_asking_for_a_reason(planner_client, other_agency):
+    """The reason is asked for only once the user may make the look: a collection the role cannot read is
+    still a 404 (it is not confirmed to exist), tiles it cannot view a 403, another agency's unit a 404."""
+    before = _last_id()
+    ogc = planner_client.get("/api/ogc/collections/alpr_reads/items")
+    assert ogc.status_code == 404, ogc.content
+    assert planner_client.get("/api/tiles/alpr_reads/14/2623/5718.mvt").status_code == 403
+    other = f.unit(agency=other_agency)
+    assert planner_client.get(f"/api/units/{other.pk}/track/", {"since": _hour_ago()}).status_code == 404
+    assert _new_events(before) == []

@@ -6,7 +6,7 @@ declares it as an `AuditedRead` (the audit action, how the reason is asked for, 
 named) and wraps its method with `audited(read)`; the wrapper parses the reason before the view
 runs and refuses to answer 2xx unless the view recorded the look once, through `look.record()`.
 
-The reason rule, the same everywhere (`parse_reason`/`clean_reason`): surrounding whitespace is
+The reason rule, the same everywhere (`parse_reason`): surrounding whitespace is
 trimmed; at most REASON_MAX_CHARS characters; control characters are refused (C0/C1 controls, line
 and paragraph separators, bidirectional overrides that would make the trail read differently from
 what it stores, lone surrogates that PostgreSQL cannot store); missing is refused where the
@@ -43,7 +43,7 @@ def _refused(ch: str) -> bool:
     return ch in _BIDI or unicodedata.category(ch) in _REFUSED_CATEGORIES
 
 
-def clean_reason(raw: object, *, field: str = "reason", required: str = "", default: str = "") -> str:
+def parse_reason(raw: object, *, field: str = "reason", required: str = "", default: str = "") -> str:
     """A reason by the one rule (module docstring); `required` is the message when it is missing,
     `default` what is recorded when an optional one is not given. Raises ParamError (a 400)."""
     if raw is None:
@@ -74,20 +74,17 @@ class Reason:
     field: str = "reason"
     source: str = "query"
 
+    def __post_init__(self) -> None:
+        if self.source not in ("query", "body"):
+            raise ImproperlyConfigured(f"a reason comes from the query or the body, not {self.source!r}")
+
     def parse(self, request) -> tuple[str, bool]:
         """The reason to record, and whether the user gave one (rather than the default standing in)."""
         data = request.data if self.source == "body" else request.query_params
         raw = data.get(self.field) if hasattr(data, "get") else None
         required = self.required(request) if callable(self.required) else self.required
-        text = clean_reason(raw, field=self.field, required=required)
+        text = parse_reason(raw, field=self.field, required=required)
         return (text, True) if text else (self.default, False)
-
-
-def parse_reason(
-    request, *, required: str = "", default: str = "", field: str = "reason", source: str = "query"
-) -> str:
-    """The reason of a request by the one rule (for a view that reads it outside an audited read)."""
-    return Reason(required=required, default=default, field=field, source=source).parse(request)[0]
 
 
 def _name(obj: Any) -> tuple[str, str]:
@@ -120,6 +117,8 @@ class AuditedRead:
     via: str = "http"  # or "socket": a live subscription, opened with `watch()` (no request, no typed reason)
 
     def __post_init__(self) -> None:
+        if self.via not in ("http", "socket"):
+            raise ImproperlyConfigured(f"audited read {self.name}: via is http or socket, not {self.via!r}")
         if not self.actions:
             raise ImproperlyConfigured(f"audited read {self.name} declares no audit action")
         if READS.get(self.name, self) != self:
@@ -164,7 +163,6 @@ class Look:
         object_type: str = "",
         detail: dict | None = None,
         action: str = "",
-        reason: str | None = None,
         throttle_key: str = "",
     ) -> AuditEvent | None:
         """Write the look's one audit event (None when a throttled look is already on record)."""
@@ -180,11 +178,10 @@ class Look:
             "action": action,
             "object_type": object_type or kind or self.read.object_type,
             "object_id": object_id or pk,
-            "reason": self.reason if reason is None else reason,
+            "reason": self.reason,
             "detail": detail,
             "request": self.request,
         }
-        self.recorded = True
         if throttle_key:
             if not self.read.throttle_seconds:
                 raise ImproperlyConfigured(f"audited read {self.read.name} declares no throttle window")
@@ -193,6 +190,7 @@ class Look:
             )
         else:
             self.event = audit_record(**event)
+        self.recorded = True
         return self.event
 
 

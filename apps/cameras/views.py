@@ -16,7 +16,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from apps.accounts.permissions import Perm, user_has_perm
-from apps.audit.reads import clean_reason
+from apps.audit.reads import parse_reason
 from apps.core.params import ParamError, parse_id
 from apps.core.views import map_config, no_map_page
 from apps.incidents.selectors import incident_list
@@ -80,7 +80,7 @@ def _wall_reason(raw: str) -> str:
     if len(text) > MAX_REASON:
         raise WallRequestError(f"reason: at most {MAX_REASON} characters on a wall, got {len(text)}")
     try:
-        return clean_reason(text)
+        return parse_reason(text)
     except ParamError as exc:
         raise WallRequestError(f"reason: {exc.reason}") from None
 

@@ -34,11 +34,12 @@ CONFORMANCE = [
 ]
 
 
-
-
 def _ogc_reason_required(request) -> str:
     layer = LAYERS.get(request.parser_context["kwargs"].get("collection_id", ""))
-    return "plate reads need a reason (add reason=<case number>)" if layer and layer.needs_reason else ""
+    # A collection the user may not read is a 404 (the view says so), never a hint that it exists.
+    if layer is None or not layer.needs_reason or not user_has_perm(request.user, layer.perm):
+        return ""
+    return "plate reads need a reason (add reason=<case number>)"
 
 
 OGC_READ = AuditedRead(
