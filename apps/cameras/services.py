@@ -193,13 +193,15 @@ def camera_stream_open(
     display: str = StreamDisplay.DOCK,
     renewal: bool = False,
     request=None,
+    look=None,
 ) -> dict:
     """Open a camera's stream for live viewing, and leave an audit record of who looked, why and
     where: a wall shows the picture to a whole room, for hours, which an auditor reads differently.
 
     What the browser gets is a proxy URL on this server carrying a short-lived grant bound to that
     record, never the camera's own address. A player renews an expiring grant by opening again
-    (`renewal`), which is audited too."""
+    (`renewal`), which is audited too. `look` is the API's audited read (apps.audit.reads), which then
+    writes the event; without one (the demo) the event is written here."""
     from apps.audit.models import AuditAction
     from apps.audit.services import audit_record
 
@@ -213,14 +215,17 @@ def camera_stream_open(
     detail = {"incident": incident_id, "stream_kind": camera.stream_kind, "status": camera.status, "display": display}
     if renewal:
         detail["renewal"] = True
-    event = audit_record(
-        user=user,
-        action=AuditAction.CAMERA_STREAM_OPEN,
-        obj=camera,
-        reason=reason.strip(),
-        detail=detail,
-        request=request,
-    )
+    if look is not None:
+        event = look.record(obj=camera, detail=detail)
+    else:
+        event = audit_record(
+            user=user,
+            action=AuditAction.CAMERA_STREAM_OPEN,
+            obj=camera,
+            reason=reason.strip(),
+            detail=detail,
+            request=request,
+        )
     grant = grant_mint(user_id=user.pk, camera_id=camera.pk, event_id=event.pk)
     # RTSP does not play in a browser (the agency's video gateway does): there is nothing to relay.
     name = PROXY_ENTRY.get(camera.stream_kind)

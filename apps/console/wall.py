@@ -16,10 +16,11 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from apps.accounts.permissions import Perm, user_has_perm
+from apps.audit.reads import parse_reason
 from apps.cameras.choices import Sharing
 from apps.cameras.models import Camera
 from apps.cameras.selectors import camera_list, cameras_seeing_point
-from apps.core.params import parse_id
+from apps.core.params import ParamError, parse_id
 from apps.incidents.selectors import incident_list
 
 from .views import map_config, no_map_page
@@ -30,6 +31,8 @@ MAX_CAMERAS = 16
 DEFAULT_LAYOUTS = [(1, 1), (2, 1), (2, 2), (3, 2), (3, 3), (4, 3), (4, 4)]
 INCIDENT_DEFAULT_LAYOUT = (2, 2)
 WALL_ZOOM = 16
+# The wall's purpose is part of each stream's reason: the wall puts the incident before it, and the whole
+# must stay within the one reason cap (apps.audit.reads.REASON_MAX_CHARS).
 MAX_REASON = 200
 
 
@@ -71,6 +74,17 @@ def _parse_ids(value: str) -> list[int]:
     return ids
 
 
+def _wall_reason(raw: str) -> str:
+    """The wall's purpose by the one reason rule (apps.audit.reads), runs of spaces made one."""
+    text = " ".join(raw.split())
+    if len(text) > MAX_REASON:
+        raise WallRequestError(f"reason: at most {MAX_REASON} characters on a wall, got {len(text)}")
+    try:
+        return parse_reason(text)
+    except ParamError as exc:
+        raise WallRequestError(f"reason: {exc.reason}") from None
+
+
 TILE_FIELDS = ("id", "name", "owner_kind", "status", "sharing", "stream_kind")
 
 
@@ -82,7 +96,7 @@ def wall_setup(*, user, params) -> dict:
     """What the wall shows, from its query string; raises WallRequestError."""
     cameras_param = params.get("cameras", "").strip()
     incident_param = params.get("incident", "").strip()
-    reason = " ".join(params.get("reason", "").split())[:MAX_REASON]
+    reason = _wall_reason(params.get("reason", ""))
     layout = _parse_layout(params.get("layout", "").strip())
     if cameras_param and incident_param:
         raise WallRequestError("cameras, incident: give one or the other, not both")

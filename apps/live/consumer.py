@@ -76,6 +76,7 @@ from apps.core.geo import GeoInputError, check_lon_lat
 
 from . import conf
 from .layers import LAYERS
+from .looks import subscription_looks_record
 from .messages import (
     GroupBatch,
     GroupEnvelope,
@@ -345,6 +346,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if access is None or self.feed is None:
             return
         granted = [name for name in request.layers if LAYERS[name].perm in access.perms]
+        await database_sync_to_async(subscription_looks_record)(user_id=self.user_id, layers=granted, scope=self.scope)
         self.layers = frozenset(granted)
         self.bbox = request.bbox
         self.pending.clear()

@@ -17,6 +17,8 @@ from django.utils.module_loading import import_string
 from rest_framework.utils.encoders import JSONEncoder
 
 from apps.accounts.permissions import Perm
+from apps.audit.models import AuditAction
+from apps.audit.reads import AuditedRead, Reason
 
 from .messages import Feature, LayerName
 
@@ -35,9 +37,22 @@ def _is_hotlist_hit(read: Any) -> bool:
     return read.hit_id is not None
 
 
+# Watching hotlist hits stream in is a look at plate reads, as the map's REST hit layer is (apps.alpr.api.views):
+# on record once per user per window, under the same action and reason, never once per event.
+HIT_WATCH = AuditedRead(
+    "live.alpr_reads",
+    actions=(AuditAction.ALPR_READ_QUERY,),
+    reason=Reason(default="hotlist hit monitoring"),
+    object_type="alpr.alprread",
+    throttle_seconds=600,
+    via="socket",
+)
+
+
 @dataclass(frozen=True)
 class LiveLayer:
-    """One live layer. `coalesce` lets a slow client skip intermediate upserts of the same feature."""
+    """One live layer. `coalesce` lets a slow client skip intermediate upserts of the same feature.
+    `look`: subscribing is a sensitive look (apps.audit.reads), recorded when the layer is granted."""
 
     name: LayerName
     model: str  # "app_label.ModelName"
@@ -45,6 +60,7 @@ class LiveLayer:
     perm: Perm
     coalesce: bool = False
     publishable: Callable[[Any], bool] = _always
+    look: AuditedRead | None = None
 
     def model_class(self) -> type[Model]:
         return apps.get_model(self.model)
@@ -77,6 +93,7 @@ LAYERS: dict[str, LiveLayer] = {
             "apps.alpr.api.serializers.AlprReadSerializer",
             Perm.VIEW_ALPR_READS,
             publishable=_is_hotlist_hit,
+            look=HIT_WATCH,
         ),
         LiveLayer("gunshots", "sensors.GunshotDetection", "apps.sensors.api.serializers.GunshotSerializer", VIEW),
         LiveLayer("alerts", "sensors.Alert", "apps.sensors.api.serializers.AlertSerializer", VIEW),

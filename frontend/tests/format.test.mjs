@@ -2,7 +2,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ageSeconds, formatDistance, formatTime, roundsText, setTimeZone, titleCase, viewText } from "../static/rtcc/js/format.js";
+import {
+  ageSeconds, formatDistance, formatTime, oneLine, roundsText, setTimeZone, titleCase, viewText,
+} from "../static/rtcc/js/format.js";
 
 test("times read in the agency's time zone, 24-hour", () => {
   setTimeZone("America/Los_Angeles");
@@ -39,4 +41,10 @@ test("an ALPR site's views read as headings and sectors, none as all round", () 
   assert.equal(viewText([[45, 45], [225, 225]]), "45° · 225°");
   assert.equal(viewText([[304, 14]]), "304–14°");
   assert.equal(viewText(undefined), "all round");
+});
+
+test("a reason built from a record is one line, as the server's reason rule wants", () => {
+  assert.equal(oneLine("Alert 7: Flood\nwarning\t for  Elm St "), "Alert 7: Flood warning for Elm St");
+  assert.equal(oneLine(undefined), "");
+  assert.equal(oneLine("case 26-0131"), "case 26-0131");
 });

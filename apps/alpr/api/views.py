@@ -4,7 +4,7 @@ from rest_framework import exceptions
 
 from apps.accounts.permissions import Perm
 from apps.audit.models import AuditAction
-from apps.audit.services import audit_record, audit_record_throttled
+from apps.audit.reads import AuditedRead, Reason, audited
 from apps.core.api import LayerViewSet
 from apps.core.params import flag_param
 
@@ -16,6 +16,38 @@ from .serializers import AlprReadSerializer, AlprSiteSerializer
 # watching hits, without thousands of identical ones burying the deliberate searches.
 HIT_MONITOR_REASON = "hotlist hit monitoring"
 HIT_MONITOR_AUDIT_SECONDS = 600
+
+
+def _hits_only(request) -> bool:
+    return flag_param(request.query_params, "hits")
+
+
+def _plate(request) -> str:
+    return request.query_params.get("plate", "").strip()
+
+
+def _list_reason_required(request) -> str:
+    """Every read query needs a reason, except the map's automatic hit layer (hits only, no plate)."""
+    if _plate(request):
+        return "a plate search needs a reason (e.g. a case number)"
+    if _hits_only(request):
+        return ""
+    return "every ALPR read query needs a reason (e.g. a case number); only hits=1 is exempt"
+
+
+READ_QUERY = AuditedRead(
+    "alpr.reads.list",
+    actions=(AuditAction.ALPR_READ_QUERY, AuditAction.PLATE_SEARCH),
+    reason=Reason(required=_list_reason_required, default=HIT_MONITOR_REASON),
+    object_type="alpr.alprread",
+    throttle_seconds=HIT_MONITOR_AUDIT_SECONDS,
+)
+READ_LOOK = AuditedRead(
+    "alpr.reads.retrieve",
+    actions=(AuditAction.ALPR_READ_QUERY,),
+    reason=Reason(required="every ALPR read query needs a reason (e.g. a case number)"),
+    object_type="alpr.alprread",
+)
 
 
 class AlprSiteViewSet(LayerViewSet):
@@ -53,70 +85,31 @@ class AlprReadViewSet(LayerViewSet):
     time_field = "read_at"
     required_perms = {"list": Perm.VIEW_ALPR_READS, "retrieve": Perm.VIEW_ALPR_READS}
 
-    def _hits_only(self) -> bool:
-        return flag_param(self.request.query_params, "hits")
-
-    def _plate(self) -> str:
-        return self.request.query_params.get("plate", "").strip()
-
-    def _reason(self) -> str:
-        return self.request.query_params.get("reason", "").strip()
-
     def selector(self, user):
         qs = read_list(user=user)
-        if self._hits_only():
+        if _hits_only(self.request):
             qs = qs.filter(hit__isnull=False)
-        plate = self._plate()
+        plate = _plate(self.request)
         if plate:
             if sum(ch.isalnum() for ch in plate) < 2:
                 raise exceptions.ValidationError({"plate": "give at least two letters or digits"})
             qs = plate_pattern_filter(qs, plate)
         return qs
 
-    def _is_hit_monitoring(self) -> bool:
-        """The map's automatic hit layer: hits only, no plate, no reason given."""
-        return self.action == "list" and self._hits_only() and not self._plate() and not self._reason()
-
-    def _require_reason(self) -> None:
-        if self._reason() or self._is_hit_monitoring():
-            return
-        if self._plate():
-            raise exceptions.ValidationError({"reason": "a plate search needs a reason (e.g. a case number)"})
-        raise exceptions.ValidationError(
-            {"reason": "every ALPR read query needs a reason (e.g. a case number); only hits=1 is exempt"}
-        )
-
-    def list(self, request, *args, **kwargs):
-        self._require_reason()
-        monitoring = self._is_hit_monitoring()
+    @audited(READ_QUERY)
+    def list(self, request, *args, look, **kwargs):
         response = super().list(request, *args, **kwargs)
-        plate = self._plate()
-        event = {
-            "user": request.user,
-            "action": AuditAction.PLATE_SEARCH if plate else AuditAction.ALPR_READ_QUERY,
-            "object_type": "alpr.alprread",
-            "reason": HIT_MONITOR_REASON if monitoring else self._reason(),
-            "detail": {"query": request.query_params.dict(), "count": response.data.get("count")},
-            "request": request,
-        }
-        if monitoring:
-            event["detail"]["throttle_seconds"] = HIT_MONITOR_AUDIT_SECONDS
-            audit_record_throttled(
-                throttle_key=f"alpr-hit-monitoring:{request.user.pk}", seconds=HIT_MONITOR_AUDIT_SECONDS, **event
-            )
+        plate = _plate(request)
+        detail = {"query": request.query_params.dict(), "count": response.data.get("count")}
+        if not look.given:  # the map's hit layer, panning: one event per user per window
+            detail["throttle_seconds"] = HIT_MONITOR_AUDIT_SECONDS
+            look.record(detail=detail, throttle_key=str(request.user.pk))
         else:
-            audit_record(**event)
+            look.record(detail=detail, action=AuditAction.PLATE_SEARCH if plate else AuditAction.ALPR_READ_QUERY)
         return response
 
-    def retrieve(self, request, *args, **kwargs):
-        self._require_reason()
+    @audited(READ_LOOK)
+    def retrieve(self, request, *args, look, **kwargs):
         response = super().retrieve(request, *args, **kwargs)
-        audit_record(
-            user=request.user,
-            action=AuditAction.ALPR_READ_QUERY,
-            object_type="alpr.alprread",
-            object_id=kwargs.get("pk", ""),
-            reason=self._reason(),
-            request=request,
-        )
+        look.record(object_id=kwargs.get("pk", ""))
         return response

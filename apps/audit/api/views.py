@@ -24,8 +24,8 @@ from apps.core.params import check_text
 
 from ..chain import format_at
 from ..models import AuditAction, AuditEvent
+from ..reads import AuditedRead, audited
 from ..selectors import audit_event_list
-from ..services import audit_record
 from .serializers import AuditEventSerializer
 
 FILTER_PARAMETERS = [
@@ -56,6 +56,10 @@ CSV_COLUMNS = (
 # Spreadsheets run a cell starting with one of these as a formula; usernames tried at the login
 # page and reasons are typed by whoever, so such cells get a leading apostrophe.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Reading the trail is itself a look on record; a reason is optional (an auditor's routine review has none).
+TRAIL_QUERY = AuditedRead("audit.list", actions=(AuditAction.AUDIT_QUERY,), object_type="audit.auditevent")
+TRAIL_EVENT = AuditedRead("audit.retrieve", actions=(AuditAction.AUDIT_QUERY,), object_type="audit.auditevent")
+TRAIL_EXPORT = AuditedRead("audit.export", actions=(AuditAction.EXPORT,), object_type="audit.auditevent")
 
 
 class AuditPagination(PageNumberPagination):
@@ -117,25 +121,16 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
         # from DRF's renderer negotiation (refusals before it are JSON whatever was asked for).
         return super().perform_content_negotiation(request, force=force or self.action == "export")
 
-    def list(self, request, *args, **kwargs):
+    @audited(TRAIL_QUERY)
+    def list(self, request, *args, look, **kwargs):
         response = super().list(request, *args, **kwargs)
-        audit_record(
-            user=request.user,
-            action=AuditAction.AUDIT_QUERY,
-            detail={"query": request.query_params.dict()},
-            request=request,
-        )
+        look.record(detail={"query": request.query_params.dict()})
         return response
 
-    def retrieve(self, request, *args, **kwargs):
+    @audited(TRAIL_EVENT)
+    def retrieve(self, request, *args, look, **kwargs):
         response = super().retrieve(request, *args, **kwargs)
-        audit_record(
-            user=request.user,
-            action=AuditAction.AUDIT_QUERY,
-            object_type="audit.auditevent",
-            object_id=kwargs.get("pk", ""),
-            request=request,
-        )
+        look.record(object_id=kwargs.get("pk", ""))
         return response
 
     @extend_schema(
@@ -143,7 +138,8 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
         parameters=[*FILTER_PARAMETERS, OpenApiParameter("reason", str, description="why you export (recorded)")],
         responses={200: OpenApiResponse(OpenApiTypes.STR, description="CSV, one row per event, oldest first")},
     )
-    def export(self, request, *args, **kwargs):
+    @audited(TRAIL_EXPORT)
+    def export(self, request, *args, look, **kwargs):
         """`GET /api/audit/export.csv`: the filtered trail as CSV, oldest first, streamed."""
         rows = (
             self.filter_queryset(self.get_queryset())
@@ -151,14 +147,7 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
             .values_list(*[("agency__code" if c == "agency" else c) for c in CSV_COLUMNS])
         )
         # Recorded before the rows are read, so an export that matches its own event lists it too.
-        audit_record(
-            user=request.user,
-            action=AuditAction.EXPORT,
-            object_type="audit.auditevent",
-            reason=request.query_params.get("reason", "").strip(),
-            detail={"query": request.query_params.dict(), "format": "csv"},
-            request=request,
-        )
+        look.record(detail={"query": request.query_params.dict(), "format": "csv"})
         response = StreamingHttpResponse(_csv_lines(rows.iterator(chunk_size=2000)), content_type="text/csv")
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'

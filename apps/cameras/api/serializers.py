@@ -37,7 +37,8 @@ class CameraDetailSerializer(CameraSerializer):
 
 
 class StreamRequestSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+    # Checked by the one reason rule (apps.audit.reads), not here: the view's audited read parses it.
+    reason = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, default="")
     incident = serializers.IntegerField(required=False, allow_null=True, default=None)
     display = serializers.ChoiceField(choices=StreamDisplay.choices, required=False, default=StreamDisplay.DOCK)
     renewal = serializers.BooleanField(

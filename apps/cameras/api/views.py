@@ -4,6 +4,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.accounts.permissions import Perm
+from apps.audit.models import AuditAction
+from apps.audit.reads import AuditedRead, Reason, audited
 from apps.core.api import LayerViewSet
 from apps.incidents.selectors import incident_list
 
@@ -11,6 +13,20 @@ from ..choices import CameraStatus
 from ..selectors import camera_list
 from ..services import StreamRefused, camera_stream_open
 from .serializers import CameraDetailSerializer, CameraSerializer, StreamRequestSerializer, StreamSerializer
+
+
+def _stream_reason_required(request) -> str:
+    # The incident being worked stands in for a reason (its number is on the event's detail).
+    body = request.data if isinstance(request.data, dict) else {}
+    return "" if body.get("incident") not in (None, "") else "give a reason or the incident you are working"
+
+
+STREAM_OPEN = AuditedRead(
+    "cameras.stream",
+    actions=(AuditAction.CAMERA_STREAM_OPEN,),
+    reason=Reason(required=_stream_reason_required, source="body"),
+    target=lambda view: view.get_object(),
+)
 
 
 class CameraViewSet(LayerViewSet):
@@ -29,9 +45,10 @@ class CameraViewSet(LayerViewSet):
 
     @extend_schema(request=StreamRequestSerializer, responses=StreamSerializer)
     @action(detail=True, methods=["post"])
-    def stream(self, request, pk=None):
+    @audited(STREAM_OPEN)
+    def stream(self, request, pk=None, *, look):
         """Open the camera's live view: needs a reason or the incident being worked; audited."""
-        camera = self.get_object()
+        camera = look.obj
         body = StreamRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         incident_id = body.validated_data["incident"]
@@ -41,11 +58,12 @@ class CameraViewSet(LayerViewSet):
             stream = camera_stream_open(
                 camera=camera,
                 user=request.user,
-                reason=body.validated_data["reason"],
+                reason=look.reason,
                 incident_id=incident_id,
                 display=body.validated_data["display"],
                 renewal=body.validated_data["renewal"],
                 request=request,
+                look=look,
             )
         except StreamRefused as exc:
             raise exceptions.PermissionDenied(str(exc)) from None

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from apps.accounts.permissions import Perm, user_has_perm
 from apps.audit.models import AuditAction
-from apps.audit.services import audit_record
+from apps.audit.reads import AuditedRead, Reason, audited
 from apps.core.api import parse_time_param
 from apps.core.geo import GeoInputError, parse_bbox
 from apps.core.params import BIGINT_MAX, int_param, parse_id
@@ -34,8 +34,19 @@ CONFORMANCE = [
 ]
 
 
-def _reason(request) -> str:
-    return request.query_params.get("reason", "").strip()
+def _ogc_reason_required(request) -> str:
+    layer = LAYERS.get(request.parser_context["kwargs"].get("collection_id", ""))
+    # A collection the user may not read is a 404 (the view says so), never a hint that it exists.
+    if layer is None or not layer.needs_reason or not user_has_perm(request.user, layer.perm):
+        return ""
+    return "plate reads need a reason (add reason=<case number>)"
+
+
+OGC_READ = AuditedRead(
+    "exports.ogc",
+    actions=(AuditAction.EXPORT,),
+    reason=Reason(required=_ogc_reason_required, default=OGC_READ_REASON),
+)
 
 
 class GeoJsonRenderer(JSONRenderer):
@@ -165,22 +176,12 @@ class OgcViewSet(viewsets.ViewSet):
     def collection(self, request, collection_id: str):
         return Response(self._collection(self._layer(collection_id)))
 
-    def _audit(self, layer: ExportLayer, *, reason: str, detail: dict, object_id: str = "") -> None:
-        audit_record(
-            user=self.request.user,
-            action=AuditAction.EXPORT,
-            object_type=layer.queryset(self.request.user).model._meta.label_lower,
+    def _audit(self, look, layer: ExportLayer, *, detail: dict, object_id: str = "") -> None:
+        look.record(
+            obj=layer.queryset(self.request.user),
             object_id=object_id,
-            reason=reason,
             detail={"layer": layer.name, "format": "geojson", "via": "ogc", **detail},
-            request=self.request,
         )
-
-    def _read_reason(self, layer: ExportLayer) -> str:
-        reason = _reason(self.request)
-        if not reason and layer.needs_reason:
-            raise exceptions.ValidationError({"reason": "plate reads need a reason (add reason=<case number>)"})
-        return reason or OGC_READ_REASON
 
     @extend_schema(
         operation_id="ogc_items",
@@ -193,9 +194,9 @@ class OgcViewSet(viewsets.ViewSet):
         ],
         responses={200: OpenApiTypes.OBJECT},
     )
-    def items(self, request, collection_id: str):
+    @audited(OGC_READ)
+    def items(self, request, collection_id: str, *, look):
         layer = self._layer(collection_id)
-        reason = self._read_reason(layer)
         params = request.query_params
         limit = int_param(params, "limit", default=OGC_DEFAULT_LIMIT, low=1)
         limit = min(limit, OGC_MAX_LIMIT)  # OGC: a limit above the maximum is served at the maximum
@@ -212,8 +213,8 @@ class OgcViewSet(viewsets.ViewSet):
         qs = ogc_filter(layer.queryset(request.user), layer=layer, bbox=bbox, start=start, end=end).order_by("pk")
         features, matched = ogc_page(qs, layer=layer, limit=limit, offset=offset)
         self._audit(
+            look,
             layer,
-            reason=reason,
             detail={"filters": {k: v for k, v in params.items() if k != "reason"}, "rows": len(features)},
         )
         links = [
@@ -247,14 +248,14 @@ class OgcViewSet(viewsets.ViewSet):
         return f"{self._url('items', collection_id=collection_id)}?{query.urlencode()}"
 
     @extend_schema(operation_id="ogc_item", responses={200: OpenApiTypes.OBJECT})
-    def item(self, request, collection_id: str, fid: str):
+    @audited(OGC_READ)
+    def item(self, request, collection_id: str, fid: str, *, look):
         layer = self._layer(collection_id)
-        reason = self._read_reason(layer)
         pk = parse_id(fid)
         found = ogc_feature(layer=layer, user=request.user, fid=pk) if pk is not None else None
         if found is None:
             raise exceptions.NotFound(f"no feature {fid!r} in {collection_id}")
-        self._audit(layer, reason=reason, detail={"rows": 1}, object_id=fid)
+        self._audit(look, layer, detail={"rows": 1}, object_id=fid)
         found["links"] = [
             {"href": self._url("item", collection_id=collection_id, fid=fid), "rel": "self", "type": GEOJSON},
             {

@@ -13,7 +13,7 @@ from rest_framework import exceptions, viewsets
 
 from apps.accounts.permissions import Perm, user_has_perm
 from apps.audit.models import AuditAction
-from apps.audit.services import audit_record
+from apps.audit.reads import AuditedRead, Reason, audited
 
 from ..formats import CONTENT_TYPES, CSV_GEOMETRIES, FORMATS, csv_chunks, geojson_chunks, kml_chunks
 from ..layers import LAYERS, ExportLayer
@@ -24,8 +24,11 @@ from ..selectors import export_queryset, export_rows
 EXPORT_MAX_ROWS = getattr(settings, "RTCC_EXPORT_MAX_ROWS", 100_000)
 
 
-def _reason(request) -> str:
-    return request.query_params.get("reason", "").strip()
+EXPORT = AuditedRead(
+    "exports.export",
+    actions=(AuditAction.EXPORT,),
+    reason=Reason(required="every export needs a reason (e.g. a case number)"),
+)
 
 
 def _layer_for(request, name: str, *, param: str) -> ExportLayer:
@@ -66,13 +69,11 @@ class ExportViewSet(viewsets.ViewSet):
         ],
         responses={200: OpenApiResponse(OpenApiTypes.BINARY, description="GeoJSON, CSV or KML file")},
     )
-    def export(self, request, layer: str, fmt: str):
+    @audited(EXPORT)
+    def export(self, request, layer: str, fmt: str, *, look):
         spec = _layer_for(request, layer, param="layer")
         if fmt not in FORMATS:
             raise exceptions.ValidationError({"format": f"unknown format {fmt!r}; use {', '.join(FORMATS)}"})
-        reason = _reason(request)
-        if not reason:
-            raise exceptions.ValidationError({"reason": "every export needs a reason (e.g. a case number)"})
         csv_geometry = request.query_params.get("csv_geometry", "wkt")
         if csv_geometry not in CSV_GEOMETRIES:
             raise exceptions.ValidationError({"csv_geometry": f"use {' or '.join(CSV_GEOMETRIES)}"})
@@ -88,14 +89,7 @@ class ExportViewSet(viewsets.ViewSet):
                 }
             )
         # Recorded before the first row is read: a client that drops the download is still on record.
-        audit_record(
-            user=request.user,
-            action=AuditAction.EXPORT,
-            object_type=qs.model._meta.label_lower,
-            reason=reason,
-            detail={"layer": spec.name, "format": fmt, "filters": _filters(request), "rows": count},
-            request=request,
-        )
+        look.record(obj=qs, detail={"layer": spec.name, "format": fmt, "filters": _filters(request), "rows": count})
         if fmt == "geojson":
             chunks = geojson_chunks(export_rows(qs, layer=spec, encoding="geojson", limit=count), layer=spec)
         elif fmt == "kml":

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from apps.accounts.permissions import Perm
 from apps.audit.models import AuditAction
-from apps.audit.services import audit_record
+from apps.audit.reads import AuditedRead, Reason, audited
 from apps.core.api import parse_time_param
 from apps.core.geo import parse_bbox
 
@@ -19,6 +19,12 @@ from ..selectors import PLAYBACK_MAX_WINDOW, playback_frames, playback_state_at
 
 DEFAULT_WINDOW = timedelta(hours=1)
 REASON = OpenApiParameter("reason", str, required=True, description="why you replay (case number); recorded")
+PLAYBACK = AuditedRead(
+    "playback",
+    actions=(AuditAction.PLAYBACK,),
+    reason=Reason(required="a playback needs a reason (e.g. a case number)"),
+    object_type="playback",
+)
 BBOX = OpenApiParameter("in_bbox", str, description="minlon,minlat,maxlon,maxlat")
 
 
@@ -27,25 +33,12 @@ class PlaybackViewSet(viewsets.ViewSet):
 
     required_perms = {"replay": Perm.PLAYBACK, "state": Perm.PLAYBACK}
 
-    def _reason(self) -> str:
-        reason = self.request.query_params.get("reason", "").strip()
-        if not reason:
-            raise exceptions.ValidationError({"reason": "a playback needs a reason (e.g. a case number)"})
-        return reason
-
     def _bbox(self):
         raw = self.request.query_params.get("in_bbox")
         return parse_bbox(raw) if raw else None
 
-    def _audit(self, *, reason: str, detail: dict) -> None:
-        audit_record(
-            user=self.request.user,
-            action=AuditAction.PLAYBACK,
-            object_type="playback",
-            reason=reason,
-            detail={**detail, "in_bbox": self.request.query_params.get("in_bbox", "")},
-            request=self.request,
-        )
+    def _audit(self, look, *, detail: dict) -> None:
+        look.record(detail={**detail, "in_bbox": self.request.query_params.get("in_bbox", "")})
 
     @extend_schema(
         operation_id="playback_replay",
@@ -59,7 +52,8 @@ class PlaybackViewSet(viewsets.ViewSet):
         ],
         responses={200: OpenApiTypes.OBJECT},
     )
-    def replay(self, request):
+    @audited(PLAYBACK)
+    def replay(self, request, *, look):
         params = request.query_params
         if not params.get("start"):
             raise exceptions.ValidationError({"start": "give the start of the window (ISO 8601)"})
@@ -71,10 +65,9 @@ class PlaybackViewSet(viewsets.ViewSet):
             hours = PLAYBACK_MAX_WINDOW.total_seconds() / 3600
             raise exceptions.ValidationError({"end": f"a playback covers at most {hours:g} hours"})
         bbox = self._bbox()
-        reason = self._reason()
         frames = playback_frames(user=request.user, start=start, end=end, bbox=bbox)
         self._audit(
-            reason=reason,
+            look,
             detail={
                 "start": start,
                 "end": end,
@@ -92,16 +85,16 @@ class PlaybackViewSet(viewsets.ViewSet):
         parameters=[OpenApiParameter("at", OpenApiTypes.DATETIME, required=True), BBOX, REASON],
         responses={200: OpenApiTypes.OBJECT},
     )
-    def state(self, request):
+    @audited(PLAYBACK)
+    def state(self, request, *, look):
         raw = request.query_params.get("at")
         if not raw:
             raise exceptions.ValidationError({"at": "give the instant (ISO 8601)"})
         at = parse_time_param("at", raw)
         bbox = self._bbox()
-        reason = self._reason()
         state = playback_state_at(user=request.user, at=at, bbox=bbox)
         self._audit(
-            reason=reason,
+            look,
             detail={
                 "at": at,
                 "units": [u["id"] for u in state["units"]],

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from apps.accounts.permissions import Perm
 from apps.audit.models import AuditAction
-from apps.audit.services import audit_record
+from apps.audit.reads import AuditedRead, Reason, audited
 from apps.core.api import parse_int_param
 
 from ..selectors import (
@@ -30,7 +30,12 @@ from ..selectors import (
 )
 
 PLATE_MAX_CHARS = 20
-REASON_MAX_CHARS = 500
+PLATE_SEARCH = AuditedRead(
+    "search.plates",
+    actions=(AuditAction.PLATE_SEARCH,),
+    reason=Reason(required="a plate search needs a reason (e.g. a case number)"),
+    object_type="alpr.alprread",
+)
 
 
 def _text_param(request, name: str, *, low: int, high: int, required_message: str = "") -> str:
@@ -91,25 +96,15 @@ class SearchViewSet(viewsets.ViewSet):
         responses={200: OpenApiTypes.OBJECT},
     )
     @action(detail=False, methods=["get"])
-    def plates(self, request):
+    @audited(PLATE_SEARCH)
+    def plates(self, request, *, look):
         plate = _text_param(
             request, "plate", low=1, high=PLATE_MAX_CHARS, required_message="a plate search needs a plate"
-        )
-        reason = _text_param(
-            request, "reason", low=1, high=REASON_MAX_CHARS,
-            required_message="a plate search needs a reason (e.g. a case number)",
         )
         limit = parse_int_param(request, "limit", PLATE_DEFAULT_LIMIT, 1, PLATE_MAX_LIMIT)
         try:
             found = plate_reads(user=request.user, pattern=plate, limit=limit)
         except ValueError as exc:
             raise exceptions.ValidationError({"plate": str(exc)}) from None
-        audit_record(
-            user=request.user,
-            action=AuditAction.PLATE_SEARCH,
-            object_type="alpr.alprread",
-            reason=reason,
-            detail={"query": {"plate": plate, "limit": limit}, "count": found["count"], "via": "map search"},
-            request=request,
-        )
+        look.record(detail={"query": {"plate": plate, "limit": limit}, "count": found["count"], "via": "map search"})
         return Response({"plate": plate, **found})

@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, renderers, viewsets
 
 from apps.accounts.permissions import Perm, user_has_perm
-from apps.audit.services import audit_record_throttled
+from apps.audit.reads import AuditedRead, Reason, audited
 from apps.core.api import parse_time_param
 from apps.core.params import choice_list_param
 
@@ -23,6 +23,26 @@ MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 # layer, reason and window says they looked, without thousands identical to it.
 AUDIT_WINDOW_SECONDS = 600
 FILTER_PARAMS = ("since", "until", "type")
+
+
+def _tile_read(layer: TileLayer) -> AuditedRead:
+    def required(request) -> str:
+        # A layer the role may not view is a 403 (the view says so) before any word about its reason.
+        if not layer.reason_required or not any(user_has_perm(request.user, perm) for perm in layer.perms):
+            return ""
+        return f"the {layer.name} tiles need a reason (e.g. a case number)"
+
+    return AuditedRead(
+        f"tiles.{layer.name}",
+        actions=(layer.audit_action,),
+        reason=Reason(required=required),
+        object_type=f"tiles.{layer.name}",
+        throttle_seconds=AUDIT_WINDOW_SECONDS,
+    )
+
+
+# The tile registry declares which layers are sensitive looks (`audit_action`); each is an audited read.
+TILE_READS = {name: _tile_read(layer) for name, layer in TILE_LAYERS.items() if layer.audit_action}
 
 
 class MVTRenderer(renderers.BaseRenderer):
@@ -60,19 +80,12 @@ class TileViewSet(viewsets.ViewSet):
         types = tuple(sorted(choice_list_param(params, "type")))
         return TileFilters(since=since, until=until, types=types)
 
-    def _audit(self, layer: TileLayer, filters: TileFilters, reason: str, address: TileAddress) -> None:
-        user = self.request.user
+    def _audit(self, look, layer: TileLayer, filters: TileFilters, address: TileAddress) -> None:
         window = f"{filters.since and filters.since.isoformat()}|{filters.until and filters.until.isoformat()}"
-        digest = hashlib.sha1(f"{reason}\x1f{window}".encode(), usedforsecurity=False).hexdigest()
-        audit_record_throttled(
-            throttle_key=f"tiles:{user.pk}:{layer.name}:{digest}",
-            seconds=AUDIT_WINDOW_SECONDS,
-            user=user,
-            action=layer.audit_action,
-            object_type=f"tiles.{layer.name}",
-            reason=reason,
+        digest = hashlib.sha1(f"{look.reason}\x1f{window}".encode(), usedforsecurity=False).hexdigest()
+        look.record(
+            throttle_key=f"{self.request.user.pk}:{digest}",
             detail={"layer": layer.name, "since": filters.since, "until": filters.until, "first_tile": str(address)},
-            request=self.request,
         )
 
     @extend_schema(
@@ -85,7 +98,8 @@ class TileViewSet(viewsets.ViewSet):
         responses={(200, MVT_MEDIA_TYPE): OpenApiTypes.BINARY},
         description="A Mapbox Vector Tile (XYZ scheme). Empty body when nothing is in the tile.",
     )
-    def tile(self, request, z: int, x: int, y: int):
+    @audited(lambda view: TILE_READS.get(view.layer))
+    def tile(self, request, z: int, x: int, y: int, *, look):
         layer = TILE_LAYERS[self.layer]
         self._check_access(layer)
         try:
@@ -93,11 +107,8 @@ class TileViewSet(viewsets.ViewSet):
         except TileError as exc:
             raise exceptions.ValidationError({exc.param: str(exc)}) from None
         filters = self._filters(layer)
-        reason = request.query_params.get("reason", "").strip()
-        if layer.reason_required and not reason:
-            raise exceptions.ValidationError({"reason": f"the {layer.name} tiles need a reason (e.g. a case number)"})
-        if layer.audit_action:
-            self._audit(layer, filters, reason, address)
+        if look is not None:
+            self._audit(look, layer, filters, address)
         if layer.min_zoom <= address.z <= layer.max_zoom:
             blob = render_tile(
                 address=address, sources=layer.sources(user=request.user, filters=filters, zoom=address.z)

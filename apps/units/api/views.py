@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from apps.accounts.permissions import Perm
 from apps.audit.models import AuditAction
-from apps.audit.services import audit_record
+from apps.audit.reads import AuditedRead, Reason, audited
 from apps.core.api import LayerViewSet, parse_int_param, parse_time_param
 from apps.core.geo import parse_bbox
 
@@ -22,6 +22,12 @@ from .serializers import UnitSerializer
 # Where an officer was is personal data: a replay is bounded, needs a reason, and is audited.
 TRACK_MAX_WINDOW = timedelta(hours=24)
 TRAIL_DEFAULT_MINUTES = 10
+TRACK_REPLAY = AuditedRead(
+    "units.track",
+    actions=(AuditAction.UNIT_TRACK_REPLAY,),
+    reason=Reason(required="a track replay needs a reason (e.g. a case number)"),
+    target=lambda view: view.get_object(),
+)
 
 
 class UnitViewSet(LayerViewSet):
@@ -63,12 +69,10 @@ class UnitViewSet(LayerViewSet):
         "with the fixes and their times in `properties.points`. Audited.",
     )
     @action(detail=True, methods=["get"], url_path="track")
-    def track(self, request, pk=None):
-        unit = self.get_object()
+    @audited(TRACK_REPLAY)
+    def track(self, request, pk=None, *, look):
+        unit = look.obj
         params = request.query_params
-        reason = params.get("reason", "").strip()
-        if not reason:
-            raise exceptions.ValidationError({"reason": "a track replay needs a reason (e.g. a case number)"})
         if not params.get("since"):
             raise exceptions.ValidationError({"since": "give the start of the replay (ISO 8601)"})
         since = parse_time_param("since", params["since"])
@@ -79,14 +83,7 @@ class UnitViewSet(LayerViewSet):
             raise exceptions.ValidationError({"since": "a replay covers at most 24 hours"})
         track = unit_track(unit=unit, since=since, until=until)
         points = track["points"]
-        audit_record(
-            user=request.user,
-            action=AuditAction.UNIT_TRACK_REPLAY,
-            obj=unit,
-            reason=reason,
-            detail={"since": since, "until": until, "points": len(points), "truncated": track["truncated"]},
-            request=request,
-        )
+        look.record(detail={"since": since, "until": until, "points": len(points), "truncated": track["truncated"]})
         coordinates = [[p["lon"], p["lat"]] for p in points]
         return Response(
             {

@@ -5,6 +5,7 @@
 // Opening a tile asks the server for the stream (POST /api/cameras/{pk}/stream/), which checks the
 // role and sharing and writes the audit record; the tile never sees a URL any other way.
 import { el } from "./dom.js";
+import { oneLine } from "./format.js";
 import { createPlayer } from "./camera-player.js";
 
 const MAX_TILES = 6;
@@ -201,7 +202,8 @@ export function createCameraDock({ api, parent = document.querySelector(".worksp
 
     // camera: {id, name, ...}; why: the audit reason; incident: the incident being worked, if any.
     // An already open camera is brought forward without asking (or auditing) again.
-    async open(camera, { reason, incident = null }) {
+    async open(camera, { reason: why, incident = null }) {
+      const reason = oneLine(why);
       const id = Number(camera.id);
       const existing = tiles.get(id);
       if (existing) {

@@ -88,3 +88,9 @@ export function formatAddress(address, approximate) {
   if (!approximate) return address || "";
   return `${address || "—"} (approximate location)`;
 }
+
+// An audit reason built from records (an alert's title) on one line: the server's one reason rule
+// (apps/audit/reads.py) refuses line breaks and tabs inside a reason, so runs of white space become one space.
+export function oneLine(text) {
+  return String(text ?? "").replace(/\s+/g, " ").trim();
+}
