@@ -341,8 +341,18 @@ def start_daphne(env: Mapping[str, str], log: Path) -> tuple[subprocess.Popen, i
     port = free_port()
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "rtcc_gis.serve", "-b", "127.0.0.1", "-p", str(port), "--access-log", os.devnull,
-             "rtcc_gis.asgi:application"],
+            [
+                sys.executable,
+                "-m",
+                "rtcc_gis.serve",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "--access-log",
+                os.devnull,
+                "rtcc_gis.asgi:application",
+            ],
             cwd=ROOT,
             env=dict(env),
             stdout=out,

@@ -108,8 +108,15 @@ def grow_to(agency: Agency, have: int, want: int) -> float:
         for first in range(have + 1, want + 1, step):
             cur.execute(
                 GENERATE,
-                {"agency": agency.pk, "lon": CENTER[0], "lat": CENTER[1], "hlon": HALF_LON, "hlat": HALF_LAT,
-                 "first": first, "last": min(want, first + step - 1)},
+                {
+                    "agency": agency.pk,
+                    "lon": CENTER[0],
+                    "lat": CENTER[1],
+                    "hlon": HALF_LON,
+                    "hlat": HALF_LAT,
+                    "first": first,
+                    "last": min(want, first + step - 1),
+                },
             )
         cur.execute("ANALYZE cameras_camera")
     return time.perf_counter() - started
@@ -208,15 +215,31 @@ def main() -> None:
     print("3. Nearest cameras for an incident (ms per query; selector = cameras_seeing_point, limit 5)")
     print(
         table(
-            ["cameras", "in radius", "selector p50", "p99", "knn p50", "p99", "naive p50", "p99",
-             "naive/selector", "naive/knn", "knn=naive"],
+            [
+                "cameras",
+                "in radius",
+                "selector p50",
+                "p99",
+                "knn p50",
+                "p99",
+                "naive p50",
+                "p99",
+                "naive/selector",
+                "naive/knn",
+                "knn=naive",
+            ],
             [
                 [
-                    f"{r['cameras']:,}", f"{r['cameras_within_radius_of_first_point']:,}",
-                    fmt(r["selector_ms"]["p50"], 2), fmt(r["selector_ms"]["p99"], 2),
-                    fmt(r["knn_ms"]["p50"], 2), fmt(r["knn_ms"]["p99"], 2),
-                    fmt(r["naive_ms"]["p50"], 1), fmt(r["naive_ms"]["p99"], 1),
-                    f"{r['ratio_naive_vs_selector_p50']}x", f"{r['ratio_naive_vs_knn_p50']}x",
+                    f"{r['cameras']:,}",
+                    f"{r['cameras_within_radius_of_first_point']:,}",
+                    fmt(r["selector_ms"]["p50"], 2),
+                    fmt(r["selector_ms"]["p99"], 2),
+                    fmt(r["knn_ms"]["p50"], 2),
+                    fmt(r["knn_ms"]["p99"], 2),
+                    fmt(r["naive_ms"]["p50"], 1),
+                    fmt(r["naive_ms"]["p99"], 1),
+                    f"{r['ratio_naive_vs_selector_p50']}x",
+                    f"{r['ratio_naive_vs_knn_p50']}x",
                     f"{r['knn_matches_naive']:.0%}",
                 ]
                 for r in rows
@@ -228,8 +251,10 @@ def main() -> None:
         f"   area; 'in radius': cameras within {settings.RTCC_CAMERA_SEARCH_RADIUS_M} m of the first point (the\n"
         "   selector ranks all of them); knn=naive: share of queries where both found the same five."
     )
-    print(f"   {info['cores']} cores; load average {info['load_average_at_start']} at start, "
-          f"{result['load_average_at_end']} at end (other work on the machine lowers every figure)")
+    print(
+        f"   {info['cores']} cores; load average {info['load_average_at_start']} at start, "
+        f"{result['load_average_at_end']} at end (other work on the machine lowers every figure)"
+    )
     print(f"\nwritten: {out}  (total {result['total_seconds']} s)")
 
 

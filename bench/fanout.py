@@ -200,8 +200,9 @@ def stream_head(agency_id: int) -> int:
         client.close()
 
 
-async def scenario(setup: str, ports: list[int], cookie: str, agency_id: int, maps_n: int, rate: int,
-                   base_s: int) -> dict[str, Any]:
+async def scenario(
+    setup: str, ports: list[int], cookie: str, agency_id: int, maps_n: int, rate: int, base_s: int
+) -> dict[str, Any]:
     candidates = [MapClient(ports[i % len(ports)], cookie) for i in range(maps_n)]
     opened = []
     for i in range(0, maps_n, 5):  # a few at a time: simultaneous handshakes only measure the accept queue
@@ -335,21 +336,57 @@ def main() -> None:
     out = write_result("fanout", result)
     print()
     print(f"2. Ingest-to-screen latency (ms), {UNITS} units, {SECONDS:g} s per scenario")
-    print(table(
-        ["setup", "maps", "connected", "rate", "achieved", "p50", "p95", "p99", "published", "per map",
-         "delivered/s", ""],
-        [[r["setup"], r["maps"], r["maps_connected"], r["rate"], fmt(r["achieved_rate"], 0),
-          fmt(r["latency_ms"]["p50"], 0), fmt(r["latency_ms"]["p95"], 0), fmt(r["latency_ms"]["p99"], 0),
-          f"{r['published']:,}", fmt(r["per_map"], 0), fmt(r["delivered_per_s"], 0),
-          (f"SATURATED (caught up {r['caught_up_after_s']} s after the last send"
-           + (f"; {r['maps_dropped_by_server']} maps dropped by the server" if r["maps_dropped_by_server"] else "")
-           + ")") if r["saturated"] else ""]
-         for r in rows],
-    ))
+    print(
+        table(
+            [
+                "setup",
+                "maps",
+                "connected",
+                "rate",
+                "achieved",
+                "p50",
+                "p95",
+                "p99",
+                "published",
+                "per map",
+                "delivered/s",
+                "",
+            ],
+            [
+                [
+                    r["setup"],
+                    r["maps"],
+                    r["maps_connected"],
+                    r["rate"],
+                    fmt(r["achieved_rate"], 0),
+                    fmt(r["latency_ms"]["p50"], 0),
+                    fmt(r["latency_ms"]["p95"], 0),
+                    fmt(r["latency_ms"]["p99"], 0),
+                    f"{r['published']:,}",
+                    fmt(r["per_map"], 0),
+                    fmt(r["delivered_per_s"], 0),
+                    (
+                        f"SATURATED (caught up {r['caught_up_after_s']} s after the last send"
+                        + (
+                            f"; {r['maps_dropped_by_server']} maps dropped by the server"
+                            if r["maps_dropped_by_server"]
+                            else ""
+                        )
+                        + ")"
+                    )
+                    if r["saturated"]
+                    else "",
+                ]
+                for r in rows
+            ],
+        )
+    )
     for name, value in ratios.items():
         print(f"   {name}: {value}x")
-    print(f"   {info['cores']} cores; load average {info['load_average_at_start']} at start, "
-          f"{result['load_average_at_end']} at end (other work on the machine lowers every figure)")
+    print(
+        f"   {info['cores']} cores; load average {info['load_average_at_start']} at start, "
+        f"{result['load_average_at_end']} at end (other work on the machine lowers every figure)"
+    )
     print(f"\nwritten: {out}  (total {result['total_seconds']} s)")
 
 

@@ -170,8 +170,10 @@ def stages(agency: Agency, params: dict) -> dict[str, Any]:
     t0 = time.perf_counter()
     rows = list(
         selectors.incidents_filtered(agency=agency, params=params)
-        .annotate(lon=Func("location", function="ST_X", output_field=FloatField()),
-                  lat=Func("location", function="ST_Y", output_field=FloatField()))
+        .annotate(
+            lon=Func("location", function="ST_X", output_field=FloatField()),
+            lat=Func("location", function="ST_Y", output_field=FloatField()),
+        )
         .values_list("lon", "lat")
     )
     out["naive_db_ms"] = ms(t0)
@@ -180,9 +182,7 @@ def stages(agency: Agency, params: dict) -> dict[str, Any]:
     out["naive_h3_count_ms"] = ms(t0)
     if dict(naive_counts) != counts:
         raise SystemExit("naive counting disagrees with the grouped counts")
-    out["naive_fetch_ratio"] = round(
-        (out["naive_db_ms"] + out["naive_h3_count_ms"]) / (out["db_ms"] + out["h3_ms"]), 1
-    )
+    out["naive_fetch_ratio"] = round((out["naive_db_ms"] + out["naive_h3_count_ms"]) / (out["db_ms"] + out["h3_ms"]), 1)
     t0 = time.perf_counter()
     gi0 = analysis.gi_star(grid, counts, w, permutations=0, seed=SEED)
     out["gi_star_p_norm_ms"] = ms(t0)
@@ -201,9 +201,15 @@ def full_run(agency: Agency, kind: str, raw: dict) -> dict[str, Any]:
     if run is None or run.status != "done":
         raise SystemExit(f"{kind} run failed: {run and run.error}")
     size = len(json.dumps(run.result))
-    return {"kind": kind, "params": raw, "seconds": round(seconds, 2), "incidents": run.incident_count,
-            "features": run.summary["features"], "geojson_kb": round(size / 1024),
-            "timings_ms": run.summary["timings_ms"]}
+    return {
+        "kind": kind,
+        "params": raw,
+        "seconds": round(seconds, 2),
+        "incidents": run.incident_count,
+        "features": run.summary["features"],
+        "geojson_kb": round(size / 1024),
+        "timings_ms": run.summary["timings_ms"],
+    }
 
 
 def warm_up() -> None:
@@ -226,34 +232,54 @@ def main() -> None:
         known = selectors.incident_type_codes(agency_id=agency.pk)
         for resolution in (8, 10):
             params = normalise("gistar", {**year, "resolution": resolution}, known_types=known, today=today)
-            runs.append({"size": size, "resolution": resolution, "fill_seconds": round(fill_s, 1),
-                         "load_average": os.getloadavg()[0], **stages(agency, params)})
+            runs.append(
+                {
+                    "size": size,
+                    "resolution": resolution,
+                    "fill_seconds": round(fill_s, 1),
+                    "load_average": os.getloadavg()[0],
+                    **stages(agency, params),
+                }
+            )
         runs[-1]["runs"] = [
             full_run(agency, "gistar", year),
             full_run(agency, "kde", year),
-            full_run(agency, "gistar", {**year, "types": ["BURGLARY", "ROBBERY"], "hour_start": 22, "hour_end": 3,
-                                        "days": [5, 6]}),
+            full_run(
+                agency,
+                "gistar",
+                {**year, "types": ["BURGLARY", "ROBBERY"], "hour_start": 22, "hour_end": 3, "days": [5, 6]},
+            ),
         ]
 
-    print(f"\n{'incidents':>10}{'res':>4}{'rows':>8}{'cells':>7}{'db':>8}{'h3':>7}{'grid':>7}{'weights':>9}{'G_Local':>9}"
-          f"{'total':>8}   {'naive fetch+count':>18}{'ratio':>7}   {'p_norm only':>12}{'ratio':>7}   (ms)")
+    print(
+        f"\n{'incidents':>10}{'res':>4}{'rows':>8}{'cells':>7}{'db':>8}{'h3':>7}{'grid':>7}{'weights':>9}{'G_Local':>9}"
+        f"{'total':>8}   {'naive fetch+count':>18}{'ratio':>7}   {'p_norm only':>12}{'ratio':>7}   (ms)"
+    )
     for r in runs:
-        print(f"{r['incidents']:>10,}{r['resolution']:>4}{r['rows_fetched']:>8,}{r['cells']:>7,}{r['db_ms']:>8.0f}{r['h3_ms']:>7.0f}"
-              f"{r['grid_ms']:>7.0f}{r['weights_ms']:>9.0f}{r['gi_star_999_ms']:>9.0f}{r['total_ms']:>8.0f}   "
-              f"{r['naive_db_ms'] + r['naive_h3_count_ms']:>18.0f}{r['naive_fetch_ratio']:>6}x   "
-              f"{r['gi_star_p_norm_ms']:>12.0f}{r['permutation_ratio']:>6}x")
+        print(
+            f"{r['incidents']:>10,}{r['resolution']:>4}{r['rows_fetched']:>8,}{r['cells']:>7,}{r['db_ms']:>8.0f}{r['h3_ms']:>7.0f}"
+            f"{r['grid_ms']:>7.0f}{r['weights_ms']:>9.0f}{r['gi_star_999_ms']:>9.0f}{r['total_ms']:>8.0f}   "
+            f"{r['naive_db_ms'] + r['naive_h3_count_ms']:>18.0f}{r['naive_fetch_ratio']:>6}x   "
+            f"{r['gi_star_p_norm_ms']:>12.0f}{r['permutation_ratio']:>6}x"
+        )
     print(f"\n{'incidents':>10}  {'run':<34}{'seconds':>8}{'features':>9}{'GeoJSON kB':>11}  stages (ms)")
     for r in runs:
         for run in r.get("runs", []):
             label = run["kind"] + (" filtered" if "types" in run["params"] else "")
             stages_text = " ".join(f"{k}={v:.0f}" for k, v in run["timings_ms"].items())
-            print(f"{r['size']:>10,}  {label + ' (' + str(run['incidents']) + ' inc.)':<34}{run['seconds']:>8.2f}"
-                  f"{run['features']:>9,}{run['geojson_kb']:>11,}  {stages_text}")
+            print(
+                f"{r['size']:>10,}  {label + ' (' + str(run['incidents']) + ' inc.)':<34}{run['seconds']:>8.2f}"
+                f"{run['features']:>9,}{run['geojson_kb']:>11,}  {stages_text}"
+            )
     result = {
         "bench": "hotspots",
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "load_average": os.getloadavg()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average": os.getloadavg(),
+        },
         "postgres": connection.cursor().connection.info.parameter_status("server_version"),
         "runs": runs,
     }

@@ -10,6 +10,7 @@ memory only*: nothing is written to the database except the session. Each update
 coalesced per unit by the consumer, so at more than ~5 updates per second per unit the maps get
 fewer messages than were published (by design; see apps/live/consumer.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,7 +84,9 @@ def start_daphne() -> tuple[str, subprocess.Popen]:
     daphne = str(Path(sys.executable).with_name("daphne"))
     proc = subprocess.Popen(
         [daphne, "-b", "127.0.0.1", "-p", str(port), "rtcc_gis.asgi:application"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -111,8 +114,9 @@ def publisher(units: list[Unit], updates: int, rate: float, done: threading.Even
     done.set()
 
 
-async def map_client(url: str, cookie: str, latencies: list[float], counts: list[int], ready: asyncio.Event,
-                     done: threading.Event) -> None:
+async def map_client(
+    url: str, cookie: str, latencies: list[float], counts: list[int], ready: asyncio.Event, done: threading.Event
+) -> None:
     origin = f"http://{urlparse(url).netloc}"
     async with websockets.connect(url, origin=origin, additional_headers={"Cookie": cookie}) as ws:
         await ws.send(json.dumps({"action": "subscribe", "layers": ["units"]}))
@@ -155,8 +159,9 @@ def main(args: argparse.Namespace) -> None:
     units = list(
         Unit.objects.filter(agency_id=user.agency_id, last_location__isnull=False)
         # Only what the map's feature shows: the bench must not depend on unrelated columns.
-        .only("id", "agency_id", "call_sign", "kind", "status", "last_location", "last_heading", "last_speed",
-              "last_seen")[: args.units]
+        .only(
+            "id", "agency_id", "call_sign", "kind", "status", "last_location", "last_heading", "last_speed", "last_seen"
+        )[: args.units]
     )
     if not units:
         raise SystemExit(f"{args.username}'s agency has no located units (load the demo city first)")

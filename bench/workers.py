@@ -142,8 +142,14 @@ def insert_only(fleet, *, orm: bool) -> dict:
     rng = random.Random(5 if orm else 6)
     base = datetime.now(UTC) - timedelta(days=60 if orm else 90)
     data = [
-        (fleet.units[i % UNITS].pk, -122.33 + rng.uniform(-0.05, 0.05), 47.6 + rng.uniform(-0.03, 0.03),
-         rng.uniform(0, 359), rng.uniform(0, 20), base + timedelta(seconds=i))
+        (
+            fleet.units[i % UNITS].pk,
+            -122.33 + rng.uniform(-0.05, 0.05),
+            47.6 + rng.uniform(-0.03, 0.03),
+            rng.uniform(0, 359),
+            rng.uniform(0, 20),
+            base + timedelta(seconds=i),
+        )
         for i in range(rows)
     ]
     started = time.perf_counter()
@@ -203,14 +209,22 @@ def main() -> None:
     out = write_result("workers", result)
     print()
     print("1. Position ingest into PostGIS through the real adapters (records/s of wall time)")
-    print(table(["what", "processes", "records", "seconds", "records/s"],
-                [[r["what"], r["processes"], f"{r['records']:,}", fmt(r["seconds"], 2), fmt(r["records_per_s"], 0)]
-                 for r in rows]))
+    print(
+        table(
+            ["what", "processes", "records", "seconds", "records/s"],
+            [
+                [r["what"], r["processes"], f"{r['records']:,}", fmt(r["seconds"], 2), fmt(r["records_per_s"], 0)]
+                for r in rows
+            ],
+        )
+    )
     for name, value in ratios.items():
         print(f"   {name}: {value}x")
     m = result["machine"]
-    print(f"   {m['cores']} cores; load average {m['load_average_at_start']} at start, "
-          f"{result['load_average_at_end']} at end (other work on the machine lowers every figure)")
+    print(
+        f"   {m['cores']} cores; load average {m['load_average_at_start']} at start, "
+        f"{result['load_average_at_end']} at end (other work on the machine lowers every figure)"
+    )
     print(f"\nwritten: {out}  (total {result['total_seconds']} s)")
 
 

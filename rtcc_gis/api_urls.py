@@ -1,4 +1,5 @@
 """Every API route. Each domain app owns its own router; this file only gathers them."""
+
 from django.urls import include, path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularAPIView

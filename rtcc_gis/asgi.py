@@ -1,4 +1,5 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels (authenticated sessions)."""
+
 import os
 
 from django.core.asgi import get_asgi_application
@@ -30,7 +31,9 @@ application = ProtocolTypeRouter(
         # session user in scope["user"] (none for a session gone idle); each consumer authorizes in connect().
         # Outermost, the guard: a part down while connecting closes the socket with 4503, never a 500.
         "websocket": WebSocketUnavailableGuard(
-            AllowedHostsOriginValidator(AuthMiddlewareStack(IdleSessionSocketMiddleware(URLRouter(websocket_urlpatterns))))
+            AllowedHostsOriginValidator(
+                AuthMiddlewareStack(IdleSessionSocketMiddleware(URLRouter(websocket_urlpatterns)))
+            )
         ),
     }
 )

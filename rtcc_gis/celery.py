@@ -1,4 +1,5 @@
 """The Celery application: Redis broker, tasks discovered from every app."""
+
 import os
 
 from celery import Celery

@@ -4,6 +4,7 @@ Defaults are production's: DEBUG is off unless DJANGO_DEBUG=1, and the app refus
 real secret key and allowed hosts. `make demo` (scripts/local_env.sh) supplies a generated secret and
 local hosts over plain HTTP; the tests run on rtcc_gis/settings_test.py, production-like as well.
 """
+
 from __future__ import annotations
 
 import ipaddress

@@ -5,6 +5,7 @@ The values go in as environment defaults before settings.py reads them, so that 
 start in a subprocess (Daphne, Celery) inherit the same configuration. Anything already set in the
 environment wins.
 """
+
 from __future__ import annotations
 
 import os

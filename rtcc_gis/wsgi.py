@@ -1,4 +1,5 @@
 """WSGI entry point (management tools; the product itself runs under ASGI)."""
+
 import os
 
 from django.core.wsgi import get_wsgi_application

@@ -1,5 +1,6 @@
 """Print shell assignments for the parts of DATABASE_URL, DATABASE_OWNER_URL, DATABASE_ADMIN_URL and REDIS_URL
 (used by setup.sh)."""
+
 import os
 import shlex
 from urllib.parse import unquote, urlparse

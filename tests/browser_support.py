@@ -1,5 +1,6 @@
 """Shared pieces for the headless-Chromium tests: Debian's Chromium driven by Playwright's sync API,
 and a watcher that refuses console errors, failed requests and requests to other hosts."""
+
 from __future__ import annotations
 
 import os

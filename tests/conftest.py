@@ -1,4 +1,5 @@
 """Persona fixtures: one user per role in the home agency, one in another agency, and anonymous."""
+
 from __future__ import annotations
 
 import uuid

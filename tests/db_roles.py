@@ -5,6 +5,7 @@ may do are done on an owner connection of their own: emptying the tables between
 which the app role may not do to the audit trail) and tests that play an attacker with owner rights
 (`owner_connect()`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

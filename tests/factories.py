@@ -1,4 +1,5 @@
 """Plain factory functions for tests: each makes one valid record with sensible defaults."""
+
 from __future__ import annotations
 
 import functools
@@ -85,8 +86,12 @@ def zone(*, agency: Agency, kind: str = "beat", code: str | None = None, bbox=No
     poly = Polygon.from_bbox(bbox)
     poly.srid = 4326
     return Zone.objects.create(
-        agency=agency, kind=kind, code=code or f"Z{next(_seq)}", name=kw.pop("name", "Zone"),
-        geom=MultiPolygon(poly, srid=4326), **kw
+        agency=agency,
+        kind=kind,
+        code=code or f"Z{next(_seq)}",
+        name=kw.pop("name", "Zone"),
+        geom=MultiPolygon(poly, srid=4326),
+        **kw,
     )
 
 

@@ -11,6 +11,7 @@ it is back (without restarting Daphne).
   migrating from scratch), stop()/start() take it down and up on the same port and data.
 - DaphneServer (tests/live_support.py): the real ASGI server in a subprocess with the given environment.
 """
+
 from __future__ import annotations
 
 import os
@@ -57,9 +58,23 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--protected-mode", "no", "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for(self._pings, 10, f"redis-server on {self.port}")
 
@@ -98,14 +113,38 @@ class PrivatePostgres:
         return subprocess.run([*self.as_user, *args], capture_output=True, text=True, check=check, timeout=120)
 
     def init(self) -> None:
-        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                  "--no-sync", "-E", "UTF8", "--locale=C.UTF-8")
+        self._run(
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        )
 
     def start(self) -> None:
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-        result = self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options,
-                           "-w", "-t", "60", "start", check=False)
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        result = self._run(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+            check=False,
+        )
         if result.returncode != 0:
             raise AssertionError(f"private PostgreSQL did not start:\n{result.stdout}{result.stderr}\n{self.logs()}")
         wait_for(self._accepts, 30, f"PostgreSQL on {self.port}")
@@ -149,11 +188,16 @@ class PrivatePostgres:
             conn.execute(f'CREATE DATABASE "{dbname}"')
         dump = subprocess.run(
             ["pg_dump", "--no-owner", "--no-privileges", "--dbname", source],
-            capture_output=True, check=True, timeout=120,
+            capture_output=True,
+            check=True,
+            timeout=120,
         )
         subprocess.run(
             ["psql", "-q", "-v", "ON_ERROR_STOP=1", "--dbname", self.url(dbname, scheme="postgresql")],
-            input=dump.stdout, capture_output=True, check=True, timeout=120,
+            input=dump.stdout,
+            capture_output=True,
+            check=True,
+            timeout=120,
         )
         return self.url(dbname)
 

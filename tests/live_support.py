@@ -1,6 +1,7 @@
 """Shared pieces for the WebSocket tests: private Redis prefixes, communicators on the real ASGI app; and for
 the tests that run the real server in a subprocess: DaphneServer and a signed-in session to send it; and
 SystemProcess for the system's other processes (Celery worker and beat, the CoT listener)."""
+
 from __future__ import annotations
 
 import atexit
@@ -160,9 +161,20 @@ class DaphneServer:
     def start(self, timeout: float = 60) -> DaphneServer:
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "rtcc_gis.serve", "-b", "127.0.0.1", "-p", str(self.port),
-                 "rtcc_gis.asgi:application"],
-                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "rtcc_gis.serve",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "rtcc_gis.asgi:application",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
         while not port_open(self.port):
@@ -205,7 +217,12 @@ class DaphneServer:
             self.log.unlink(missing_ok=True)
 
     def request(
-        self, method: str, path: str, *, body: bytes | None = None, headers: dict[str, str] | None = None,
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
         timeout: float = 30,
     ) -> tuple[int, Message, bytes]:
         """One HTTP request (no redirects followed): status, headers (case-free get/get_all), body."""

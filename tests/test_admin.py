@@ -1,4 +1,5 @@
 """Every layer is editable in the admin with a Leaflet map widget, and no page needs the internet."""
+
 import re
 
 import pytest

@@ -1,5 +1,6 @@
 """Cameras and units near an alert (GET /api/alerts/{pk}/cameras/ and /units/): the incident side
 panel's ranking, around the alert's location, for the alerts the user may see."""
+
 import pytest
 
 from apps.core.geo import destination

@@ -7,6 +7,7 @@ test-artifacts/alert-queue.png.
 Daphne is started by tests/test_map_live.py's `daphne` fixture (pytest-django's live_server has no
 WebSockets); this process publishes live updates under the same private Redis prefixes.
 """
+
 from __future__ import annotations
 
 import os
@@ -74,12 +75,28 @@ def test_alert_queue_centres_lists_opens_and_acknowledges(browser, daphne):  # n
     f.user(agency=home, role=Role.OPERATOR, username="queue-operator")
     lon, lat = destination(*SPOT, 270, 40)
     # A demo snapshot "stream" served by Daphne (through the stream proxy), so opening it never leaves the server.
-    f.camera(agency=home, name="1st Ave & Pine", lon=lon, lat=lat, heading=90, fov_angle=90, fov_range=120,
-             stream_kind="snapshot", external_id="CAM-PINE", stream_url="/demo/cameras/CAM-PINE/snapshot.svg")
+    f.camera(
+        agency=home,
+        name="1st Ave & Pine",
+        lon=lon,
+        lat=lat,
+        heading=90,
+        fov_angle=90,
+        fov_range=120,
+        stream_kind="snapshot",
+        external_id="CAM-PINE",
+        stream_url="/demo/cameras/CAM-PINE/snapshot.svg",
+    )
     lon, lat = destination(*SPOT, 0, 250)
     f.unit(agency=home, call_sign="4D40", lon=lon, lat=lat)
-    older = f.alert(agency=home, kind="sensor", title="Door sensor: Pier 62", lon=_at(-0.03, 0.01)[0],
-                    lat=_at(-0.03, 0.01)[1], raised_at=timezone.now() - timedelta(minutes=12))
+    older = f.alert(
+        agency=home,
+        kind="sensor",
+        title="Door sensor: Pier 62",
+        lon=_at(-0.03, 0.01)[0],
+        lat=_at(-0.03, 0.01)[1],
+        raised_at=timezone.now() - timedelta(minutes=12),
+    )
 
     context = browser.new_context(viewport={"width": 1600, "height": 900}, locale="en-US")
     page = context.new_page()
@@ -97,8 +114,14 @@ def test_alert_queue_centres_lists_opens_and_acknowledges(browser, daphne):  # n
         expect(counter).to_have_text(re.compile(r"^1\s*open$"))  # between new alerts: how many are pending
 
         # 1. A panic button through the real service: the cue, then the queue with it on top.
-        alert = _raise_here(agency_id=home.pk, kind="panic", title="Panic button: Pike Place Market",
-                            raised_at=timezone.now(), location=make_point(*SPOT), detail="Vendor stall 12")
+        alert = _raise_here(
+            agency_id=home.pk,
+            kind="panic",
+            title="Panic button: Pike Place Market",
+            raised_at=timezone.now(),
+            location=make_point(*SPOT),
+            detail="Vendor stall 12",
+        )
         expect(counter).to_have_text(re.compile(r"^1\s*new alert$"))
         expect(page).to_have_title(re.compile(r"^\(1\) "))
         counter.click()
@@ -143,8 +166,10 @@ def test_alert_queue_centres_lists_opens_and_acknowledges(browser, daphne):  # n
         # 4. Opening the camera is audited, with the alert as the reason.
         detail.locator(".camera-rank-item").first.get_by_role("button", name="Open").click()
         expect(page.locator("#camera-dock .camera-tile .stream-viewer img")).to_be_visible()
-        opened = _wait_until(lambda: AuditEvent.objects.filter(action=AuditAction.CAMERA_STREAM_OPEN).first(),
-                             "no audit record of the camera opening")
+        opened = _wait_until(
+            lambda: AuditEvent.objects.filter(action=AuditAction.CAMERA_STREAM_OPEN).first(),
+            "no audit record of the camera opening",
+        )
         assert opened.username == "queue-operator"
         assert opened.reason == f"Alert {alert.pk}: Panic button: Pike Place Market"
 

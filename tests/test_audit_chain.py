@@ -1,4 +1,5 @@
 """The audit trail's hash chain: how each hash is made, what verification catches, what purges may do."""
+
 from __future__ import annotations
 
 import hashlib
@@ -150,10 +151,24 @@ def test_a_rewritten_row_with_a_fresh_hash_breaks_the_next_link(operator_user, a
     from apps.audit.chain import event_hash
 
     events = _events(operator_user, 4)
-    row = AuditEvent.objects.filter(pk=events[1].pk).values(
-        "id", "at", "user_id", "username", "agency_id", "action", "object_type", "object_id", "reason", "detail",
-        "ip", "prev_hash",
-    ).get()
+    row = (
+        AuditEvent.objects.filter(pk=events[1].pk)
+        .values(
+            "id",
+            "at",
+            "user_id",
+            "username",
+            "agency_id",
+            "action",
+            "object_type",
+            "object_id",
+            "reason",
+            "detail",
+            "ip",
+            "prev_hash",
+        )
+        .get()
+    )
     row["reason"] = "rewritten"
     rewrite = "UPDATE audit_auditevent SET reason = 'rewritten', hash = %s WHERE id = %s"
     attacker(rewrite, [event_hash(row), events[1].pk])

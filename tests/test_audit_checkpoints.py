@@ -4,6 +4,7 @@ re-chained) and lines that were forged or signed with another key.
 
 The attacker here has the owner's rights (may lift the triggers), on a connection of its own; so these tests are
 transactional (it must see the events they wrote)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -176,8 +177,10 @@ def test_rewriting_and_rechaining_history_is_detected():
         row["prev_hash"] = prev
         prev = event_hash(row)
         statements.append(
-            ("UPDATE audit_auditevent SET reason = %s, prev_hash = %s, hash = %s WHERE id = %s",
-             [row["reason"], row["prev_hash"], prev, row["id"]])
+            (
+                "UPDATE audit_auditevent SET reason = %s, prev_hash = %s, hash = %s WHERE id = %s",
+                [row["reason"], row["prev_hash"], prev, row["id"]],
+            )
         )
     _as_attacker(*statements)
     assert audit_chain_verify().ok  # re-chained: the chain alone cannot tell
@@ -277,8 +280,9 @@ def test_a_purge_event_forged_by_the_app_role_does_not_explain_deleted_rows():
     events = _events(4)
     audit_checkpoint_write()
     _as_attacker(("DELETE FROM audit_auditevent WHERE id <= %s", [events[1].pk]))
-    forged = _forged_purge_event(prev_hash=events[3].hash, last_deleted_id=events[1].pk,
-                                 last_deleted_hash=events[1].hash)
+    forged = _forged_purge_event(
+        prev_hash=events[3].hash, last_deleted_id=events[1].pk, last_deleted_hash=events[1].hash
+    )
     from django.db import connection  # the app role's connection, as the web processes have
 
     with connection.cursor() as cur:

@@ -1,5 +1,6 @@
 """The application runs as its own non-superuser role (the whole suite does: tests/db_roles.py), and that role can
 add to the audit trail and read it, never empty or rewrite it: a real PostgreSQL refusal, whatever code asks."""
+
 from __future__ import annotations
 
 import psycopg

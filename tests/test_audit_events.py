@@ -1,4 +1,5 @@
 """Every accountable act leaves exactly the expected audit event: who, what, which object, when, why."""
+
 from __future__ import annotations
 
 import csv
@@ -146,7 +147,7 @@ def test_refused_roles_leave_no_read_event(planner_client, auditor_client):
 def trail(operator, outsider):
     """One plate search in each agency, one with a reason a spreadsheet would run as a formula."""
     return {
-        "home": audit_record(user=operator, action=AuditAction.PLATE_SEARCH, reason="=HYPERLINK(\"x\")"),
+        "home": audit_record(user=operator, action=AuditAction.PLATE_SEARCH, reason='=HYPERLINK("x")'),
         "other": audit_record(user=outsider, action=AuditAction.PLATE_SEARCH, reason="case KC-1"),
     }
 
@@ -186,7 +187,7 @@ def test_csv_export_is_scoped_filtered_escaped_and_audited(auditor_client, audit
     assert [int(r["id"]) for r in rows] == [trail["home"].pk]
     row = rows[0]
     assert row["username"] == "operator" and row["agency"] == "SPD" and row["hash"] == trail["home"].hash
-    assert row["reason"] == "'=HYPERLINK(\"x\")"  # a formula is never live in a spreadsheet
+    assert row["reason"] == '\'=HYPERLINK("x")'  # a formula is never live in a spreadsheet
     assert row["at"].endswith("Z") and row["prev_hash"] == trail["home"].prev_hash
     [export] = _events(AuditAction.EXPORT)
     assert (export.user, export.object_type, export.reason) == (auditor, "audit.auditevent", "quarterly review")

@@ -4,6 +4,7 @@ the camera dock, and the same cameras on the video wall. The browser never talks
 learns its address: it plays through our stream proxy, on the grant the audited open handed out.
 Screenshots: test-artifacts/camera-dock.png and test-artifacts/video-wall.png.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,22 +53,67 @@ def _make_media(root: Path) -> None:
     hls = root / "hls"
     hls.mkdir()
     _ffmpeg(
-        "-f", "lavfi", "-i", "testsrc=size=320x180:rate=15", "-t", "6",
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "15",
-        "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod", str(hls / "index.m3u8"),
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x180:rate=15",
+        "-t",
+        "6",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "15",
+        "-f",
+        "hls",
+        "-hls_time",
+        "1",
+        "-hls_playlist_type",
+        "vod",
+        str(hls / "index.m3u8"),
     )
     # Twenty seconds more, served as a live playlist (a window sliding one segment a second, /live.m3u8).
     live = root / "live"
     live.mkdir()
     _ffmpeg(
-        "-f", "lavfi", "-i", "testsrc=size=320x180:rate=15", "-t", str(LIVE_SECONDS),
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "15",
-        "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod", str(live / "index.m3u8"),
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x180:rate=15",
+        "-t",
+        str(LIVE_SECONDS),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "15",
+        "-f",
+        "hls",
+        "-hls_time",
+        "1",
+        "-hls_playlist_type",
+        "vod",
+        str(live / "index.m3u8"),
     )
     frames = root / "frames"
     frames.mkdir()
-    _ffmpeg("-f", "lavfi", "-i", f"testsrc=size=320x180:rate={MJPEG_FPS}", "-frames:v", "10", "-q:v", "5",
-            str(frames / "frame%02d.jpg"))
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc=size=320x180:rate={MJPEG_FPS}",
+        "-frames:v",
+        "10",
+        "-q:v",
+        "5",
+        str(frames / "frame%02d.jpg"),
+    )
 
 
 class StreamHandler(SimpleHTTPRequestHandler):
@@ -106,7 +152,8 @@ class StreamHandler(SimpleHTTPRequestHandler):
                 frame = frames[i % len(frames)]
                 self.wfile.write(
                     f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(frame)}\r\n\r\n".encode()
-                    + frame + b"\r\n"
+                    + frame
+                    + b"\r\n"
                 )
                 self.wfile.flush()
                 i += 1
@@ -148,14 +195,42 @@ def scene(db, settings, stream_server):
     home = f.agency("SPD", name="Seattle Police Department")
     f.user(agency=home, role=Role.OPERATOR, username="video-operator")
     lon, lat = f.LON, f.LAT
-    incident = f.incident(agency=home, lon=lon, lat=lat, cad_number="SPD-26-004242", type_code="ROBBERY",
-                          status="pending", address="1500 Pike Pl")
-    hls = f.camera(agency=home, name="Pike St HLS", lon=lon - 0.0004, lat=lat, heading=90, fov_range=120,
-                   stream_kind="hls", stream_url=f"{stream_server}/hls/index.m3u8")
-    mjpeg = f.camera(agency=home, name="1st Ave MJPEG", lon=lon + 0.0004, lat=lat, heading=270, fov_range=120,
-                     stream_kind="mjpeg", stream_url=f"{stream_server}/mjpeg")
-    return {"incident": incident, "hls": hls, "mjpeg": mjpeg, "stream_host": urlsplit(stream_server).netloc,
-            "stream_server": stream_server}
+    incident = f.incident(
+        agency=home,
+        lon=lon,
+        lat=lat,
+        cad_number="SPD-26-004242",
+        type_code="ROBBERY",
+        status="pending",
+        address="1500 Pike Pl",
+    )
+    hls = f.camera(
+        agency=home,
+        name="Pike St HLS",
+        lon=lon - 0.0004,
+        lat=lat,
+        heading=90,
+        fov_range=120,
+        stream_kind="hls",
+        stream_url=f"{stream_server}/hls/index.m3u8",
+    )
+    mjpeg = f.camera(
+        agency=home,
+        name="1st Ave MJPEG",
+        lon=lon + 0.0004,
+        lat=lat,
+        heading=270,
+        fov_range=120,
+        stream_kind="mjpeg",
+        stream_url=f"{stream_server}/mjpeg",
+    )
+    return {
+        "incident": incident,
+        "hls": hls,
+        "mjpeg": mjpeg,
+        "stream_host": urlsplit(stream_server).netloc,
+        "stream_server": stream_server,
+    }
 
 
 def _sign_in(page, server: str) -> None:
@@ -325,8 +400,16 @@ def test_live_hls_carries_on_across_grant_renewals(browser, live_server, scene, 
     """A live playlist refreshed every second, under 4-second grants: hls.js asks under each new grant
     as it comes, so the same <video> plays on past the first grant's expiry, without reconnecting."""
     settings.RTCC_STREAM_GRANT_SECONDS = 4
-    live = f.camera(agency=scene["incident"].agency, name="Pine St live", lon=f.LON, lat=f.LAT + 0.0004,
-                    heading=180, fov_range=120, stream_kind="hls", stream_url=f"{scene['stream_server']}/live.m3u8")
+    live = f.camera(
+        agency=scene["incident"].agency,
+        name="Pine St live",
+        lon=f.LON,
+        lat=f.LAT + 0.0004,
+        heading=180,
+        fov_range=120,
+        stream_kind="hls",
+        stream_url=f"{scene['stream_server']}/live.m3u8",
+    )
     context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
     page = context.new_page()
     watch = PageWatch(page, live_server.url)
@@ -344,7 +427,7 @@ def test_live_hls_carries_on_across_grant_renewals(browser, live_server, scene, 
         deadline = time.monotonic() + 9  # two grants' lives and more
         while time.monotonic() < deadline:
             state = tile.get_attribute("data-state") or ""
-            states.append(f'{state} {tile.locator(".ct-state").get_attribute("title") or ""}'.strip())
+            states.append(f"{state} {tile.locator('.ct-state').get_attribute('title') or ''}".strip())
             page.wait_for_timeout(250)
         assert set(states) == {"playing"}, states
         assert page.eval_on_selector(video, "(v) => [v.dataset.first, v.currentTime]")[0] == "1"  # same element
@@ -362,9 +445,17 @@ def test_demo_hls_plays_through_the_proxy(browser, live_server, scene, stream_me
     from apps.demo import views as demo_views
 
     monkeypatch.setattr(demo_views, "HLS_DIR", stream_media / "hls")  # what scripts/demo.sh has ffmpeg write
-    demo = f.camera(agency=scene["incident"].agency, name="Demo HLS", external_id="DEMO-CAM-0001", lon=f.LON,
-                    lat=f.LAT - 0.0004, heading=0, fov_range=120, stream_kind="hls",
-                    stream_url="/demo/cameras/DEMO-CAM-0001/hls/index.m3u8")
+    demo = f.camera(
+        agency=scene["incident"].agency,
+        name="Demo HLS",
+        external_id="DEMO-CAM-0001",
+        lon=f.LON,
+        lat=f.LAT - 0.0004,
+        heading=0,
+        fov_range=120,
+        stream_kind="hls",
+        stream_url="/demo/cameras/DEMO-CAM-0001/hls/index.m3u8",
+    )
     context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
     page = context.new_page()
     watch = PageWatch(page, live_server.url)

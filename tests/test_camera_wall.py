@@ -1,5 +1,6 @@
 """The video-wall page (/wall/): who may put which cameras on it, what a bad address says, and the
 audit record a wall's stream leaves (display "wall"). The page in Chromium: test_camera_video_browser.py."""
+
 from __future__ import annotations
 
 import pytest
@@ -118,9 +119,7 @@ def test_incident_wall_shows_its_ranked_live_cameras(operator, home, other_agenc
     assert b"SPD-26-000777" in response.content
 
     # The layout caps how many of the ranked cameras go up.
-    assert [cam["id"] for cam in wall_of(page(operator, f"?incident={incident.pk}&layout=1x1"))["cameras"]] == [
-        near.pk
-    ]
+    assert [cam["id"] for cam in wall_of(page(operator, f"?incident={incident.pk}&layout=1x1"))["cameras"]] == [near.pk]
 
 
 def test_another_agencys_incident_is_not_found(operator, other_agency):

@@ -1,6 +1,7 @@
 """The demo's HLS test pattern and SVG snapshots (apps/demo/views.py): served only through the stream
 proxy, on a grant from an audited open of that very camera, and only the playlist and its segments.
 A browser asking /demo/cameras/... directly with just a session gets nothing to watch."""
+
 from __future__ import annotations
 
 import re
@@ -95,8 +96,9 @@ def test_a_grant_opens_only_its_own_camera(operator, home, hls_dir):
 
 
 def test_only_stream_parts_and_stream_sources(operator, home, hls_dir):
-    camera = f.camera(agency=home, external_id="CAM-7", stream_kind="hls",
-                      stream_url="/demo/cameras/CAM-7/hls/secret.txt")
+    camera = f.camera(
+        agency=home, external_id="CAM-7", stream_kind="hls", stream_url="/demo/cameras/CAM-7/hls/secret.txt"
+    )
     client = signed_in(operator)
     assert client.get(open_stream(client, camera).json()["url"]).status_code == 502  # not an HLS file name
     not_a_source = f.camera(agency=home, external_id="CAM-3", stream_kind="snapshot", stream_url="/api/audit/")

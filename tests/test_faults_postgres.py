@@ -4,6 +4,7 @@ push cut off by a crash stores nothing.
 The server under test runs on a private PostgreSQL cluster (tests/fault_support.py) holding a copy of
 the test database made after the test wrote its rows; the cluster is really stopped and started.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,9 +71,15 @@ def on_private_pg(private_pg, live_prefix) -> Iterator:
 
 
 def _ws_close_code(server: DaphneServer, cookie: str) -> int | None:
-    with connect(
-        server.ws_url, origin="http://localhost", additional_headers={"Cookie": cookie}, open_timeout=10  # type: ignore[arg-type]
-    ) as ws, pytest.raises(ConnectionClosed) as closed:
+    with (
+        connect(
+            server.ws_url,
+            origin="http://localhost",
+            additional_headers={"Cookie": cookie},
+            open_timeout=10,  # type: ignore[arg-type]
+        ) as ws,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
         ws.recv(timeout=10)
     return closed.value.rcvd.code if closed.value.rcvd else None
 
@@ -119,7 +126,10 @@ def test_api_answers_503_while_postgres_is_down_and_recovers_without_restart(pri
     assert status == 200, body[:3000]
     assert len(json.loads(body)["features"]) == 1
     with connect(
-        server.ws_url, origin="http://localhost", additional_headers={"Cookie": api["Cookie"]}, open_timeout=10  # type: ignore[arg-type]
+        server.ws_url,
+        origin="http://localhost",
+        additional_headers={"Cookie": api["Cookie"]},
+        open_timeout=10,  # type: ignore[arg-type]
     ) as ws:
         ws.send(json.dumps({"action": "subscribe", "layers": ["incidents"]}))
         assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
@@ -132,8 +142,13 @@ def test_a_push_cut_off_by_a_postgres_crash_stores_nothing(private_pg, on_privat
     server, dbname = on_private_pg()
     payload = json.dumps(
         [
-            {"cad_number": f"CUT-{i}", "type_code": "ROBB", "lon": f.LON, "lat": f.LAT,
-             "received_at": "2024-05-01T21:14:05Z"}
+            {
+                "cad_number": f"CUT-{i}",
+                "type_code": "ROBB",
+                "lon": f.LON,
+                "lat": f.LAT,
+                "received_at": "2024-05-01T21:14:05Z",
+            }
             for i in range(3)
         ]
     ).encode()

@@ -3,6 +3,7 @@
 Each test really stops a private redis-server (cache, channel layer and Celery broker of the server
 under test), checks what Daphne answers, starts Redis again and checks the same server recovers.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,7 +67,9 @@ def redis_down(private_redis) -> Iterator[PrivateRedis]:
 def _sign_in(server: DaphneServer, username: str, password: str):
     body = urlencode({"username": username, "password": password, "csrfmiddlewaretoken": CSRF}).encode()
     return server.request(
-        "POST", "/accounts/login/", body=body,
+        "POST",
+        "/accounts/login/",
+        body=body,
         headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={CSRF}"},
     )
 
@@ -112,7 +115,9 @@ def test_what_needs_redis_answers_503_and_the_rest_keeps_working(server, redis_d
     # A CAD push is stored; only its live update is lost (maps reload over REST on reconnect).
     push = [{"cad_number": "F-1", "type_code": "ROBB", "lon": f.LON, "lat": f.LAT, "received_at": "2024-05-01T21:14Z"}]
     status, _, body = server.request(
-        "POST", "/api/feeds/push/", body=json.dumps(push).encode(),
+        "POST",
+        "/api/feeds/push/",
+        body=json.dumps(push).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     assert status == 200, body[:3000]
@@ -141,8 +146,10 @@ def test_what_needs_redis_answers_503_and_the_rest_keeps_working(server, redis_d
 
 def _open(server: DaphneServer, headers: dict[str, str]):
     return connect(
-        server.ws_url, origin="http://localhost",  # type: ignore[arg-type]
-        additional_headers={"Cookie": headers["Cookie"]}, open_timeout=10,
+        server.ws_url,
+        origin="http://localhost",  # type: ignore[arg-type]
+        additional_headers={"Cookie": headers["Cookie"]},
+        open_timeout=10,
     )
 
 
@@ -195,8 +202,11 @@ def test_a_part_failing_inside_a_middleware_is_a_503_too(redis_down, settings):
     makes of it is replaced on the way out)."""
     settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": redis_down.url}}
     at = settings.MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1
-    settings.MIDDLEWARE = [*settings.MIDDLEWARE[:at], "tests.fault_support.CacheReadingMiddleware",
-                           *settings.MIDDLEWARE[at:]]
+    settings.MIDDLEWARE = [
+        *settings.MIDDLEWARE[:at],
+        "tests.fault_support.CacheReadingMiddleware",
+        *settings.MIDDLEWARE[at:],
+    ]
     client = Client(raise_request_exception=False)
     assert client.get("/accounts/login/").status_code == 200
     redis_down.stop()

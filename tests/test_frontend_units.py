@@ -1,6 +1,7 @@
 """The map's pure JavaScript modules, unit-tested with Node's built-in runner (`node --test`), so
 `make test` covers them too. The specs are frontend/tests/*.test.mjs; this runs them and shows
 Node's report when one fails."""
+
 from __future__ import annotations
 
 import shutil

@@ -1,4 +1,5 @@
 """Strict parsing of user geo input; no user text reaches GDAL."""
+
 import pytest
 
 from apps.cameras.geometry import view_polygon

@@ -1,5 +1,6 @@
 """Hotspots: Gi* finds a planted cluster and not a uniform field, filters count in the agency's time
 zone, periods compare, coverage gaps follow the cameras, and the runs API (perms, 400s, cache)."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -38,8 +39,15 @@ def _bulk(agency, points, *, when=None, type_code="ROBBERY"):
     rows = []
     for i, (lon, lat) in enumerate(points):
         at = when(i) if callable(when) else (when or timezone.now() - timedelta(days=1, minutes=i))
-        rows.append(Incident(agency=agency, cad_number=f"H{start + i}", type_code=type_code,
-                             location=f"SRID=4326;POINT({lon} {lat})", received_at=at))
+        rows.append(
+            Incident(
+                agency=agency,
+                cad_number=f"H{start + i}",
+                type_code=type_code,
+                location=f"SRID=4326;POINT({lon} {lat})",
+                received_at=at,
+            )
+        )
     Incident.objects.bulk_create(rows)
 
 
@@ -344,7 +352,9 @@ def test_reads_write_nothing_and_beat_persists_stale_runs(planner_client, home, 
 
     assert hotspot_runs_fail_stale_task.apply().get() == 2
     assert dict(HotspotRun.objects.values_list("pk", "status")) == {
-        ours.pk: "failed", theirs.pk: "failed", fresh.pk: "pending"
+        ours.pk: "failed",
+        theirs.pk: "failed",
+        fresh.pk: "pending",
     }
     assert HotspotRun.objects.get(pk=ours.pk).error.startswith("not finished within")
     entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == hotspot_runs_fail_stale_task.name)

@@ -47,11 +47,18 @@ def test_planner_runs_gi_star_and_sees_the_hot_cell(browser, live_server, db, ea
     lat, lon = h3.cell_to_latlng(hot)
     rows += [(lon + (i % 5 - 2) * 0.0004, lat + (i // 5 - 2) * 0.0003) for i in range(25)] * 3
     when = timezone.now() - timedelta(days=2)
-    Incident.objects.bulk_create([
-        Incident(agency=home, cad_number=f"B{i}", type_code="ROBBERY", location=f"SRID=4326;POINT({x} {y})",
-                 received_at=when)
-        for i, (x, y) in enumerate(rows)
-    ])
+    Incident.objects.bulk_create(
+        [
+            Incident(
+                agency=home,
+                cad_number=f"B{i}",
+                type_code="ROBBERY",
+                location=f"SRID=4326;POINT({x} {y})",
+                received_at=when,
+            )
+            for i, (x, y) in enumerate(rows)
+        ]
+    )
 
     context = browser.new_context(viewport={"width": 1400, "height": 850}, locale="en-US", timezone_id="UTC")
     page = context.new_page()

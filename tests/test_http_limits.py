@@ -5,6 +5,7 @@ answered a bare 400 when all headers together were; apps/core/httplimits.py make
 URI Too Long / 431 Request Header Fields Too Large with a JSON body. Raw sockets, so nothing
 between the test and the server (no client library) trims or refuses the request first.
 """
+
 from __future__ import annotations
 
 import json

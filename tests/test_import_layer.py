@@ -327,8 +327,24 @@ def test_report_keeps_no_stream_credentials(home, tmp_path):
         "C3,Good,-122.33,47.61,https://cam.example.org/live.m3u8\n"
     )
     report = tmp_path / "rejected.csv"
-    _out, err = run("cameras", path, "--agency", "SPD", "--map", "external_id=cam", "--map", "name=label",
-                    "--map", "lon=lng", "--map", "lat=lat", "--map", "stream_url=url", "--report", report)
+    _out, err = run(
+        "cameras",
+        path,
+        "--agency",
+        "SPD",
+        "--map",
+        "external_id=cam",
+        "--map",
+        "name=label",
+        "--map",
+        "lon=lng",
+        "--map",
+        "lat=lat",
+        "--map",
+        "stream_url=url",
+        "--report",
+        report,
+    )
     text = report.read_text()
     for secret in ("s3cret", "pa@ss", "viewer", "hunter2", "admin", "a:b@"):
         assert secret not in text and secret not in err

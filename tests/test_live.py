@@ -4,6 +4,7 @@ Each test gets its own channel-layer prefix and stream-key prefix, so parallel r
 Redis never see each other's messages. Writes happen in committed transactions (transactional
 tests) because publish() only sends on commit.
 """
+
 from __future__ import annotations
 
 import json
@@ -364,7 +365,7 @@ async def test_replay_racing_live_messages_loses_and_repeats_nothing(ws, home, o
     comm = await ws(operator_headers)
     feed = agency_feed(home.pk)
     client = redis.Redis.from_url(django_settings.REDIS_URL, decode_responses=True)
-    (_, fields), = client.xrange(feed.stream_key, min="0-2", max="0-2")
+    ((_, fields),) = client.xrange(feed.stream_key, min="0-2", max="0-2")
     client.close()
     duplicate = {"type": "live.event", "feed": feed.name, "message": {**json.loads(fields["m"]), "seq": 2}}
 
@@ -386,8 +387,11 @@ async def test_a_lost_group_message_is_fetched_from_the_stream(ws, home, operato
 
     def lose_one_then_publish():
         # In the stream, but never sent to the group (a full channel drops group messages).
-        lost = {"type": "feature.upserted", "layer": "units", "feature": {"id": unit_a.pk, "type": "Feature",
-                                                                          "geometry": None, "properties": {}}}
+        lost = {
+            "type": "feature.upserted",
+            "layer": "units",
+            "feature": {"id": unit_a.pk, "type": "Feature", "geometry": None, "properties": {}},
+        }
         _append((agency_feed(home.pk), ALL), lost)
         with transaction.atomic():
             publish(layer="units", instance=Unit.objects.get(pk=unit_b.pk))
@@ -527,7 +531,6 @@ def test_publish_waits_for_commit(home, live, django_capture_on_commit_callbacks
     assert body == {"type": "feature.upserted", "layer": "units", "feature": body["feature"]}
     callbacks[0]()
     assert stream_head(agency_feed(home.pk)) == 1
-
 
 
 @pytest.mark.django_db(transaction=True)

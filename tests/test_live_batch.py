@@ -1,5 +1,6 @@
 """publish() batches one transaction's events: one on-commit delivery, one group message per feed,
 each event still numbered on its own, savepoint rollbacks respected."""
+
 from __future__ import annotations
 
 import asyncio

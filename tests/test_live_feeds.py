@@ -1,4 +1,5 @@
 """End to end: a record pushed to a feed endpoint reaches a connected map as a live message."""
+
 import json
 from datetime import UTC, datetime
 
@@ -52,8 +53,14 @@ async def test_cad_push_and_hotlist_hit_reach_the_map(ws, home, operator):
     comm = await ws(await database_sync_to_async(headers_for)(operator))
     await subscribe(comm, layers=["incidents", "alerts", "alpr_reads"])
     now = datetime.now(UTC).isoformat()
-    incident = {"cad_number": "E2E-1", "type_code": "SHOTS", "priority": 1, "lon": f.LON, "lat": f.LAT,
-                "received_at": now}
+    incident = {
+        "cad_number": "E2E-1",
+        "type_code": "SHOTS",
+        "priority": 1,
+        "lon": f.LON,
+        "lat": f.LAT,
+        "received_at": now,
+    }
     assert (await post("/api/feeds/push/", cad_token, [incident])).json()["accepted"] == 1
     read = {"plate": "HOT999", "read_at": now, "lon": f.LON, "lat": f.LAT}
     assert (await post("/api/feeds/push/", alpr_token, [read])).json()["accepted"] == 1

@@ -3,6 +3,7 @@
 This is the production shape: several ASGI processes behind a balancer, Celery workers and web
 workers publishing. Only Redis (channel layer + streams) and the database are shared.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,8 +25,6 @@ from . import factories as f
 from .live_support import DaphneServer, session_cookie, test_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
 
 
 @pytest.fixture

@@ -73,7 +73,6 @@ def _signed_in(client: Client) -> bool:
     return "_auth_user_id" in client.session
 
 
-
 def _code_at(secret: str, at: float) -> str:
     check = TOTP(f.totp_key(secret))
     check.time = at
@@ -96,7 +95,6 @@ def _wrong_code(secret: str) -> str:
 
 def _device(user: User) -> TOTPDevice | None:
     return TOTPDevice.objects.filter(user=user).first()
-
 
 
 # ---------------------------------------------------------------- lockout
@@ -635,4 +633,3 @@ def test_strong_password_is_accepted(operator):
         operator, {"new_password1": "tram-ledger-quartz-91", "new_password2": "tram-ledger-quartz-91"}
     )
     assert form.is_valid(), form.errors
-

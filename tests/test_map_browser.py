@@ -3,6 +3,7 @@
 Nothing may be fetched from another host, and the page must finish without console errors or
 failed requests. A screenshot is left in test-artifacts/map.png for people to look at.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,6 +26,7 @@ pytestmark = [
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Debian chromium not installed at {CHROMIUM}"),
 ]
 
+
 @pytest.fixture(autouse=True)
 def _no_live_socket(settings):
     """pytest-django's live_server speaks WSGI only (no WebSockets): these tests run the map as a
@@ -39,23 +41,61 @@ def city(db):
     operator = f.user(agency=home, role=Role.OPERATOR, username="wall-operator")
     lon, lat = f.LON, f.LAT
     beat = f.zone(agency=home, kind="beat", code="M2", name="Beat M2")
-    f.zone(agency=home, kind="district", code="WEST", name="West Precinct",
-           bbox=(lon - 0.03, lat - 0.02, lon + 0.03, lat + 0.02))
+    f.zone(
+        agency=home,
+        kind="district",
+        code="WEST",
+        name="West Precinct",
+        bbox=(lon - 0.03, lat - 0.02, lon + 0.03, lat + 0.02),
+    )
     now = timezone.now()
-    robbery = f.incident(agency=home, lon=lon + 0.004, lat=lat + 0.001, cad_number="SPD-24-001234",
-                         type_code="ROBBERY", type_description="Robbery in progress", priority=1,
-                         status="pending", address="1500 Pike Pl", beat=beat)
+    robbery = f.incident(
+        agency=home,
+        lon=lon + 0.004,
+        lat=lat + 0.001,
+        cad_number="SPD-24-001234",
+        type_code="ROBBERY",
+        type_description="Robbery in progress",
+        priority=1,
+        status="pending",
+        address="1500 Pike Pl",
+        beat=beat,
+    )
     incidents = [
         robbery,
-        f.incident(agency=home, lon=lon - 0.012, lat=lat + 0.006, cad_number="SPD-24-001240",
-                   type_code="DISTURB", type_description="Disturbance", priority=3, status="dispatched",
-                   received_at=now - timedelta(minutes=22)),
-        f.incident(agency=home, lon=lon + 0.015, lat=lat - 0.009, cad_number="SPD-24-001251",
-                   type_code="TRAFFIC", type_description="Traffic hazard", priority=4, status="on_scene",
-                   received_at=now - timedelta(minutes=48)),
-        f.incident(agency=home, lon=lon - 0.02, lat=lat - 0.012, cad_number="SPD-24-001262",
-                   type_code="ALARM", type_description="Commercial alarm", priority=2, status="pending",
-                   received_at=now - timedelta(minutes=3)),
+        f.incident(
+            agency=home,
+            lon=lon - 0.012,
+            lat=lat + 0.006,
+            cad_number="SPD-24-001240",
+            type_code="DISTURB",
+            type_description="Disturbance",
+            priority=3,
+            status="dispatched",
+            received_at=now - timedelta(minutes=22),
+        ),
+        f.incident(
+            agency=home,
+            lon=lon + 0.015,
+            lat=lat - 0.009,
+            cad_number="SPD-24-001251",
+            type_code="TRAFFIC",
+            type_description="Traffic hazard",
+            priority=4,
+            status="on_scene",
+            received_at=now - timedelta(minutes=48),
+        ),
+        f.incident(
+            agency=home,
+            lon=lon - 0.02,
+            lat=lat - 0.012,
+            cad_number="SPD-24-001262",
+            type_code="ALARM",
+            type_description="Commercial alarm",
+            priority=2,
+            status="pending",
+            received_at=now - timedelta(minutes=3),
+        ),
     ]
     # Not on the map: closed, and one far outside the viewport (Spokane).
     f.incident(agency=home, cad_number="SPD-24-000999", status="closed", lon=lon + 0.002, lat=lat)
@@ -63,13 +103,36 @@ def city(db):
 
     # A demo snapshot "stream" served by this server (through the stream proxy), so opening it never
     # leaves the live server.
-    f.camera(agency=home, name="Pike St & 1st Ave", lon=lon + 0.0038, lat=lat + 0.0006, heading=45,
-             fov_angle=90, fov_range=120, stream_kind="snapshot", external_id="CAM-PIKE",
-             stream_url="/demo/cameras/CAM-PIKE/snapshot.svg")
-    f.camera(agency=home, name="Market Garage L2", owner_kind="partner", owner_name="Market Garage",
-             lon=lon + 0.006, lat=lat + 0.002, heading=270, fov_range=80)
-    f.camera(agency=home, name="Post Alley (community)", owner_kind="community", sharing="on_request",
-             lon=lon + 0.002, lat=lat + 0.0025)
+    f.camera(
+        agency=home,
+        name="Pike St & 1st Ave",
+        lon=lon + 0.0038,
+        lat=lat + 0.0006,
+        heading=45,
+        fov_angle=90,
+        fov_range=120,
+        stream_kind="snapshot",
+        external_id="CAM-PIKE",
+        stream_url="/demo/cameras/CAM-PIKE/snapshot.svg",
+    )
+    f.camera(
+        agency=home,
+        name="Market Garage L2",
+        owner_kind="partner",
+        owner_name="Market Garage",
+        lon=lon + 0.006,
+        lat=lat + 0.002,
+        heading=270,
+        fov_range=80,
+    )
+    f.camera(
+        agency=home,
+        name="Post Alley (community)",
+        owner_kind="community",
+        sharing="on_request",
+        lon=lon + 0.002,
+        lat=lat + 0.0025,
+    )
     f.camera(agency=home, name="Western Ave", status="offline", lon=lon - 0.004, lat=lat - 0.003)
 
     f.unit(agency=home, call_sign="2B11", lon=lon + 0.009, lat=lat + 0.004)

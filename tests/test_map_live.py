@@ -5,6 +5,7 @@ pytest-django's live_server is WSGI (no WebSockets), so this module starts Daphn
 database and on private Redis prefixes that this test process publishes under too. A screenshot is
 left in test-artifacts/map-live.png.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,10 +48,6 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright pac
 
 
 # ---- the server -------------------------------------------------------------------------------------
-
-
-
-
 
 
 @pytest.fixture
@@ -175,7 +172,9 @@ def _osmand_via_server(server: str, token: str, device: str, lon: float, lat: fl
 
 def _push_via_server(server: str, token: str, records: list[dict]) -> dict:
     request = urllib.request.Request(
-        f"{server}/api/feeds/push/", data=json.dumps(records).encode(), method="POST",
+        f"{server}/api/feeds/push/",
+        data=json.dumps(records).encode(),
+        method="POST",
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
     )
     with urllib.request.urlopen(request, timeout=5) as response:
@@ -194,7 +193,9 @@ def _push_here(path: str, token: str | None = None, records: list[dict] | None =
                 response = client.get(path, params)
             else:
                 response = client.post(
-                    path, data=json.dumps(records), content_type="application/json",
+                    path,
+                    data=json.dumps(records),
+                    content_type="application/json",
                     HTTP_AUTHORIZATION=f"Bearer {token}",
                 )
             assert response.status_code == 200, response.content
@@ -213,16 +214,34 @@ def _scene(home):
     """Around the map's default centre: beats for a basemap, a camera that never moves (the
     reference for measuring), an incident, a unit last heard from ten minutes ago, a hotlist."""
     lon, lat = CENTER
-    f.zone(agency=home, kind="district", code="WEST", name="West Precinct",
-           bbox=(lon - 0.08, lat - 0.045, lon + 0.08, lat + 0.045))
+    f.zone(
+        agency=home,
+        kind="district",
+        code="WEST",
+        name="West Precinct",
+        bbox=(lon - 0.08, lat - 0.045, lon + 0.08, lat + 0.045),
+    )
     for i, (dx, dy) in enumerate([(-1, 0), (0, 0), (-1, -1), (0, -1)]):
-        f.zone(agency=home, kind="beat", code=f"K{i + 1}", name=f"Beat K{i + 1}",
-               bbox=(lon + dx * 0.08, lat + dy * 0.045, lon + (dx + 1) * 0.08, lat + (dy + 1) * 0.045))
+        f.zone(
+            agency=home,
+            kind="beat",
+            code=f"K{i + 1}",
+            name=f"Beat K{i + 1}",
+            bbox=(lon + dx * 0.08, lat + dy * 0.045, lon + (dx + 1) * 0.08, lat + (dy + 1) * 0.045),
+        )
     camera = f.camera(agency=home, name="Pike St & 1st Ave", lon=lon - 0.02, lat=lat + 0.012)
-    f.incident(agency=home, cad_number="SPD-24-000100", type_code="DISTURB", priority=3, status="dispatched",
-               lon=lon + 0.03, lat=lat - 0.015)
-    unit = f.unit(agency=home, call_sign="2B11", lon=lon - 0.045, lat=lat + 0.02,
-                  last_seen=timezone.now() - timedelta(minutes=10))
+    f.incident(
+        agency=home,
+        cad_number="SPD-24-000100",
+        type_code="DISTURB",
+        priority=3,
+        status="dispatched",
+        lon=lon + 0.03,
+        lat=lat - 0.015,
+    )
+    unit = f.unit(
+        agency=home, call_sign="2B11", lon=lon - 0.045, lat=lat + 0.02, last_seen=timezone.now() - timedelta(minutes=10)
+    )
     f.hotlist_entry(agency=home, plate="HOT4471", reason="Stolen vehicle")
     return camera, unit
 
@@ -280,8 +299,16 @@ def test_the_map_follows_live_feeds_and_catches_up_after_a_dropped_socket(browse
         #    marker and the open side panel; closed, it leaves the map (the layer shows open calls).
         now = timezone.now().isoformat()
         lon, lat = _at(0.008, 0.006)
-        call = {"cad_number": "SPD-24-000200", "type_code": "SHOTS", "type_description": "Shots fired",
-                "priority": 1, "lon": lon, "lat": lat, "received_at": now, "address": "1st Ave & Pike St"}
+        call = {
+            "cad_number": "SPD-24-000200",
+            "type_code": "SHOTS",
+            "type_description": "Shots fired",
+            "priority": 1,
+            "lon": lon,
+            "lat": lat,
+            "received_at": now,
+            "address": "1st Ave & Pike St",
+        }
         assert _push_here("/api/feeds/push/", cad, [call])["accepted"] == 1
         expect(incidents).to_have_count(2)
         new_call = page.locator('.incident-marker[data-cad="SPD-24-000200"]')
@@ -332,8 +359,9 @@ def test_the_map_follows_live_feeds_and_catches_up_after_a_dropped_socket(browse
         expect(live_badge).to_have_attribute("data-state", "live", timeout=10_000)
         moved_again = _expect_moved(page, unit.pk, reference, moved, first, second)
         assert switch.connections >= 2  # (more if the server hiccuped meanwhile)
-        assert not [path for path in watch.api_calls[api_calls_before:] if path.startswith("/api/units/")], \
+        assert not [path for path in watch.api_calls[api_calls_before:] if path.startswith("/api/units/")], (
             "the missed fix should come from the replay, not from reloading the layer"
+        )
 
         # No page reload happened at any point.
         assert page.evaluate("window.rtccSamePage === true")

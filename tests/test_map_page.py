@@ -1,4 +1,5 @@
 """The map page and sign-in: who gets in, and what the HTML may contain (no inline code, no outside hosts)."""
+
 from __future__ import annotations
 
 import json
@@ -139,7 +140,11 @@ def test_planner_config_lists_only_what_the_role_may_do(planner):
     config = _config(_logged_in(planner).get(reverse("map")).content.decode())
     # Planners read the map and the analysis of the past; no live video, plates or acknowledging.
     assert sorted(config["user"]["perms"]) == [
-        "export_layers", "playback", "view_analytics", "view_layers", "view_measures",
+        "export_layers",
+        "playback",
+        "view_analytics",
+        "view_layers",
+        "view_measures",
     ]
 
 

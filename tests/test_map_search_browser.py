@@ -3,6 +3,7 @@ a call sign rings the unit where it is; a camera name opens its popup; a plate s
 lists the reads and is audited. No console errors, nothing fetched from another host. A screenshot
 is left in test-artifacts/map-search.png.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,15 @@ def scene(db):
     home = f.agency("SPD", name="Seattle Police Department")
     f.user(agency=home, role=Role.OPERATOR, username="search-operator")
     lon, lat = f.LON, f.LAT
-    incident = f.incident(agency=home, cad_number="SPD-26-004711", type_code="BURGLARY", address="1500 Pike Pl",
-                          status="dispatched", lon=lon + 0.004, lat=lat + 0.001)
+    incident = f.incident(
+        agency=home,
+        cad_number="SPD-26-004711",
+        type_code="BURGLARY",
+        address="1500 Pike Pl",
+        status="dispatched",
+        lon=lon + 0.004,
+        lat=lat + 0.001,
+    )
     f.incident(agency=home, cad_number="SPD-26-004799", lon=lon - 0.01, lat=lat - 0.004)
     unit = f.unit(agency=home, call_sign="2B11", lon=lon + 0.03, lat=lat - 0.02)
     camera = f.camera(agency=home, name="Western Ave & Virginia", lon=lon - 0.02, lat=lat + 0.01, heading=90)

@@ -6,6 +6,7 @@ test-artifacts/map-units.png.
 Daphne is started by tests/test_map_live.py's `daphne` fixture (pytest-django's live_server has no
 WebSockets); this process publishes live updates under the same private Redis prefixes.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,8 +49,15 @@ def _scene(home):
     ]
     for i, (cad, priority, status, minutes) in enumerate(calls):
         lon, lat = _at(0.1 + i * 0.0005, -0.03)
-        f.incident(agency=home, cad_number=cad, priority=priority, status=status, lon=lon, lat=lat,
-                   received_at=now - timedelta(minutes=minutes))
+        f.incident(
+            agency=home,
+            cad_number=cad,
+            priority=priority,
+            status=status,
+            lon=lon,
+            lat=lat,
+            received_at=now - timedelta(minutes=minutes),
+        )
     seen = now - timedelta(minutes=2)
     walker = f.unit(agency=home, call_sign="2B11", lon=_at(0.02, 0.01)[0], lat=_at(0.02, 0.01)[1], last_seen=seen)
     for minutes, (dlon, dlat) in ((6, (0.0, 0.0)), (4, (0.01, 0.005)), (2, (0.02, 0.01))):
@@ -145,8 +153,10 @@ def test_clusters_trails_unit_list_follow_and_keyboard(browser, daphne):  # noqa
         fix = {"id": "2B11", "lat": lat, "lon": lon, "timestamp": int(time.time()) - 20}
         assert _push_here(f"/api/feeds/osmand/{avl}/", params=fix)["accepted"] == 1
         # The map moved with the unit: it stays centred while the unit that stood still slides west.
-        _wait_until(lambda: (c := _center(other_dot)) and c[0] < other_before[0] - 20 and centred(),
-                    "the map did not follow the unit")
+        _wait_until(
+            lambda: (c := _center(other_dot)) and c[0] < other_before[0] - 20 and centred(),
+            "the map did not follow the unit",
+        )
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "map-units.png"))
         follow_bar.locator(".follow-stop").click()

@@ -13,6 +13,7 @@ incident panel, the unit list, the alert queue, search results, playback, the vi
   so a CSP report about an inline handler fails it too);
 - each payload IS on the page as literal text, so the data was shown, escaped, not dropped.
 """
+
 from __future__ import annotations
 
 import os
@@ -51,8 +52,7 @@ PROBE = "x-rtcc-probe"
 def long_payload(tag: str) -> str:
     """All three shapes at once, for fields of 200 characters or more (103 + 2 * len(tag))."""
     return (
-        f'<b>X</b><img src={PROBE}-{tag} onerror=alert(1)>"><svg onload=alert(2)>'
-        f"<a href=javascript:alert(3)>{tag}</a>"
+        f'<b>X</b><img src={PROBE}-{tag} onerror=alert(1)>"><svg onload=alert(2)><a href=javascript:alert(3)>{tag}</a>'
     )
 
 
@@ -194,31 +194,75 @@ SPOTS = {
 def _scene(home):
     """Every layer's text fields, with markup in each, as the database holds them."""
     lon, lat = CENTER
-    f.zone(agency=home, kind="district", code=DB["zone_code"], name=DB["zone_name"],
-           bbox=(lon - 0.3, lat - 0.12, lon + 0.3, lat + 0.12))
-    camera = f.camera(agency=home, name=DB["camera_name"], owner_kind="partner", owner_name=DB["camera_owner"],
-                      lon=SPOTS["camera"][0], lat=SPOTS["camera"][1], heading=None, ptz=True, fov_range=300,
-                      sharing="on_request", stream_kind="", stream_url="")
+    f.zone(
+        agency=home,
+        kind="district",
+        code=DB["zone_code"],
+        name=DB["zone_name"],
+        bbox=(lon - 0.3, lat - 0.12, lon + 0.3, lat + 0.12),
+    )
+    camera = f.camera(
+        agency=home,
+        name=DB["camera_name"],
+        owner_kind="partner",
+        owner_name=DB["camera_owner"],
+        lon=SPOTS["camera"][0],
+        lat=SPOTS["camera"][1],
+        heading=None,
+        ptz=True,
+        fov_range=300,
+        sharing="on_request",
+        stream_kind="",
+        stream_url="",
+    )
     now = timezone.now()
-    incident = f.incident(agency=home, cad_number=DB["cad"], type_code=DB["type_code"],
-                          type_description=DB["type_description"], address=DB["address"], status="pending",
-                          lon=SPOTS["incident"][0], lat=SPOTS["incident"][1], received_at=now - timedelta(minutes=40))
-    NarrativeEntry.objects.create(incident=incident, author=DB["narrative_author"], text=DB["narrative_text"],
-                                  entered_at=now - timedelta(minutes=39))
-    unit = f.unit(agency=home, call_sign=DB["call_sign"], lon=SPOTS["unit"][0], lat=SPOTS["unit"][1],
-                  last_seen=now - timedelta(minutes=2))
+    incident = f.incident(
+        agency=home,
+        cad_number=DB["cad"],
+        type_code=DB["type_code"],
+        type_description=DB["type_description"],
+        address=DB["address"],
+        status="pending",
+        lon=SPOTS["incident"][0],
+        lat=SPOTS["incident"][1],
+        received_at=now - timedelta(minutes=40),
+    )
+    NarrativeEntry.objects.create(
+        incident=incident,
+        author=DB["narrative_author"],
+        text=DB["narrative_text"],
+        entered_at=now - timedelta(minutes=39),
+    )
+    unit = f.unit(
+        agency=home,
+        call_sign=DB["call_sign"],
+        lon=SPOTS["unit"][0],
+        lat=SPOTS["unit"][1],
+        last_seen=now - timedelta(minutes=2),
+    )
     for minutes, dlat in ((50, -0.004), (30, -0.002), (2, 0.0)):
-        UnitPosition.objects.create(unit=unit, location=make_point(SPOTS["unit"][0], SPOTS["unit"][1] + dlat),
-                                    recorded_at=now - timedelta(minutes=minutes))
+        UnitPosition.objects.create(
+            unit=unit,
+            location=make_point(SPOTS["unit"][0], SPOTS["unit"][1] + dlat),
+            recorded_at=now - timedelta(minutes=minutes),
+        )
     f.alpr_site(agency=home, name=DB["site_name"], lon=SPOTS["site"][0], lat=SPOTS["site"][1])
     from apps.alpr.models import Hotlist
 
     hotlist = Hotlist.objects.create(agency=home, name=DB["hotlist_name"])
     f.hotlist_entry(agency=home, hotlist=hotlist, plate=PLATE, reason=DB["hotlist_reason"])
-    alert = f.alert(agency=home, title=DB["alert_title"], detail=DB["alert_detail"], kind="panic",
-                    lon=SPOTS["alert"][0], lat=SPOTS["alert"][1], raised_at=now - timedelta(minutes=20))
-    f.gunshot(agency=home, lon=SPOTS["gunshot"][0], lat=SPOTS["gunshot"][1], rounds=3,
-              detected_at=now - timedelta(minutes=10))
+    alert = f.alert(
+        agency=home,
+        title=DB["alert_title"],
+        detail=DB["alert_detail"],
+        kind="panic",
+        lon=SPOTS["alert"][0],
+        lat=SPOTS["alert"][1],
+        raised_at=now - timedelta(minutes=20),
+    )
+    f.gunshot(
+        agency=home, lon=SPOTS["gunshot"][0], lat=SPOTS["gunshot"][1], rounds=3, detected_at=now - timedelta(minutes=10)
+    )
     return {"camera": camera, "incident": incident, "unit": unit, "alert": alert}
 
 
@@ -227,10 +271,15 @@ def _push_everything(server: str, home) -> dict:
     stamp = timezone.now() - timedelta(minutes=5)
     cad = _token(home, "cad_json")
     call = {
-        "cad_number": PUSHED["cad"], "type_code": PUSHED["type_code"], "type_description": PUSHED["type_description"],
-        "priority": 1, "lon": SPOTS["call"][0], "lat": SPOTS["call"][1], "received_at": stamp.isoformat(),
-        "address": PUSHED["address"], "narrative": [{"time": stamp.isoformat(), "text": PUSHED["narrative"],
-                                                     "author": PUSHED["type_code"]}],
+        "cad_number": PUSHED["cad"],
+        "type_code": PUSHED["type_code"],
+        "type_description": PUSHED["type_description"],
+        "priority": 1,
+        "lon": SPOTS["call"][0],
+        "lat": SPOTS["call"][1],
+        "received_at": stamp.isoformat(),
+        "address": PUSHED["address"],
+        "narrative": [{"time": stamp.isoformat(), "text": PUSHED["narrative"], "author": PUSHED["type_code"]}],
     }
     assert _push_via_server(server, cad, [call])["accepted"] == 1
     # A phone the center does not know yet: its device id becomes the new unit's call sign.
@@ -239,12 +288,24 @@ def _push_everything(server: str, home) -> dict:
     fix = _osmand_via_server(server, avl, PUSHED["device"], *SPOTS["device"], int(stamp.timestamp()))
     assert fix["accepted"] == 1, str(fix)
     alerts = _token(home, "alert_json")
-    raised = {"id": "probe-1", "kind": "sensor", "title": PUSHED["alert_title"], "detail": PUSHED["alert_detail"],
-              "lon": SPOTS["pushed_alert"][0], "lat": SPOTS["pushed_alert"][1], "raised_at": stamp.isoformat()}
+    raised = {
+        "id": "probe-1",
+        "kind": "sensor",
+        "title": PUSHED["alert_title"],
+        "detail": PUSHED["alert_detail"],
+        "lon": SPOTS["pushed_alert"][0],
+        "lat": SPOTS["pushed_alert"][1],
+        "raised_at": stamp.isoformat(),
+    }
     assert _push_via_server(server, alerts, [raised])["accepted"] == 1
     alpr = _token(home, "alpr_json")
-    read = {"plate": PLATE, "state": "WA", "read_at": stamp.isoformat(),
-            "lon": SPOTS["read"][0], "lat": SPOTS["read"][1]}
+    read = {
+        "plate": PLATE,
+        "state": "WA",
+        "read_at": stamp.isoformat(),
+        "lon": SPOTS["read"][0],
+        "lat": SPOTS["read"][1],
+    }
     assert _push_via_server(server, alpr, [read])["accepted"] == 1
     return {
         "incident": Incident.objects.get(cad_number=PUSHED["cad"]),
@@ -397,8 +458,10 @@ def test_playback_shows_pushed_and_stored_markup_as_text(browser, daphne):  # no
         page.click("#playback-button")
         # The hour that ends now holds every record of the scene and every push.
         around = timezone.now().astimezone(UTC) - timedelta(minutes=30)
-        page.fill(".playback-panel input[type=datetime-local]",
-                  around.astimezone(ZoneInfo(home.time_zone)).strftime("%Y-%m-%dT%H:%M"))
+        page.fill(
+            ".playback-panel input[type=datetime-local]",
+            around.astimezone(ZoneInfo(home.time_zone)).strftime("%Y-%m-%dT%H:%M"),
+        )
         page.fill(".pb-reason", "case 26-0999")
         page.click(".pb-form button[type=submit]")
         page.wait_for_selector("html[data-playback=ready]")

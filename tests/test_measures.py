@@ -4,6 +4,7 @@ from planted events over a fixed week (2026-02-02..08, America/Los_Angeles, UTC-
 Audit events are planted with chosen times the way `audit_record` chains them (same lock, same
 hash), so the trail still verifies; everything else is written through the real services or API.
 """
+
 from __future__ import annotations
 
 import csv
@@ -62,6 +63,8 @@ def auditor(home):
 @pytest.fixture
 def outsider(other_agency):
     return quick_user(other_agency, Role.OPERATOR, "outsider")
+
+
 WEEK = {"from": "2026-02-02", "to": "2026-02-08"}
 
 
@@ -214,8 +217,14 @@ def alert_world(la_home, other_agency, operator):
     alert("panic", local(6, 13), 30)
     alert("gunshot", local(7, 14))
     alert("hotlist_hit", local(1, 12), 5, "confirmed")  # before the period
-    f.alert(agency=other_agency, kind="hotlist_hit", raised_at=local(3, 8), status="acknowledged",
-            acknowledged_at=local(3, 8, 1), ack_outcome="false_positive")
+    f.alert(
+        agency=other_agency,
+        kind="hotlist_hit",
+        raised_at=local(3, 8),
+        status="acknowledged",
+        acknowledged_at=local(3, 8, 1),
+        ack_outcome="false_positive",
+    )
 
 
 def test_alert_and_hotlist_measures(alert_world, planner_client):

@@ -3,6 +3,7 @@
 The page must draw its charts from /api/measures/ without console errors, failed requests or
 requests to other hosts (CSP: our own scripts only). Screenshots go to test-artifacts/.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,20 +38,40 @@ def center(db):
     commander = f.user(agency=home, role=Role.WATCH_COMMANDER, username="watch-cmd")
     now = timezone.now()
     incidents = [
-        f.incident(agency=home, cad_number=f"SPD-26-{k:04d}", status="closed",
-                   received_at=now - timedelta(days=k % 9, hours=k % 5))
+        f.incident(
+            agency=home,
+            cad_number=f"SPD-26-{k:04d}",
+            status="closed",
+            received_at=now - timedelta(days=k % 9, hours=k % 5),
+        )
         for k in range(12)
     ]
-    for incident, kind in zip(incidents[:5], ["camera_suspect", "units_redirected", "detective_lead",
-                                              "camera_vehicle", "no_assist"], strict=True):
+    for incident, kind in zip(
+        incidents[:5],
+        ["camera_suspect", "units_redirected", "detective_lead", "camera_vehicle", "no_assist"],
+        strict=True,
+    ):
         incident_assist_create(incident=incident, user=commander, kind=kind, note="")
     for k, outcome in enumerate(["confirmed", "confirmed", "false_positive", "unknown", ""]):
         raised = now - timedelta(days=k, minutes=30)
-        f.alert(agency=home, kind="hotlist_hit", raised_at=raised, status="acknowledged" if outcome else "open",
-                acknowledged_by=commander if outcome else None,
-                acknowledged_at=raised + timedelta(minutes=k + 1) if outcome else None, ack_outcome=outcome)
-    open_call = f.incident(agency=home, cad_number="SPD-26-9999", status="pending", type_code="ROBBERY",
-                           lon=f.LON + 0.004, lat=f.LAT + 0.001, received_at=now - timedelta(minutes=4))
+        f.alert(
+            agency=home,
+            kind="hotlist_hit",
+            raised_at=raised,
+            status="acknowledged" if outcome else "open",
+            acknowledged_by=commander if outcome else None,
+            acknowledged_at=raised + timedelta(minutes=k + 1) if outcome else None,
+            ack_outcome=outcome,
+        )
+    open_call = f.incident(
+        agency=home,
+        cad_number="SPD-26-9999",
+        status="pending",
+        type_code="ROBBERY",
+        lon=f.LON + 0.004,
+        lat=f.LAT + 0.001,
+        received_at=now - timedelta(minutes=4),
+    )
     return {"commander": commander, "open_call": open_call}
 
 

@@ -6,6 +6,7 @@ a JSON body naming the parameter (`body` for a request body), never a server err
 do not re-raise a view's exception, so a 500 shows as a status, exactly as a browser would see it.
 The API-wide sweep over the OpenAPI schema is tests/test_schemathesis.py.
 """
+
 from __future__ import annotations
 
 import json

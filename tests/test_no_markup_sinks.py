@@ -2,6 +2,7 @@
 textContent, elements handed to Leaflet), and the templates let Django escape everything. Any HTML
 sink that reappears is named here with its file and line; test_markup_browser.py proves the
 behaviour in Chromium."""
+
 from __future__ import annotations
 
 import re

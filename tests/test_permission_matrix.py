@@ -11,6 +11,7 @@ Statuses: 401 signed out (API), 302 signed out (pages: to the login page), 403 t
 allow the action (also any method a route does not declare: permissions are closed by default),
 404 the record is not visible to the user, 405 a method the view does not implement.
 """
+
 from __future__ import annotations
 
 import re

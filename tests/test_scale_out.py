@@ -6,6 +6,7 @@ Daphne servers (tests/test_live_multiprocess.py starts them) must receive every 
 worker ingested it, and both workers must have done some of the work (each worker's log names the
 tasks it ran).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -127,10 +128,27 @@ def workers(servers, live_prefix) -> Iterator[tuple[str, list[Path], list[subpro
                 with log.open("wb") as out:
                     procs.append(
                         subprocess.Popen(
-                            [celery, "-A", "rtcc_gis", "worker", "-c", "1", "-Q", queue, "-n",
-                             f"scale{n}-{uuid.uuid4().hex[:6]}@%h", "--loglevel", "INFO",
-                             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                            [
+                                celery,
+                                "-A",
+                                "rtcc_gis",
+                                "worker",
+                                "-c",
+                                "1",
+                                "-Q",
+                                queue,
+                                "-n",
+                                f"scale{n}-{uuid.uuid4().hex[:6]}@%h",
+                                "--loglevel",
+                                "INFO",
+                                "--without-gossip",
+                                "--without-mingle",
+                                "--without-heartbeat",
+                            ],
+                            cwd=ROOT,
+                            env=env,
+                            stdout=out,
+                            stderr=subprocess.STDOUT,
                         )
                     )
             yield queue, paths, procs

@@ -18,6 +18,7 @@ Excluded, each with its reason (nothing else is):
   real recorded payloads by tests/test_fuzz.py. Here they are still called as each role (a
   401 is the bar), so they are not left out of the sweep.
 """
+
 from __future__ import annotations
 
 import itertools

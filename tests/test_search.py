@@ -1,5 +1,6 @@
 """The map's search box (apps.search): each kind, tenancy and sharing, plate searches (permission,
 reason, audit), and bad input."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -38,13 +39,20 @@ def _labels(response, kind: str) -> list[str]:
 def town(home):
     """Home-agency records named so each search below finds exactly what it should."""
     now = timezone.now()
-    beat = f.zone(agency=home, kind="beat", code="K2", name="Beat K2 Belltown",
-                  bbox=(-122.35, 47.61, -122.34, 47.62))
+    beat = f.zone(agency=home, kind="beat", code="K2", name="Beat K2 Belltown", bbox=(-122.35, 47.61, -122.34, 47.62))
     return {
-        "robbery": f.incident(agency=home, cad_number="SPD-24-001234", address="1500 Pike Pl", beat=beat,
-                              received_at=now - timedelta(hours=2), lon=-122.3412, lat=47.6091),
-        "newer": f.incident(agency=home, cad_number="SPD-24-001240", address="200 Pine St",
-                            received_at=now - timedelta(minutes=5)),
+        "robbery": f.incident(
+            agency=home,
+            cad_number="SPD-24-001234",
+            address="1500 Pike Pl",
+            beat=beat,
+            received_at=now - timedelta(hours=2),
+            lon=-122.3412,
+            lat=47.6091,
+        ),
+        "newer": f.incident(
+            agency=home, cad_number="SPD-24-001240", address="200 Pine St", received_at=now - timedelta(minutes=5)
+        ),
         "closed": f.incident(agency=home, cad_number="SPD-24-000999", status="closed", address="1500 Pike Pl"),
         "unit": f.unit(agency=home, call_sign="2B11", lon=-122.3301, lat=47.6101),
         "unit2": f.unit(agency=home, call_sign="12B11"),
@@ -123,7 +131,8 @@ def test_a_whole_number_beats_a_prefix_and_a_prefix_beats_a_match_inside(operato
     labels = _labels(operator_client.get(URL, {"q": "spd-24-0001", "kinds": "incident"}), "incident")
     assert labels == ["SPD-24-0001", "SPD-24-00017", "X-SPD-24-0001"]
     assert _labels(operator_client.get(URL, {"q": "spd-24-0001", "kinds": "incident", "limit": 2}), "incident") == [
-        "SPD-24-0001", "SPD-24-00017"
+        "SPD-24-0001",
+        "SPD-24-00017",
     ]
 
 
@@ -168,8 +177,13 @@ def test_an_ended_sharing_rule_shares_nothing(home, town):
     partner_agency = f.agency("BPD", name="Bellevue Police Department")
     partner = f.user(agency=partner_agency, role=Role.PARTNER, username="partner")
     now = timezone.now()
-    agency_sharing_create(owner_id=home.pk, partner_id=partner_agency.pk, layers=list(Layer),
-                          starts_at=now - timedelta(days=2), ends_at=now - timedelta(days=1))
+    agency_sharing_create(
+        owner_id=home.pk,
+        partner_id=partner_agency.pk,
+        layers=list(Layer),
+        starts_at=now - timedelta(days=2),
+        ends_at=now - timedelta(days=1),
+    )
     assert all(r == [] for r in _groups(_client(partner).get(URL, {"q": "pike"})).values())
 
 
@@ -188,8 +202,16 @@ def reads(home, other_agency):
     entry = f.hotlist_entry(agency=home, plate="BXR4471", reason="Stolen vehicle")
     now = timezone.now()
     made = [
-        f.alpr_read(agency=home, plate="BXR4471", state="WA", site=site, hit=entry, read_at=now - timedelta(hours=1),
-                    lon=-122.35, lat=47.60),
+        f.alpr_read(
+            agency=home,
+            plate="BXR4471",
+            state="WA",
+            site=site,
+            hit=entry,
+            read_at=now - timedelta(hours=1),
+            lon=-122.35,
+            lat=47.60,
+        ),
         f.alpr_read(agency=home, plate="BXR4471", state="WA", read_at=now - timedelta(hours=3)),
         f.alpr_read(agency=home, plate="BXR4479", read_at=now - timedelta(hours=2)),
     ]

@@ -122,7 +122,7 @@ def test_an_emailed_request_error_carries_no_feed_token(settings, mailoutbox, rf
 
 
 def test_redact_covers_paths_parameters_and_prefixes():
-    assert redact('GET /api/feeds/osmand/abc-DEF_123/?id=1&lat=2 HTTP/1.1') == (
+    assert redact("GET /api/feeds/osmand/abc-DEF_123/?id=1&lat=2 HTTP/1.1") == (
         "GET /api/feeds/osmand/[redacted]/?id=1&lat=2 HTTP/1.1"
     )
     assert redact("/rtcc/api/feeds/osmand/abc") == "/rtcc/api/feeds/osmand/[redacted]"
@@ -235,17 +235,29 @@ def test_activity_keeps_a_session_alive(operator, settings):
 
 def test_the_idle_limit_comes_from_the_environment():
     run = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings as s; "
-         "print(s.RTCC_SESSION_IDLE_MINUTES)"],
-        cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings", "RTCC_SESSION_IDLE_MINUTES": "12"},
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings as s; print(s.RTCC_SESSION_IDLE_MINUTES)",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "rtcc_gis.settings", "RTCC_SESSION_IDLE_MINUTES": "12"},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert run.stdout.strip() == "12", run.stderr
     default = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings as s; "
-         "print(s.RTCC_SESSION_IDLE_MINUTES)"],
-        cwd=ROOT, env={k: v for k, v in os.environ.items() if k != "RTCC_SESSION_IDLE_MINUTES"},
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings as s; print(s.RTCC_SESSION_IDLE_MINUTES)",
+        ],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "RTCC_SESSION_IDLE_MINUTES"},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert default.stdout.strip() == "30", default.stderr
 

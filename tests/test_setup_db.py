@@ -1,6 +1,7 @@
 """scripts/setup_db.sh's roles step, run through psql as the script runs it (the admin connection), on roles of
 this test's own: a URL without a password leaves a password set some other way alone; one with a password sets it.
 Skipped when no admin connection (DATABASE_ADMIN_URL, a superuser) is available."""
+
 from __future__ import annotations
 
 import os
@@ -40,10 +41,35 @@ def _run(*, owner: str, owner_pw: str, app: str, app_pw: str) -> None:
     url = urlparse(ADMIN_URL)
     env = {**os.environ, "PGPASSWORD": unquote(url.password or "")}
     subprocess.run(
-        [shutil.which("psql") or "psql", "-X", "-v", "ON_ERROR_STOP=1", "-q", "-h", url.hostname or "127.0.0.1",
-         "-p", str(url.port or 5432), "-U", unquote(url.username or "postgres"), "-d", "postgres",
-         "-v", f"app={app}", "-v", f"app_pw={app_pw}", "-v", f"owner={owner}", "-v", f"owner_pw={owner_pw}"],
-        input=_roles_sql(), text=True, env=env, check=True, capture_output=True, timeout=30,
+        [
+            shutil.which("psql") or "psql",
+            "-X",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-h",
+            url.hostname or "127.0.0.1",
+            "-p",
+            str(url.port or 5432),
+            "-U",
+            unquote(url.username or "postgres"),
+            "-d",
+            "postgres",
+            "-v",
+            f"app={app}",
+            "-v",
+            f"app_pw={app_pw}",
+            "-v",
+            f"owner={owner}",
+            "-v",
+            f"owner_pw={owner_pw}",
+        ],
+        input=_roles_sql(),
+        text=True,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=30,
     )
 
 
@@ -60,7 +86,7 @@ def test_a_url_without_a_password_keeps_the_roles_password():
         _run(owner=owner, owner_pw="owner-secret-1", app=app, app_pw="app-secret-1")
         set_by_url = _password(conn, owner), _password(conn, app)
         assert all(set_by_url)
-        conn.execute(f'ALTER ROLE "{app}" PASSWORD \'set-some-other-way\'')
+        conn.execute(f"ALTER ROLE \"{app}\" PASSWORD 'set-some-other-way'")
         other = _password(conn, app)
         _run(owner=owner, owner_pw="", app=app, app_pw="")  # a re-run with URLs that carry no password
         assert (_password(conn, owner), _password(conn, app)) == (set_by_url[0], other)

@@ -5,6 +5,7 @@ server. An audited open hands out a proxy URL with a signed grant; the playlist 
 so every segment is a signed part of the same grant; the camera's address never reaches the client;
 expired, forged, tampered and other users' grants are refused, as are parts of another grant.
 """
+
 from __future__ import annotations
 
 import base64
@@ -108,7 +109,8 @@ class Origin(SimpleHTTPRequestHandler):
                 while not self.server.stopping.is_set():
                     self.wfile.write(
                         f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(JPEG)}\r\n\r\n".encode()
-                        + JPEG + b"\r\n"
+                        + JPEG
+                        + b"\r\n"
                     )
                     self.wfile.flush()
                     time.sleep(0.1)
@@ -130,10 +132,36 @@ def serve_origin(root: Path) -> Iterator[tuple[str, ThreadingHTTPServer, Path]]:
     """The camera origin serving `root` (ffmpeg's HLS written there first) until the generator is closed."""
     (root / "hls").mkdir()
     subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x90:rate=10",
-         "-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "10",
-         "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod", str(root / "hls" / "index.m3u8")],
-        check=True, timeout=60,
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x90:rate=10",
+            "-t",
+            "3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "10",
+            "-f",
+            "hls",
+            "-hls_time",
+            "1",
+            "-hls_playlist_type",
+            "vod",
+            str(root / "hls" / "index.m3u8"),
+        ],
+        check=True,
+        timeout=60,
     )
     server = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Origin(*a, directory=str(root)))
     server.daemon_threads = True
@@ -142,7 +170,7 @@ def serve_origin(root: Path) -> Iterator[tuple[str, ThreadingHTTPServer, Path]]:
     base = f"http://127.0.0.1:{server.server_address[1]}"
     # A multivariant playlist naming its variant by absolute URL, and a key by URI attribute.
     (root / "master.m3u8").write_text(
-        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=200000,RESOLUTION=160x90\n" f"{base}/hls/index.m3u8\n"
+        f"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=200000,RESOLUTION=160x90\n{base}/hls/index.m3u8\n"
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -252,8 +280,9 @@ def test_refused_grants(operator, commander, planner, home, origin, settings):
         forged = grants.grant_mint(user_id=operator.pk, camera_id=camera.pk, event_id=1).token
     refused(client, url.replace(token, forged), "forged")
     grant = grants.grant_read(token, user_id=operator.pk)
-    theirs = grants.part_seal(grants.StreamGrant(commander.pk, camera.pk, grant.event_id, grant.expires, ""),
-                              f"{base}/hls/index0.ts")
+    theirs = grants.part_seal(
+        grants.StreamGrant(commander.pk, camera.pk, grant.event_id, grant.expires, ""), f"{base}/hls/index0.ts"
+    )
     refused(client, f"/api/streams/{token}/part/{theirs}", "another grant")  # sealed for another user
     refused(client, f"/api/streams/{token}/part/{token}", "forged")  # a grant is not a part
     part = segment.rsplit("/", 1)[1]
@@ -271,8 +300,12 @@ def test_refused_grants(operator, commander, planner, home, origin, settings):
     refused(client, url, "no longer watch")
     refused(client, segment, "no longer watch")
     # A role that may not watch streams cannot open one, so has no grant to use.
-    assert client_for(planner).post(f"/api/cameras/{other_camera.pk}/stream/", {"reason": "x"},
-                                    content_type="application/json").status_code == 403
+    assert (
+        client_for(planner)
+        .post(f"/api/cameras/{other_camera.pk}/stream/", {"reason": "x"}, content_type="application/json")
+        .status_code
+        == 403
+    )
 
 
 def test_grant_answers_only_its_own_kind_and_method(operator, home, origin):
@@ -392,8 +425,9 @@ async def test_mjpeg_under_asgi_relays_without_holding_a_thread(origin):
     operator, camera = await database_sync_to_async(setup)()
     client = AsyncClient()
     await client.aforce_login(operator)
-    opened = await client.post(f"/api/cameras/{camera.pk}/stream/", {"reason": "case 1"},
-                               content_type="application/json")
+    opened = await client.post(
+        f"/api/cameras/{camera.pk}/stream/", {"reason": "case 1"}, content_type="application/json"
+    )
     response = await client.get(opened.json()["url"])
     assert response.status_code == 200 and response.is_async
     received = b""
@@ -410,7 +444,10 @@ def test_credentials_in_a_stream_url_are_kept_apart_and_sent_upstream(operator, 
     base, server, _root = origin
     host = urlsplit(base).netloc
     camera, _ = camera_upsert(
-        agency_id=home.pk, name="Gate cam", location=f.make_point(f.LON, f.LAT), stream_kind="hls",
+        agency_id=home.pk,
+        name="Gate cam",
+        location=f.make_point(f.LON, f.LAT),
+        stream_kind="hls",
         stream_url=f"http://{CAM_USER}:s3cret%3Apa%40ss@{host}/private/index.m3u8",
     )
     camera.refresh_from_db()
@@ -449,8 +486,13 @@ def test_on_request_camera_cannot_hold_a_stream_url(home):
     with pytest.raises(IntegrityError), transaction.atomic():
         camera.save()
     with pytest.raises(ValueError, match="stream_url"):
-        camera_upsert(agency_id=home.pk, name="Deli", location=f.make_point(f.LON, f.LAT), sharing="on_request",
-                      stream_url="https://video.example.test/cam.m3u8")
+        camera_upsert(
+            agency_id=home.pk,
+            name="Deli",
+            location=f.make_point(f.LON, f.LAT),
+            sharing="on_request",
+            stream_url="https://video.example.test/cam.m3u8",
+        )
     live = f.camera(agency=home)
     live.stream_url = "rtsp://admin:admin@10.0.0.9/stream1"
     with pytest.raises(ValidationError) as err:
@@ -464,10 +506,21 @@ def test_admin_form_names_the_field_and_splits_pasted_credentials(home, admin_cl
     camera = f.camera(agency=home, sharing="live", name="Admin cam")
     url = f"/admin/cameras/camera/{camera.pk}/change/"
     form = {
-        "name": "Admin cam", "external_id": "", "owner_kind": "agency", "owner_name": "", "owner_contact": "",
-        "location": '{"type": "Point", "coordinates": [-122.34, 47.61]}', "heading": "90", "fov_angle": "90",
-        "fov_range": "60", "status": "online", "stream_kind": "rtsp", "agency": str(home.pk), "active": "on",
-        "sharing": "on_request", "stream_url": "rtsp://cam.example.test/stream1",
+        "name": "Admin cam",
+        "external_id": "",
+        "owner_kind": "agency",
+        "owner_name": "",
+        "owner_contact": "",
+        "location": '{"type": "Point", "coordinates": [-122.34, 47.61]}',
+        "heading": "90",
+        "fov_angle": "90",
+        "fov_range": "60",
+        "status": "online",
+        "stream_kind": "rtsp",
+        "agency": str(home.pk),
+        "active": "on",
+        "sharing": "on_request",
+        "stream_url": "rtsp://cam.example.test/stream1",
     }
     refused = admin_client.post(url, form)
     assert refused.status_code == 200
@@ -547,8 +600,11 @@ def test_through_daphne_hls_and_mjpeg_relay(daphne, origin):  # noqa: F811 - dap
         client.get("/accounts/login/")
         signed_in = client.post(
             "/accounts/login/",
-            data={"username": "daphne-operator", "password": f.PASSWORD,
-                  "csrfmiddlewaretoken": client.cookies["csrftoken"]},
+            data={
+                "username": "daphne-operator",
+                "password": f.PASSWORD,
+                "csrfmiddlewaretoken": client.cookies["csrftoken"],
+            },
         )
         assert signed_in.status_code == 302, signed_in.text[:500]
         headers = {"X-CSRFToken": client.cookies["csrftoken"]}

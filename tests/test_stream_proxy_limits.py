@@ -4,6 +4,7 @@ on the same fetch path, and the settings that bound all of it.
 
 The local camera origin of tests/test_stream_proxy.py serves the hostile answers.
 """
+
 from __future__ import annotations
 
 import time
@@ -70,8 +71,13 @@ def test_a_control_character_in_a_playlist_uri_is_a_502(operator, home, origin):
 
 @pytest.mark.parametrize(
     "stream_url",
-    ["http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/live.m3u8", "http://[::1]/live.m3u8",
-     "http://[::ffff:127.0.0.1]/live.m3u8", "http://0.0.0.0/live.m3u8"],
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.1.2.3/live.m3u8",
+        "http://[::1]/live.m3u8",
+        "http://[::ffff:127.0.0.1]/live.m3u8",
+        "http://0.0.0.0/live.m3u8",
+    ],
 )
 def test_non_public_camera_addresses_are_refused_unless_allowed(operator, home, settings, stream_url):
     settings.RTCC_STREAM_ALLOWED_NETWORKS = []
@@ -156,8 +162,9 @@ async def test_mjpeg_relay_under_asgi_ends_after_the_right_goes(origin, settings
     operator, camera = await database_sync_to_async(setup)()
     client = AsyncClient()
     await client.aforce_login(operator)
-    opened = await client.post(f"/api/cameras/{camera.pk}/stream/", {"reason": "case 2"},
-                               content_type="application/json")
+    opened = await client.post(
+        f"/api/cameras/{camera.pk}/stream/", {"reason": "case 2"}, content_type="application/json"
+    )
     response = await client.get(opened.json()["url"])
     assert response.status_code == 200 and response.is_async
     chunks = aiter(response.streaming_content)
@@ -184,8 +191,7 @@ def test_health_check_keeps_credentials_on_the_cameras_origin(home, origin):
     assert [path for path, _auth in server.seen] == ["/away.m3u8"]
 
 
-def test_health_check_does_not_honour_proxy_variables_or_probe_forbidden_addresses(home, origin, settings,
-                                                                                  monkeypatch):
+def test_health_check_does_not_honour_proxy_variables_or_probe_forbidden_addresses(home, origin, settings, monkeypatch):
     base, server, _root = origin
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # would refuse the connection if used
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")

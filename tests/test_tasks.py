@@ -1,4 +1,5 @@
 """Periodic tasks (run directly here; Celery beat schedules them in the demo and production)."""
+
 from datetime import timedelta
 
 from django.conf import settings

@@ -3,6 +3,7 @@
 Three agencies: `home` (SPD) owns the records; `partner_agency` (BPD) gets what home's sharing rule
 lists; `other_agency` (KCSO) has no rule. Rules are made through the services, as an admin would.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -212,9 +213,7 @@ def test_an_ended_rule_stops_at_once(home, partner_operator, share):
     assert not _sees(client, "/api/incidents/", incident)
 
 
-def test_sharing_is_one_way_and_only_to_the_partner(
-    home, partner_agency, operator, partner_operator, outsider, share
-):
+def test_sharing_is_one_way_and_only_to_the_partner(home, partner_agency, operator, partner_operator, outsider, share):
     share(*Layer)
     theirs = f.incident(agency=partner_agency)
     mine = f.incident(agency=home)
@@ -368,9 +367,7 @@ def test_on_request_camera_never_exposes_a_stream(request, home, share, communit
 
 @live_test
 async def test_on_request_camera_live_message_has_no_stream(ws, home, operator):
-    camera = await db(
-        lambda: f.camera(agency=home, owner_kind="community", sharing="on_request")
-    )
+    camera = await db(lambda: f.camera(agency=home, owner_kind="community", sharing="on_request"))
     comm = await ws(await db(lambda: headers_for(operator)))
     await subscribe(comm, layers=["cameras"])
 
@@ -496,8 +493,11 @@ async def test_a_hit_alert_reaches_the_partner_only_with_the_reads(ws, home, par
     await publish_committed(layer="alerts", instance=panic)
     assert [m["feature"]["id"] for m in await drain(comm)] == [panic.pk]
     # Even a hit already in the partner's stream (published under an older rule) is held back.
-    body = {"type": "alert.raised", "layer": "alerts", "feature": {"id": hit.pk, "type": "Feature", "geometry": None,
-                                                                   "properties": {"kind": "hotlist_hit"}}}
+    body = {
+        "type": "alert.raised",
+        "layer": "alerts",
+        "feature": {"id": hit.pk, "type": "Feature", "geometry": None, "properties": {"kind": "hotlist_hit"}},
+    }
     await db(lambda: _append((agency_feed(rule.partner_id),), body, owner=home.pk))
     assert await comm.receive_nothing(timeout=0.5)
 

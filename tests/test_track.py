@@ -1,4 +1,5 @@
 """Unit track replay: a bounded, reasoned, audited look at where a unit has been."""
+
 from __future__ import annotations
 
 from datetime import UTC, timedelta

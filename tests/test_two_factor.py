@@ -20,7 +20,6 @@ def _current_code(secret: str) -> str:
     return str(TOTP(f.totp_key(secret)).token()).zfill(6)
 
 
-
 @pytest.mark.django_db(transaction=True)
 def test_enrolled_users_keep_their_second_factor_through_the_migration():
     """accounts 0004 moves each User.totp_secret to a confirmed django-otp TOTPDevice with the same key:

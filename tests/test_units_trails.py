@@ -1,5 +1,6 @@
 """Unit trails for the map: the last minutes of the own agency's units, in one query, never a
 partner's or another agency's."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -53,7 +54,8 @@ def test_trails_are_per_unit_oldest_first_within_the_window(operator_client, uni
     trail = by_sign["2B4"]
     assert trail["id"] == units["near"].pk
     assert trail["geometry"] == {
-        "type": "LineString", "coordinates": [[-122.33, 47.61], [-122.32, 47.61], [-122.31, 47.61]],
+        "type": "LineString",
+        "coordinates": [[-122.33, 47.61], [-122.32, 47.61], [-122.31, 47.61]],
     }
     times = trail["properties"]["times"]
     assert len(times) == 3 and times == sorted(times)

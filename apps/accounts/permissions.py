@@ -8,6 +8,7 @@ agencies share with it (`Layer`, apps.accounts.selectors). The two are independe
 never grants an action the role lacks (a partner-agency user sees shared ALPR reads only if their
 role may read ALPR reads at all).
 """
+
 from __future__ import annotations
 
 from enum import StrEnum

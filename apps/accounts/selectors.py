@@ -10,6 +10,7 @@ The rules are not loaded into Python for a request: they are a subquery inside t
 itself, so scoping costs no extra round trip however many querysets a request builds, and a rule
 that ends is out of every query from that instant on (no cache to go stale).
 """
+
 from __future__ import annotations
 
 import json
@@ -115,9 +116,7 @@ def visible_agency_ids(user: Any, *, layer: Layer | str | None = None) -> list[i
     return [user.agency_id, *owners.values_list("owner_id", flat=True)]
 
 
-def scope_to_user(
-    qs: QuerySet, user: Any, *, layer: Layer | str | None = None, field: str = "agency_id"
-) -> QuerySet:
+def scope_to_user(qs: QuerySet, user: Any, *, layer: Layer | str | None = None, field: str = "agency_id") -> QuerySet:
     """`qs` narrowed to what the user may see of `layer` (own agency only when no layer is named)."""
     condition = agency_scope_q(user, layer=layer, field=field)
     return qs if condition is None else qs.filter(condition)

@@ -1,4 +1,5 @@
 """Writes to agencies, users, sharing rules and users' second factors."""
+
 from __future__ import annotations
 
 import time

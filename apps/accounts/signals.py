@@ -14,6 +14,7 @@ one; without a request the event says `"via": "system"`.
 
 These handlers only write the audit record; they change nothing else.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """ALPR: reader sites, plate reads, hotlists. A read that matches an active hotlist entry is a hit."""
+
 import re
 
 from django.contrib.gis.db import models

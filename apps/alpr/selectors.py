@@ -1,4 +1,5 @@
 """Reads of ALPR data: sites, reads, and the hotlist match used on ingest."""
+
 from __future__ import annotations
 
 from datetime import datetime

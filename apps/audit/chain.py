@@ -23,6 +23,7 @@ JSON with sorted keys, no whitespace (`separators=(",", ":")`), non-ASCII escape
 
 `hash` is the lowercase hex SHA-256 of that text encoded as UTF-8.
 """
+
 from __future__ import annotations
 
 import hashlib

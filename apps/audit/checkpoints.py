@@ -23,6 +23,7 @@ Where the trail now starts is checked by the chain walk against the same ledger 
 The file should be append-only for the writing user (`chattr +a`) and shipped off the host; the lines are also
 logged (logger `rtcc.audit.checkpoint`), and RTCC_AUDIT_CHECKPOINT_SYSLOG sends them to syslog, off the machine.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -70,8 +71,7 @@ def checkpoint_key() -> bytes:
     if settings.DEBUG and path.is_file() and path.read_text().strip():
         return path.read_text().strip().encode()
     raise ImproperlyConfigured(
-        "RTCC_AUDIT_CHECKPOINT_KEY is not set (in development, `source scripts/local_env.sh` makes one in "
-        f"{path})"
+        f"RTCC_AUDIT_CHECKPOINT_KEY is not set (in development, `source scripts/local_env.sh` makes one in {path})"
     )
 
 

@@ -4,6 +4,7 @@ A permission change made in the admin site arrives at a `post_save` handler with
 instance; the audit event still has to say who made it and from where. A context variable (not a
 thread-local) keeps that right under ASGI too, where one thread may interleave several requests.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

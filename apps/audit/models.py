@@ -1,4 +1,5 @@
 """Append-only audit trail: who looked at or did what, to which object, when and why."""
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone

@@ -1,4 +1,5 @@
 """Reads of the audit trail (auditors and agency admins)."""
+
 from django.db.models import QuerySet
 
 from .models import AuditEvent

@@ -1,4 +1,5 @@
 """The one way to write an audit event, and the check that the trail has not been tampered with."""
+
 from __future__ import annotations
 
 import contextlib
@@ -155,9 +156,7 @@ def _chunks(chunk_size: int) -> Iterator[list[dict[str, Any]]]:
     """Every event in id order, `chunk_size` at a time (keyset pagination: no growing OFFSET)."""
     last_id = 0
     while True:
-        rows = list(
-            AuditEvent.objects.filter(id__gt=last_id).order_by("id").values(*CHAIN_FIELDS, "hash")[:chunk_size]
-        )
+        rows = list(AuditEvent.objects.filter(id__gt=last_id).order_by("id").values(*CHAIN_FIELDS, "hash")[:chunk_size])
         if not rows:
             return
         yield rows

@@ -1,4 +1,5 @@
 """Periodic audit work: the signed checkpoint of the chain's head (apps/audit/checkpoints.py)."""
+
 from celery import shared_task
 
 from .checkpoints import audit_checkpoint_write

@@ -1,4 +1,5 @@
 """The area a camera sees: a sector (or a circle for PTZ and 360° cameras), in lon/lat."""
+
 from __future__ import annotations
 
 from django.contrib.gis.geos import Polygon

@@ -11,6 +11,7 @@ A grant is signed (django.core.signing: its content, ids and expiry, is no secre
 encrypted too (AES-SIV, from the `cryptography` package), because it holds the camera's address.
 Both keys derive from SECRET_KEY under their own salts, so neither token passes for the other.
 """
+
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,5 @@
 """The camera registry: agency, partner and community cameras, where they look and who may watch."""
+
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from django.contrib.gis.db import models

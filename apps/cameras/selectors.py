@@ -1,4 +1,5 @@
 """Reads of the camera registry, including the one that matters most: who can see this spot."""
+
 from __future__ import annotations
 
 from typing import TypedDict

@@ -11,6 +11,7 @@ cannot reach this server's own services, and a DNS answer that changes between c
 An upstream failure becomes UpstreamError (502, or 504 on a timeout) whose message never names the
 upstream URL: the camera's address, and any credentials, stay on the server.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -68,8 +69,10 @@ def stream_source(view: Callable) -> Callable:
     def wrapped(request: HttpRequest, *args, **kwargs):
         if getattr(request, "stream_grant", None) is None:
             return JsonResponse(
-                {"detail": "camera streams are served only through /api/streams/, with a grant from "
-                 "POST /api/cameras/{id}/stream/"},
+                {
+                    "detail": "camera streams are served only through /api/streams/, with a grant from "
+                    "POST /api/cameras/{id}/stream/"
+                },
                 status=403,
             )
         return view(request, *args, **kwargs)
@@ -166,13 +169,16 @@ def _resolve(host: str, port: int) -> str:
     return str(addresses[0])
 
 
-def _pinned(client: httpx.Client | httpx.AsyncClient, method: str, url: str, address: str,
-            timeout: float | None) -> httpx.Request:
+def _pinned(
+    client: httpx.Client | httpx.AsyncClient, method: str, url: str, address: str, timeout: float | None
+) -> httpx.Request:
     """A request for `url` sent to the checked `address`, with the camera's own Host header and TLS
     server name (so certificates are checked against the camera's name, not its address)."""
     parts = httpx.URL(url)
     return client.build_request(
-        method, parts.copy_with(host=address), headers={"Host": parts.netloc.decode("ascii")},
+        method,
+        parts.copy_with(host=address),
+        headers={"Host": parts.netloc.decode("ascii")},
         timeout=_timeout(timeout),
         extensions={"sni_hostname": parts.host},
     )
@@ -212,8 +218,9 @@ def _next_url(response: httpx.Response, url: str) -> str | None:
 TOO_MANY_REDIRECTS = "the camera's stream server redirected too many times"
 
 
-def _open(url: str, auth: tuple[str, str] | None, *, method: str = "GET",
-          timeout: float | None = None) -> httpx.Response:
+def _open(
+    url: str, auth: tuple[str, str] | None, *, method: str = "GET", timeout: float | None = None
+) -> httpx.Response:
     """A streamed request for `url`, following same-origin redirects; the caller closes it."""
     client = _http()
     for _ in range(MAX_REDIRECTS + 1):
@@ -332,8 +339,14 @@ def _absolute(base_url: str, uri: str) -> str:
 
 
 # HLS parts by extension, for servers that label them badly (Debian's mime.types calls .ts Qt Linguist).
-PART_TYPES = {".ts": "video/mp2t", ".m4s": "video/iso.segment", ".mp4": "video/mp4", ".aac": "audio/aac",
-              ".m4a": "audio/mp4", ".vtt": "text/vtt"}
+PART_TYPES = {
+    ".ts": "video/mp2t",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".aac": "audio/aac",
+    ".m4a": "audio/mp4",
+    ".vtt": "text/vtt",
+}
 
 
 def media_type(content_type: str, default: str = "application/octet-stream", url: str = "") -> str:

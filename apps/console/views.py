@@ -1,4 +1,5 @@
 """The map page: a thin view that hands the front end its configuration through json_script."""
+
 from __future__ import annotations
 
 from django.conf import settings

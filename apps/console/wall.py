@@ -5,6 +5,7 @@
 recorded with every stream the wall opens (the page asks for one when neither it nor an incident is
 given). Each stream is still opened, and audited, by POST /api/cameras/{pk}/stream/ from the page.
 """
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Shared API pieces: layer pagination, the layer filter backend, the base layer view set."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -25,9 +26,7 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError({"detail": str(exc)})
     elif isinstance(exc, DjangoValidationError):
         # A field-keyed error keeps its field names, so the client learns which parameter was wrong.
-        exc = exceptions.ValidationError(
-            exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
-        )
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
     response = drf_exception_handler(exc, context)
     if isinstance(exc, exceptions.NotAuthenticated) and response is not None:
         # Session auth has no WWW-Authenticate scheme, so DRF would answer 403; the map needs to

@@ -7,6 +7,7 @@ may call (the retention purge's one door into the audit table) are registered he
 `AppConfig.ready()`; `app_role_grant()` applies it all after every `manage.py migrate`, which runs as the owner
 (`apps/core/management/commands/migrate.py`).
 """
+
 from __future__ import annotations
 
 import os

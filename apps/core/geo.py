@@ -3,6 +3,7 @@
 User text never reaches GDAL/OGR: coordinates are parsed as floats, range-checked and turned into
 GEOS geometries with a fixed SRID.
 """
+
 from __future__ import annotations
 
 import math

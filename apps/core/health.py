@@ -1,4 +1,5 @@
 """Health of the parts the product stands on, for the agency's IT staff."""
+
 from __future__ import annotations
 
 from django.core.cache import cache

@@ -1,4 +1,5 @@
 """Base model pieces shared by every domain app."""
+
 from django.db import models
 
 

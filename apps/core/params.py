@@ -9,6 +9,7 @@ What it guards against, each seen as a server error once:
   digits are numbers here;
 - integers beyond the database's bigint (`offset=99999999999999999999`).
 """
+
 from __future__ import annotations
 
 import re

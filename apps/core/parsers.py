@@ -5,6 +5,7 @@ DRF's parser does not catch (a 500). Bodies deeper than MAX_DEPTH are refused as
 serializer, JSON column or renderer downstream recurses through a hostile structure. A string
 with a lone surrogate is refused here too: psycopg cannot encode it, so it failed at the INSERT.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -6,6 +6,7 @@ enqueue_on_commit(), which on a broker failure runs the caller's `on_failure(rea
 failed, put the source back in line) and raises BrokerUnavailable, which the API answers with 503
 naming the broker (apps.core.unavailable).
 """
+
 from __future__ import annotations
 
 import logging

@@ -15,6 +15,7 @@ Where the mapping happens:
 - WebSockets: WebSocketUnavailableGuard accepts and closes the socket with CLOSE_UNAVAILABLE (4503),
   which the map treats like any dropped connection (it retries with backoff).
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,5 @@
 """Reads of feed sources and their dead letters."""
+
 from django.db.models import QuerySet
 
 from apps.accounts.selectors import scope_to_user

@@ -49,7 +49,10 @@ def feeds_poll_due() -> int:
         # A poll the broker did not take puts its source back in line for the next beat, rather
         # than leaving it marked as polled for a whole interval.
         enqueue_on_commit(
-            feed_poll, pk, what=f"poll of feed source {pk}", reraise=False,
+            feed_poll,
+            pk,
+            what=f"poll of feed source {pk}",
+            reraise=False,
             on_failure=lambda _reason, pk=pk, previous=previous: FeedSource.objects.filter(
                 pk=pk, last_polled_at=now
             ).update(last_polled_at=previous),

@@ -9,6 +9,7 @@ are shuffled), so p_sim answers "is this cell's *neighbourhood* unusual given it
 single very busy cell with quiet neighbours does not reach significance by it: a different question,
 shown for the analyst, not used for the colour unless the run asks for `inference="permutation"`.
 """
+
 from __future__ import annotations
 
 import math
@@ -188,8 +189,9 @@ def gi_star(
         # A constant field has no variance (z is 0). esda warns that its default alternative for p_sim
         # will become two-sided; p_sim is documented here as esda's one-sided (folded) value.
         warnings.simplefilter("ignore", DeprecationWarning)
-        g = esda.G_Local(y, w, transform="B", star=True, permutations=permutations, seed=seed, n_jobs=1,
-                         keep_simulations=False)
+        g = esda.G_Local(
+            y, w, transform="B", star=True, permutations=permutations, seed=seed, n_jobs=1, keep_simulations=False
+        )
     z = np.nan_to_num(np.asarray(g.Zs, dtype=float))
     p_norm = np.nan_to_num(np.asarray(g.p_norm, dtype=float), nan=1.0)
     p_sim = np.asarray(g.p_sim, dtype=float) if permutations else None
@@ -305,11 +307,19 @@ def kde_surface(points: Points, *, bandwidth_m: float, cell_m: float) -> tuple[l
         ring = [[round(float(lon[j + m * k]), 6), round(float(lat[j + m * k]), 6)] for m in range(4)]
         ring.append(ring[0])
         value = float(density[ix[j], iy[j]])
-        features.append({
-            "type": "Feature",
-            "geometry": {"type": "Polygon", "coordinates": [ring]},
-            "properties": {"density": round(value, 2), "level": round(value / peak, 3)},
-        })
-    summary = {"crs": crs, "cell_m": round(cell, 1), "bandwidth_m": bandwidth_m, "grid": [nx, ny],
-               "cells": k, "peak_per_km2": round(peak, 2)}
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": {"density": round(value, 2), "level": round(value / peak, 3)},
+            }
+        )
+    summary = {
+        "crs": crs,
+        "cell_m": round(cell, 1),
+        "bandwidth_m": bandwidth_m,
+        "grid": [nx, ny],
+        "cells": k,
+        "peak_per_km2": round(peak, 2),
+    }
     return features, summary

@@ -1,4 +1,5 @@
 """Hotspot runs: one computation over an agency's incidents, its parameters and its GeoJSON result."""
+
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -33,7 +34,11 @@ class HotspotRun(models.Model):
     params_hash = models.CharField(max_length=64, db_index=True)
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING, db_index=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="empty for the periodic refresh",
     )
     created_at = models.DateTimeField(auto_now_add=True)

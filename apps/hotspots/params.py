@@ -12,6 +12,7 @@ to count as covered, 0-1).
 A normalised dict is stable (sorted lists, every default filled in), so identical questions hash
 alike and reuse one cached run.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -4,6 +4,7 @@ Scope: a run reads its own agency's incidents and cameras only. Records another 
 left out on purpose: a hotspot map mixing two jurisdictions' reporting practices would mislead, and
 a shared layer can end mid-period, which would make a run's answer depend on when it ran.
 """
+
 from __future__ import annotations
 
 import json
@@ -120,9 +121,7 @@ def cell_camera_coverage(*, agency_id: int, cells: dict[str, dict]) -> dict[str,
         return {}
     ids = list(cells)
     with connection.cursor() as cursor:
-        cursor.execute(
-            _COVERAGE_SQL, {"ids": ids, "geoms": [json.dumps(cells[i]) for i in ids], "agency": agency_id}
-        )
+        cursor.execute(_COVERAGE_SQL, {"ids": ids, "geoms": [json.dumps(cells[i]) for i in ids], "agency": agency_id})
         rows = cursor.fetchall()
 
     def share(value) -> float:

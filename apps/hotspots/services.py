@@ -3,6 +3,7 @@
 A run is computed by a Celery task (tasks.hotspot_run_compute_task) queued when the request commits;
 the periodic refresh computes each agency's default runs so the planner's first look is instant.
 """
+
 from __future__ import annotations
 
 import logging
@@ -51,7 +52,9 @@ def hotspot_run_request(
         from .tasks import hotspot_run_compute_task
 
         enqueue_on_commit(
-            hotspot_run_compute_task, run.pk, what=f"hotspot run {run.pk}",
+            hotspot_run_compute_task,
+            run.pk,
+            what=f"hotspot run {run.pk}",
             on_failure=lambda reason, pk=run.pk: hotspot_run_fail(run_id=pk, reason=reason),
         )
     return run, True
@@ -209,8 +212,9 @@ def compute_compare(agency: Agency, params: dict, timings: Timings):
                 "hot_b": hot_b,
                 "trend": trend,
             }
-            features.append({"type": "Feature", "id": props["cell"], "geometry": analysis.cell_polygon(cell),
-                             "properties": props})
+            features.append(
+                {"type": "Feature", "id": props["cell"], "geometry": analysis.cell_polygon(cell), "properties": props}
+            )
     summary = {
         "cells": len(cells),
         "count_a": points_a.total,

@@ -1,4 +1,5 @@
 """Hotspot computations in the worker: one run on demand, the default runs on a schedule."""
+
 from celery import shared_task
 
 from .models import RUN_TIME_LIMIT_SECONDS

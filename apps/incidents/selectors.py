@@ -1,4 +1,5 @@
 """Reads of incidents, scoped to what the user may see."""
+
 from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet

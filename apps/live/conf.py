@@ -3,6 +3,7 @@
 Every value has a default here so the app works before the project settings name it; production
 sets them from the environment in rtcc_gis/settings.py.
 """
+
 from __future__ import annotations
 
 from django.conf import settings

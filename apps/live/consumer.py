@@ -52,6 +52,7 @@ Sharing between agencies (apps.accounts.selectors; how events reach a partner: a
       applies messages after the resync's seq as usual. Clients need no change for this: every
       `resync` already means "reload, then go on from this seq".
 """
+
 from __future__ import annotations
 
 import asyncio

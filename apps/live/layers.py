@@ -3,6 +3,7 @@
 A feature is produced by the same serializer as the layer's REST endpoint, so a map applies a live
 message with the code that draws the REST page.
 """
+
 from __future__ import annotations
 
 import functools

@@ -22,6 +22,7 @@ integer that grows by one per message in the client's feed (its agency, includin
 agencies share with it, or every agency for a superuser); a client that filters by layer or bbox
 sees gaps, never a smaller number.
 """
+
 from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict, cast

@@ -33,6 +33,7 @@ If Redis is down when the transaction commits, the write stands and the failure 
 maps (whose channel layer is that same Redis) lose their connection too, and on reconnect they get
 the replay or, if Redis lost its data, `resync`.
 """
+
 from __future__ import annotations
 
 import asyncio

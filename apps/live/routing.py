@@ -1,4 +1,5 @@
 """WebSocket routes of the live app (mounted by rtcc_gis.asgi)."""
+
 from django.urls import path
 
 from .consumer import LiveConsumer

@@ -16,6 +16,7 @@ the owning agency's id next to the event, so P's consumers check again, before s
 still shares it (`layers_needed` says which layers that rule must list); the id never reaches the
 client.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """The measures dashboard page: a thin view handing measures.js its configuration through json_script."""
+
 from __future__ import annotations
 
 from django.conf import settings

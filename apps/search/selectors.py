@@ -13,6 +13,7 @@ small query that the indexes of this app's migration 0001 answer (pg_trgm for "a
 text_pattern_ops for whole value and prefix); the other kinds are a few thousand rows per agency
 and are ranked in one query.
 """
+
 from __future__ import annotations
 
 from typing import TypedDict
@@ -237,4 +238,3 @@ def plate_reads(*, user, pattern: str, limit: int = PLATE_DEFAULT_LIMIT) -> Plat
             for r in rows
         ],
     )
-

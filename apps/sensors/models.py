@@ -1,4 +1,5 @@
 """Gunshot detections and the other alerts an operator must see and acknowledge."""
+
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField

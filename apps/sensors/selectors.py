@@ -1,4 +1,5 @@
 """Reads of gunshot detections and alerts."""
+
 from django.db.models import Q, QuerySet
 
 from apps.accounts.permissions import Layer

@@ -1,4 +1,5 @@
 """Reads of units: the live layer, the nearest available units to a spot, and a unit's track."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta

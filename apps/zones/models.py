@@ -1,4 +1,5 @@
 """Areas an agency patrols or watches: beats, sectors, districts/precincts and geofences."""
+
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex

@@ -1,4 +1,5 @@
 """Reads of zones, including the point-in-zone lookup used when records arrive."""
+
 from __future__ import annotations
 
 from django.contrib.gis.geos import MultiPolygon, Point
@@ -16,9 +17,7 @@ def zone_list(*, user) -> QuerySet[Zone]:
 
 def zone_containing(*, agency_id: int, point: Point, kind: str) -> Zone | None:
     # Ingest names the agency a record belongs to: its own beats, never a partner's.
-    return (
-        Zone.objects.filter(agency_id=agency_id, kind=kind, geom__covers=point).order_by("id").first()
-    )
+    return Zone.objects.filter(agency_id=agency_id, kind=kind, geom__covers=point).order_by("id").first()
 
 
 def zones_area_for_geocodes(*, agency_id: int, geocodes: list[str]) -> tuple[MultiPolygon | None, list[str]]:

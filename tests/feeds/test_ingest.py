@@ -1,4 +1,5 @@
 """Feeds in: push endpoints with per-source tokens, dead letters, idempotency, order safety, health."""
+
 import json
 from datetime import UTC, datetime, timedelta
 

@@ -1,4 +1,5 @@
 """Polled sources and camera health, against a real local HTTP server (no internet)."""
+
 import json
 import threading
 from datetime import UTC, timedelta
@@ -72,7 +73,11 @@ def test_poll_ingests_with_credentials_from_the_environment(home, upstream, monk
     monkeypatch.setenv("CAD_POLL_TOKEN", "s3cret")
     upstream.routes["/cad"] = (200, incidents_json(timezone.now()), "application/json")
     source = FeedSource.objects.create(
-        agency=home, name="CAD poll", kind="cad_json", mode="poll", url=upstream.base + "/cad",
+        agency=home,
+        name="CAD poll",
+        kind="cad_json",
+        mode="poll",
+        url=upstream.base + "/cad",
         credentials_ref="CAD_POLL_TOKEN",
     )
     report = feed_poll.apply(args=[source.pk]).get()

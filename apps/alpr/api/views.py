@@ -1,4 +1,5 @@
 """ALPR sites and reads. Every look at reads is accountable: it needs a reason and is audited."""
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions
 

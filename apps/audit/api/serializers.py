@@ -1,4 +1,5 @@
 """The audit trail as auditors read it, chain hashes included (they can be checked independently)."""
+
 from rest_framework import serializers
 
 from ..models import AuditEvent

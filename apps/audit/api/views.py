@@ -3,6 +3,7 @@
 Everything here is scoped by `audit_event_list`: an agency's own events only (superusers: all).
 Reading the trail and exporting it are themselves audited.
 """
+
 from __future__ import annotations
 
 import csv

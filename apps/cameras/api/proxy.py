@@ -13,6 +13,7 @@ Refusals are JSON with a `detail` saying why: 401 signed out, 403 grant refused 
 DRF views, so the API's own sign-ins (session, API token) apply; what they answer is the upstream's
 bytes, whatever the client's Accept header says (a <video> or <img> asks for */* or image types).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -160,7 +161,10 @@ def stream_entry(request: HttpRequest, token: str, name: str) -> HttpResponse:
         if camera.stream_kind == StreamKind.MJPEG:
             return _mjpeg(request, grant, camera)
         fetched = upstream.fetch(
-            camera.stream_url, stream_url=camera.stream_url, auth=camera_stream_auth(camera), request=request,
+            camera.stream_url,
+            stream_url=camera.stream_url,
+            auth=camera_stream_auth(camera),
+            request=request,
             grant=grant,
         )
         if camera.stream_kind == StreamKind.HLS:

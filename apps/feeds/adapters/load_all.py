@@ -1,4 +1,5 @@
 """Importing this module registers every adapter (one module per source format)."""
+
 import importlib
 import pkgutil
 

@@ -16,8 +16,18 @@ class RunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = HotspotRun
-        fields = ["id", "kind", "status", "params", "incident_count", "summary", "error", "created_at", "started_at",
-                  "finished_at"]
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "params",
+            "incident_count",
+            "summary",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
 
     def to_representation(self, instance: HotspotRun) -> dict:
         data = super().to_representation(instance)

@@ -56,8 +56,10 @@ class HotspotRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             raise exceptions.ValidationError({"agency": "runs are per agency and this user has none"})
         try:
             run, created = hotspot_run_request(
-                agency=request.user.agency, kind=body.validated_data["kind"],
-                raw_params=body.validated_data["params"], user=request.user,
+                agency=request.user.agency,
+                kind=body.validated_data["kind"],
+                raw_params=body.validated_data["params"],
+                user=request.user,
             )
         except DjangoValidationError as exc:
             raise exceptions.ValidationError(exc.message_dict) from None

@@ -6,6 +6,7 @@ as the operator types, so auditing it would bury the trail in keystrokes while a
 accountability the layers lack. A plate search is a look at where a vehicle, and so a person, has
 been: it needs a reason and is recorded, exactly as the ALPR reads endpoint does.
 """
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, viewsets
@@ -70,7 +71,9 @@ class SearchViewSet(viewsets.ViewSet):
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "q", str, required=True,
+                "q",
+                str,
+                required=True,
                 description=f"CAD number, address, call sign, camera name or zone ({QUERY_MIN_CHARS}-"
                 f"{QUERY_MAX_CHARS} characters, case-insensitive, anywhere in the value)",
             ),

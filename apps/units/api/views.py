@@ -1,5 +1,6 @@
 """Units at their latest position, their recent trails, and an audited replay of where one unit
 has been."""
+
 from datetime import timedelta
 
 from django.utils import timezone

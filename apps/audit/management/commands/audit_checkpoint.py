@@ -1,5 +1,6 @@
 """`manage.py audit_checkpoint`: append a signed checkpoint of the audit chain's head now (Celery beat does it
 every RTCC_AUDIT_CHECKPOINT_MINUTES)."""
+
 from django.core.management.base import BaseCommand
 
 from apps.audit.checkpoints import audit_checkpoint_write, checkpoint_path

@@ -1,5 +1,6 @@
 """`manage.py audit_verify`: check the audit trail's hash chain and the signed checkpoints of its head; exit 1
 naming every problem (a broken link, a rewritten or re-chained history, deleted newest rows, a forged line)."""
+
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError

@@ -5,6 +5,7 @@ owner (DATABASE_OWNER_URL). This command swaps the connection's credentials for 
 app role what it needs (apps/core/dbroles.py), and puts the app credentials back. When the connection already is
 the owner (the test harness creates its database as the owner), it only migrates and grants.
 """
+
 from django.core.management.commands.migrate import Command as DjangoMigrate
 from django.db import connections, transaction
 
