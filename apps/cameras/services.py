@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.core.publish import publish, publish_reload
+from apps.core.publish import delete_published, publish, publish_reload
 
 from .choices import CameraStatus, OwnerKind, Sharing, StreamDisplay, StreamKind
 from .grants import grant_mint
@@ -135,11 +135,7 @@ def camera_save(*, camera: Camera, credentials: tuple[str, str] | None = None) -
 @transaction.atomic
 def cameras_delete(*, cameras: QuerySet[Camera]) -> int:
     """Delete these cameras and take them off the maps; returns how many were deleted."""
-    gone = list(cameras.values_list("pk", "agency_id"))
-    Camera.objects.filter(pk__in=[pk for pk, _ in gone]).delete()
-    for pk, agency_id in gone:
-        publish(layer="cameras", removed_id=pk, agency_id=agency_id)
-    return len(gone)
+    return delete_published(layer="cameras", queryset=cameras)
 
 
 def camera_set_status(*, camera: Camera, status: str, seen_at: datetime | None = None) -> Camera:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 
 
 class NoPublisher(RuntimeError):
@@ -68,3 +68,13 @@ def publish_reload(*, layer: str, agency_id: int, using: str = DEFAULT_DB_ALIAS)
     """Publish that many features of an agency's layer changed at once (one `layer.reloaded` event).
     See apps.live.publish.publish_reload."""
     return installed().publish_reload(layer=layer, agency_id=agency_id, using=using)
+
+
+def delete_published(*, layer: str, queryset: QuerySet) -> int:
+    """Delete these rows of a live layer (each has an `agency_id`) and take each off its agency's maps, once
+    the caller's transaction commits; returns how many were deleted."""
+    gone = list(queryset.values_list("pk", "agency_id"))
+    queryset.model._default_manager.filter(pk__in=[pk for pk, _ in gone]).delete()
+    for pk, agency_id in gone:
+        publish(layer=layer, removed_id=pk, agency_id=agency_id)
+    return len(gone)

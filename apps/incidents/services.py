@@ -9,7 +9,7 @@ from django.contrib.gis.geos import Point
 from django.db import transaction
 from django.db.models import QuerySet
 
-from apps.core.publish import publish
+from apps.core.publish import delete_published, publish
 from apps.zones.choices import ZoneKind
 from apps.zones.models import Zone
 from apps.zones.selectors import zone_containing
@@ -164,11 +164,7 @@ def incident_save(*, incident: Incident, relocated: bool = False) -> Incident:
 @transaction.atomic
 def incidents_delete(*, incidents: QuerySet[Incident]) -> int:
     """Delete these incidents (narrative with them) and take them off the maps; returns how many."""
-    gone = list(incidents.values_list("pk", "agency_id"))
-    Incident.objects.filter(pk__in=[pk for pk, _ in gone]).delete()
-    for pk, agency_id in gone:
-        publish(layer="incidents", removed_id=pk, agency_id=agency_id)
-    return len(gone)
+    return delete_published(layer="incidents", queryset=incidents)
 
 
 def incident_set_attribute(*, agency_id: int, cad_number: str, key: str, value) -> Incident | None:

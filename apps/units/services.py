@@ -10,7 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 
 from apps.core.geo import SRID
-from apps.core.publish import publish
+from apps.core.publish import delete_published, publish
 
 from .choices import UnitIdMode, UnitKind
 from .models import Unit, UnitIdentity
@@ -299,11 +299,7 @@ def unit_save(*, unit: Unit) -> Unit:
 @transaction.atomic
 def units_delete(*, units: QuerySet[Unit]) -> int:
     """Delete these units (their position history with them) and take them off the maps; returns how many."""
-    gone = list(units.values_list("pk", "agency_id"))
-    Unit.objects.filter(pk__in=[pk for pk, _ in gone]).delete()
-    for pk, agency_id in gone:
-        publish(layer="units", removed_id=pk, agency_id=agency_id)
-    return len(gone)
+    return delete_published(layer="units", queryset=units)
 
 
 def unit_upsert(
